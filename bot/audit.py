@@ -1,0 +1,36 @@
+"""One structured audit line per request: who, where, what, allowed or not, outcome, duration."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger("gathr_bot.audit")
+
+
+def record(
+    *,
+    user: str,
+    channel: str,
+    action: str,
+    target: str,
+    decision: str,
+    outcome: str,
+    duration_s: float = 0.0,
+) -> None:
+    """Log the request as one JSON object (user and channel are Slack IDs, never names)."""
+    log.info(
+        json.dumps(
+            {
+                "audit": True,
+                "user": user,
+                "channel": channel,
+                "action": action,
+                "target": target,
+                "decision": decision,
+                "outcome": outcome,
+                "duration_s": round(duration_s, 3),
+            },
+            ensure_ascii=False,
+        )
+    )

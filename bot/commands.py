@@ -1,0 +1,191 @@
+"""Slash-command text -> a `Command` value, or a `UsageError` that says what was wrong.
+
+Grammar (CONTRACT §3), words split as a shell splits them:
+
+    start  <project> <app> [--wait | --no-wait]
+    stop   <project> <app> [--wait | --no-wait]
+    status <app>
+    update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]
+    watch <app> | unwatch <app> | watches | help [action]
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import html
+import re
+import shlex
+import unicodedata
+from dataclasses import dataclass
+
+from bot.errors import UsageError
+
+MAX_NAME_LENGTH = 200
+MAX_FILES = 100
+
+
+class Action(enum.StrEnum):
+    START = "start"
+    STOP = "stop"
+    STATUS = "status"
+    UPDATE = "update"
+    WATCH = "watch"
+    UNWATCH = "unwatch"
+    WATCHES = "watches"
+    HELP = "help"
+
+    @property
+    def changes_app(self) -> bool:
+        return self in (Action.START, Action.STOP, Action.UPDATE)
+
+
+USAGE: dict[Action, str] = {
+    Action.START: "/gathr start <project> <app> [--wait | --no-wait]",
+    Action.STOP: "/gathr stop <project> <app> [--wait | --no-wait]",
+    Action.STATUS: "/gathr status <app>",
+    Action.UPDATE: "/gathr update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]",
+    Action.WATCH: "/gathr watch <app>",
+    Action.UNWATCH: "/gathr unwatch <app>",
+    Action.WATCHES: "/gathr watches",
+    Action.HELP: "/gathr help [action]",
+}
+
+_POSITIONALS: dict[Action, tuple[str, ...]] = {
+    Action.START: ("project", "app"),
+    Action.STOP: ("project", "app"),
+    Action.STATUS: ("app",),
+    Action.UPDATE: ("project", "app", "component-id", "bucket", "file"),
+    Action.WATCH: ("app",),
+    Action.UNWATCH: ("app",),
+    Action.WATCHES: (),
+}
+
+_WAIT_FLAGS = {"--wait": True, "--no-wait": False}
+# Slack clients "smarten" quotes as people type; shell-style splitting wants plain ones.
+_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+# Slack's own markup for links and mentions: <url|label>, <url>, <@U123>, <!channel>.
+_SLACK_LINK = re.compile(r"<(?:https?://|mailto:)[^>|]*\|([^>]*)>|<((?:https?://|mailto:)[^>|]*)>")
+
+
+@dataclass(frozen=True)
+class Command:
+    action: Action
+    project: str = ""
+    app: str = ""
+    wait: bool | None = None  # None: the GATHR_WAIT setting decides
+    component_id: str = ""
+    bucket: str = ""
+    files: tuple[str, ...] = ()
+    help_topic: Action | None = None
+
+    @property
+    def target(self) -> str:
+        """The app the command is about, as `project/app` where there is a project."""
+        return f"{self.project}/{self.app}" if self.project else self.app
+
+
+def normalise(text: str) -> str:
+    """Undo Slack's escaping and link markup so users' words are what they typed."""
+    text = _SLACK_LINK.sub(lambda m: m.group(1) or m.group(2), text)
+    text = html.unescape(text) if "&" in text else text
+    return text.translate(_SMART_QUOTES).strip()
+
+
+def parse(text: str) -> Command:
+    words = _split(normalise(text))
+    if words and words[0].lower() == "/gathr":
+        words = words[1:]
+    if not words:
+        return Command(Action.HELP)
+    action = _action(words[0])
+    args = words[1:]
+    if action is Action.HELP:
+        return Command(Action.HELP, help_topic=_help_topic(args))
+
+    wait: bool | None = None
+    positionals: list[str] = []
+    for word in args:
+        if word in _WAIT_FLAGS and action in (Action.START, Action.STOP):
+            if wait is not None and wait != _WAIT_FLAGS[word]:
+                raise UsageError("--wait and --no-wait cannot be used together", USAGE[action])
+            wait = _WAIT_FLAGS[word]
+        elif word.startswith("--"):
+            raise UsageError(f"unknown option '{word}'", USAGE[action])
+        else:
+            positionals.append(word)
+
+    names = _POSITIONALS[action]
+    if len(positionals) < len(names):
+        missing = names[len(positionals)]
+        raise UsageError(f"missing <{missing}>", USAGE[action])
+    if action is not Action.UPDATE and len(positionals) > len(names):
+        raise UsageError(f"unexpected extra word '{positionals[len(names)]}'", USAGE[action])
+
+    values = dict(zip(names, positionals))
+    for label, value in values.items():
+        _check_name(label, value, action)
+    if action is Action.UPDATE:
+        return Command(
+            action,
+            project=values["project"],
+            app=values["app"],
+            component_id=values["component-id"],
+            bucket=values["bucket"],
+            files=_files(positionals[len(names) - 1:]),
+        )
+    return Command(action, project=values.get("project", ""), app=values.get("app", ""), wait=wait)
+
+
+def _split(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:  # "No closing quotation" / "No escaped character"
+        raise UsageError(f"could not read the words: {str(exc).lower()}", USAGE[Action.HELP]) from None
+
+
+def _action(word: str) -> Action:
+    try:
+        return Action(word.lower())
+    except ValueError:
+        pass
+    known = [action.value for action in Action]
+    guess = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
+    shown = word if len(word) <= 30 else word[:30] + "…"
+    hint = f" Did you mean `{guess[0]}`?" if guess else ""
+    raise UsageError(f"unknown action '{shown}'.{hint}", None)
+
+
+def _help_topic(args: list[str]) -> Action | None:
+    if not args:
+        return None
+    try:
+        return Action(args[0].lower())
+    except ValueError:
+        return None
+
+
+def _files(words: list[str]) -> tuple[str, ...]:
+    files: list[str] = []
+    for word in words:
+        for name in word.split(","):
+            name = name.strip()
+            if name and name not in files:
+                _check_name("file", name, Action.UPDATE)
+                files.append(name)
+    if not files:
+        raise UsageError("missing <file>", USAGE[Action.UPDATE])
+    if len(files) > MAX_FILES:
+        raise UsageError(f"at most {MAX_FILES} files at once", USAGE[Action.UPDATE])
+    return tuple(files)
+
+
+def _check_name(label: str, value: str, action: Action) -> None:
+    if not value.strip():
+        raise UsageError(f"<{label}> is empty", USAGE[action])
+    if len(value) > MAX_NAME_LENGTH:
+        raise UsageError(f"<{label}> is longer than {MAX_NAME_LENGTH} characters", USAGE[action])
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in value):
+        raise UsageError(f"<{label}> contains a control or invisible character", USAGE[action])
+    if set(value) == {"."}:
+        raise UsageError(f"'{value}' is not a valid <{label}>", USAGE[action])

@@ -1,0 +1,439 @@
+"""The command core: text -> Command -> permission -> Gathr call -> messages.
+
+It knows nothing of Slack. A surface (Slack, the console) gives it a `Conversation` to
+speak through and renders what it says. The core runs the Gathr call in the caller's thread
+(surfaces call it off their acknowledgement path) and waits on the shared scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot import audit, messages
+from bot.access import AccessPolicy
+from bot.commands import Action, Command, parse
+from bot.errors import GathrError, UsageError, UserError
+from bot.gathr import AppStatus, GathrClient
+from bot.messages import Message
+from bot.scheduling import Scheduler
+from bot.settings import Settings
+from bot.waits import START_FINAL, STOP_FINAL, StatusWait, WaitEnd, WaitPolicy, WaitResult
+
+log = logging.getLogger(__name__)
+
+CONFIRMATION_TTL = 600.0
+
+
+@dataclass(frozen=True)
+class Requester:
+    user_id: str
+    channel_id: str
+
+
+class Conversation(Protocol):
+    """How the core speaks to one requester in one channel. Implementations never raise."""
+
+    def ephemeral(self, message: Message, *, replace: bool = False) -> None:
+        """To the requester only; `replace` swaps the message a button was clicked on."""
+
+    def post(self, message: Message) -> object:
+        """A message in the channel; returns a reference for `reply` and `edit`."""
+
+    def reply(self, ref: object, message: Message) -> None:
+        """A reply in the thread of the message `ref`."""
+
+    def edit(self, ref: object, message: Message) -> None:
+        """Replace the message `ref` (the parent's final outcome)."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    user_id: str
+    action: Action
+    since: float
+
+
+@dataclass(frozen=True)
+class Pending:
+    requester: Requester
+    command: Command
+    created: float
+
+
+class AppLocks:
+    """One change at a time per app: a second start/stop/update is told who holds it."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, Holder] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, app: str, holder: Holder) -> Holder | None:
+        """Take the app and return None, or return the current holder."""
+        with self._lock:
+            current = self._held.get(app)
+            if current is not None:
+                return current
+            self._held[app] = holder
+            return None
+
+    def release(self, app: str, holder: Holder) -> None:
+        with self._lock:
+            if self._held.get(app) is holder:
+                del self._held[app]
+
+
+class Core:
+    def __init__(
+        self,
+        *,
+        gathr: GathrClient,
+        access: AccessPolicy,
+        scheduler: Scheduler,
+        wait_policy: WaitPolicy,
+        wait_by_default: bool = True,
+        confirm: frozenset[Action] = frozenset({Action.STOP, Action.UPDATE}),
+        confirmation_ttl: float = CONFIRMATION_TTL,
+        new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+    ) -> None:
+        self.gathr = gathr
+        self.access = access
+        self.scheduler = scheduler
+        self.wait_policy = wait_policy
+        self.wait_by_default = wait_by_default
+        self.confirm = confirm
+        self.confirmation_ttl = confirmation_ttl
+        self._new_token = new_token
+        self._locks = AppLocks()
+        self._pending: dict[str, Pending] = {}
+        self._waits: set[StatusWait] = set()
+        self._state_lock = threading.Lock()
+        self._closing = False
+
+    # -- entry points for surfaces --------------------------------------------------------
+
+    def triage(self, requester: Requester, text: str) -> Command | Message:
+        """Parse without I/O: a Command to run, or the ephemeral answer (help, usage error).
+
+        Fast and pure, so a surface may answer with it inside its acknowledgement.
+        """
+        if self._closing:
+            return messages.restarting()
+        try:
+            command = parse(text)
+        except UsageError as error:
+            self._audit(requester, "?", "", "n/a", f"usage error: {error.problem}")
+            return messages.usage_error(error)
+        if command.action is Action.HELP:
+            return messages.help_message(command.help_topic)
+        return command
+
+    def run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        """Check access, ask for confirmation or execute. May call Gathr and Slack: never
+        call this on an acknowledgement path."""
+        try:
+            self._run(requester, command, conversation)
+        except Exception:
+            log.exception("handling %s for %s failed", command.action, requester.user_id)
+            conversation.ephemeral(messages.internal_error())
+
+    def handle(self, requester: Requester, text: str, conversation: Conversation) -> None:
+        """`triage` then `run`: for surfaces with no acknowledgement to make."""
+        outcome = self.triage(requester, text)
+        if isinstance(outcome, Message):
+            conversation.ephemeral(outcome)
+        else:
+            self.run(requester, outcome, conversation)
+
+    def click(
+        self, clicker: Requester, token: str, accepted: bool, conversation: Conversation
+    ) -> None:
+        """A Confirm or Cancel button was clicked on a confirmation prompt."""
+        with self._state_lock:
+            pending = self._pending.get(token)
+            if pending is None or self._expired(pending):
+                self._pending.pop(token, None)
+                gone: Pending | None = None
+            elif pending.requester.user_id != clicker.user_id:
+                conversation.ephemeral(messages.not_your_confirmation(pending.requester.user_id))
+                return
+            else:
+                gone = self._pending.pop(token)  # confirmed or cancelled once, never twice
+        if gone is None:
+            conversation.ephemeral(messages.confirmation_gone(), replace=True)
+            return
+        command = gone.command
+        if not accepted:
+            self._audit(gone.requester, command.action, command.target, "allowed", "cancelled")
+            conversation.ephemeral(messages.cancelled(command), replace=True)
+            return
+        if self._closing:
+            conversation.ephemeral(messages.restarting(), replace=True)
+            return
+        decision = self.access.check(clicker.user_id, command.action)
+        if not decision.allowed:
+            self._audit(gone.requester, command.action, command.target, "denied", "denied at confirmation")
+            conversation.ephemeral(messages.denied(command.action, decision.reason), replace=True)
+            return
+        conversation.ephemeral(messages.confirmed(command), replace=True)
+        try:
+            self._execute(gone.requester, command, conversation)
+        except Exception:
+            log.exception("running confirmed %s failed", command.action)
+            conversation.ephemeral(messages.internal_error())
+
+    def shutdown(self) -> None:
+        """Take no new commands; tell every running wait's thread that it has stopped."""
+        with self._state_lock:
+            self._closing = True
+            waits = list(self._waits)
+        for wait in waits:
+            wait.interrupt()
+
+    @property
+    def active_waits(self) -> int:
+        with self._state_lock:
+            return len(self._waits)
+
+    # -- the request path -----------------------------------------------------------------
+
+    def _run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        if self._closing:
+            conversation.ephemeral(messages.restarting())
+            return
+        decision = self.access.check(requester.user_id, command.action)
+        if not decision.allowed:
+            self._audit(requester, command.action, command.target, "denied", "denied")
+            conversation.ephemeral(messages.denied(command.action, decision.reason))
+            return
+        if command.action in self.confirm:
+            token = self._new_token()
+            with self._state_lock:
+                self._forget_expired()
+                self._pending[token] = Pending(requester, command, self.scheduler.now())
+            self._audit(requester, command.action, command.target, "allowed", "awaiting confirmation")
+            conversation.ephemeral(messages.confirm_prompt(command, token, self.confirmation_ttl))
+            return
+        self._execute(requester, command, conversation)
+
+    def _execute(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        if command.action is Action.STATUS:
+            self._status(requester, command, conversation)
+        elif command.action.changes_app:
+            self._change(requester, command, conversation)
+        else:
+            raise UserError(f"{command.action} is not available")
+
+    def _status(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        started = self.scheduler.now()
+        try:
+            status = self.gathr.status(command.app)
+        except (GathrError, UserError) as error:
+            problem = _problem(error)
+            self._audit(requester, command.action, command.target, "allowed", f"failed: {problem}", started)
+            conversation.ephemeral(messages.status_failed(command.app, error) if isinstance(error, GathrError) else messages.bad_name(problem))
+            return
+        self._audit(requester, command.action, command.target, "allowed", status.value, started)
+        conversation.post(messages.status_answer(command.app, status, requester.user_id))
+
+    def _change(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        started = self.scheduler.now()
+        holder = Holder(requester.user_id, command.action, started)
+        current = self._locks.acquire(command.app, holder)
+        if current is not None:
+            self._audit(requester, command.action, command.target, "allowed", "busy", started)
+            conversation.ephemeral(
+                messages.busy(command.app, current.user_id, current.action, current.since, started)
+            )
+            return
+        request = _Request(self, requester, command, conversation, holder, started)
+        request.begin()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _expired(self, pending: Pending) -> bool:
+        return self.scheduler.now() - pending.created > self.confirmation_ttl
+
+    def _forget_expired(self) -> None:
+        for token in [t for t, p in self._pending.items() if self._expired(p)]:
+            del self._pending[token]
+
+    def _audit(
+        self,
+        requester: Requester,
+        action: Action | str,
+        target: str,
+        decision: str,
+        outcome: str,
+        started: float | None = None,
+    ) -> None:
+        audit.record(
+            user=requester.user_id,
+            channel=requester.channel_id,
+            action=str(action),
+            target=target,
+            decision=decision,
+            outcome=outcome,
+            duration_s=0.0 if started is None else self.scheduler.now() - started,
+        )
+
+
+def _problem(error: Exception) -> str:
+    return error.message if isinstance(error, GathrError) else str(error)
+
+
+class _Request:
+    """One start, stop or update, from its parent message to its final outcome."""
+
+    def __init__(
+        self,
+        core: Core,
+        requester: Requester,
+        command: Command,
+        conversation: Conversation,
+        holder: Holder,
+        started: float,
+    ) -> None:
+        self.core = core
+        self.requester = requester
+        self.command = command
+        self.conversation = conversation
+        self.holder = holder
+        self.started = started
+        self.parent: object = None
+        self.final = START_FINAL if command.action is Action.START else STOP_FINAL
+
+    def _elapsed(self) -> float:
+        return self.core.scheduler.now() - self.started
+
+    def begin(self) -> None:
+        command = self.command
+        self.parent = self.conversation.post(
+            messages.parent(command, self.requester.user_id, messages.state_working())
+        )
+        try:
+            said = self._call_gathr()
+        except (GathrError, UserError) as error:
+            detail = messages.gathr_problem(error) if isinstance(error, GathrError) else messages.esc(error)
+            self.finish(messages.state_failed(detail), f"failed: {_problem(error)}")
+            return
+        except Exception:
+            log.exception("%s of %s failed", command.action, command.target)
+            self.finish(messages.state_failed("an internal error; it has been logged."), "internal error")
+            raise
+        if command.action is Action.UPDATE:
+            self.conversation.reply(self.parent, messages.accepted_reply(said))
+            self.finish(messages.state_updated(), "updated")
+            return
+        wait = command.wait if command.wait is not None else self.core.wait_by_default
+        self.conversation.reply(self.parent, messages.accepted_reply(said))
+        if not wait:
+            self.finish(messages.state_accepted(waiting=False), "accepted")
+            return
+        self.conversation.edit(
+            self.parent,
+            messages.parent(command, self.requester.user_id, messages.state_accepted(waiting=True)),
+        )
+        self._start_wait()
+
+    def _call_gathr(self) -> str:
+        command, gathr = self.command, self.core.gathr
+        if command.action is Action.START:
+            return gathr.start(command.project, command.app)
+        if command.action is Action.STOP:
+            return gathr.stop(command.project, command.app)
+        return gathr.update(
+            command.project,
+            command.app,
+            component_id=command.component_id,
+            bucket=command.bucket,
+            files=command.files,
+        )
+
+    def _start_wait(self) -> None:
+        core = self.core
+        wait = StatusWait(
+            app=self.command.app,
+            final=self.final,
+            read_status=core.gathr.status,
+            scheduler=core.scheduler,
+            policy=core.wait_policy,
+            on_change=self._changed,
+            on_done=lambda result: self._waited(wait, result),
+        )
+        with core._state_lock:
+            closing = core._closing
+            if not closing:
+                core._waits.add(wait)
+        if closing:
+            self._waited(wait, WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
+            return
+        wait.start()
+
+    def _changed(self, old: AppStatus | None, new: AppStatus, _elapsed: float) -> None:
+        if new in self.final:
+            return  # the final reply says it, once
+        self.conversation.reply(
+            self.parent, messages.status_changed_reply(self.command.app, old, new, self._elapsed())
+        )
+
+    def _waited(self, wait: StatusWait, result: WaitResult) -> None:
+        with self.core._state_lock:
+            self.core._waits.discard(wait)
+        elapsed = self._elapsed()
+        if result.end is WaitEnd.REACHED and result.status is not None:
+            self.finish(messages.state_reached(result.status, elapsed), result.status.value)
+        elif result.end is WaitEnd.TIMED_OUT:
+            self.finish(messages.state_timed_out(result.status, elapsed), "timed out")
+        elif result.end is WaitEnd.INTERRUPTED:
+            self.conversation.reply(self.parent, messages.interrupted_reply(self.command.app))
+            self.finish(messages.state_interrupted(elapsed), "interrupted by shutdown", reply=False)
+        else:
+            assert result.error is not None
+            self.finish(
+                messages.state_failed(messages.wait_gave_up_detail(result.error)),
+                f"wait failed: {result.error.message}",
+            )
+
+    def finish(self, state: str, outcome: str, *, reply: bool = True) -> None:
+        """Show the final outcome on the parent (and in the thread), free the app, audit."""
+        self.core._locks.release(self.command.app, self.holder)
+        if reply:
+            self.conversation.reply(self.parent, messages.final_reply(state))
+        self.conversation.edit(
+            self.parent, messages.parent(self.command, self.requester.user_id, state)
+        )
+        self.core._audit(
+            self.requester, self.command.action, self.command.target, "allowed", outcome, self.started
+        )
+
+
+def build_core(
+    settings: Settings,
+    *,
+    scheduler: Scheduler,
+    access: AccessPolicy | None = None,
+    gathr: GathrClient | None = None,
+) -> Core:
+    """The core as the settings describe it; tests and the console may swap a part."""
+    token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
+    return Core(
+        gathr=gathr
+        or GathrClient(
+            settings.gathr_base_url,
+            token,
+            timeout=settings.gathr_timeout,
+            filenames_as_list=settings.gathr_update_filenames == "list",
+        ),
+        access=access or AccessPolicy.from_settings(settings),
+        scheduler=scheduler,
+        wait_policy=WaitPolicy(
+            interval=settings.gathr_poll_interval, timeout=settings.gathr_poll_timeout
+        ),
+        wait_by_default=settings.gathr_wait,
+        confirm=frozenset(Action(name) for name in settings.gathr_confirm),
+    )

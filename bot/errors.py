@@ -1,0 +1,64 @@
+"""One exception tree for the whole bot.
+
+Errors carry their context and are translated into user-facing words once, in
+`bot.messages`. Anything that is not a `BotError` is our bug: surfaces log it with a
+traceback and show a generic apology.
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every error the bot expects and knows how to explain."""
+
+
+class ConfigError(BotError):
+    """A setting is missing or invalid. `variable` names it; the value is never kept."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class UserError(BotError):
+    """Text that is safe and useful to show the requester (usage errors, refusals)."""
+
+
+class UsageError(UserError):
+    """The command text could not be understood. `usage` is the right form, if known."""
+
+    def __init__(self, problem: str, usage: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.usage = usage
+
+
+class InvalidName(UserError):
+    """A name that cannot travel safely in a URL path segment ("", ".", "..")."""
+
+
+class GathrError(BotError):
+    """A Gathr call failed. `url` has no secrets; `status` is the HTTP status if any."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.status = status
+
+
+class GathrUnavailable(GathrError):
+    """Gathr could not be reached or did not answer in time: time-out, refused, 5xx."""
+
+
+class GathrRejected(GathrError):
+    """Gathr answered with its documented error: {"status": "Error", "message": ...}."""
+
+
+class GathrAuthError(GathrError):
+    """Gathr refused the token (HTTP 401 or 403)."""
+
+
+class GathrBadResponse(GathrError):
+    """Gathr's answer was not the documented JSON (HTML, empty, missing keys, ...)."""

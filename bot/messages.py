@@ -1,0 +1,303 @@
+"""Every word users see, and every Block Kit payload, as small pure functions.
+
+Each function returns a `Message`: plain-text `text` (Slack's notification fallback, and
+what the console prints) plus optional `blocks`. Anything that came from a user or from
+Gathr goes through `esc()` so it cannot ping `<!channel>` or forge a link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.commands import USAGE, Action, Command
+from bot.errors import (
+    GathrAuthError,
+    GathrBadResponse,
+    GathrError,
+    GathrRejected,
+    GathrUnavailable,
+    UsageError,
+)
+from bot.gathr import AppStatus
+
+CONFIRM_ACTION_ID = "gathr_confirm"
+CANCEL_ACTION_ID = "gathr_cancel"
+
+_ICON = {
+    AppStatus.RUNNING: ":large_green_circle:",
+    AppStatus.STARTING: ":hourglass_flowing_sand:",
+    AppStatus.STOPPED: ":white_circle:",
+    AppStatus.ERROR: ":red_circle:",
+}
+_VERB = {Action.START: "start", Action.STOP: "stop", Action.UPDATE: "update"}
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[dict[str, Any]] | None = field(default=None, compare=False)
+
+    def slack_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"text": self.text}
+        if self.blocks is not None:
+            kwargs["blocks"] = self.blocks
+        return kwargs
+
+
+def esc(text: object) -> str:
+    """Escape text for Slack mrkdwn: only &, < and > are special."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: object) -> str:
+    # A backtick inside would end the code span early; a look-alike keeps it readable.
+    return "`" + esc(text).replace("`", "\u02cb") + "`"
+
+
+def user(user_id: str) -> str:
+    return f"<@{esc(user_id)}>"
+
+
+def _section(text: str, context: str | None = None) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    if context:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    return blocks
+
+
+def _message(text: str, context: str | None = None) -> Message:
+    plain = f"{text}\n{context}" if context else text
+    return Message(plain, _section(text, context))
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def status_word(status: AppStatus | None) -> str:
+    if status is None:
+        return "unknown"
+    return f"{_ICON[status]} *{status.value}*"
+
+
+# -- help, usage, refusals (ephemeral) ------------------------------------------------
+
+def help_message(topic: Action | None = None) -> Message:
+    if topic is not None and topic is not Action.HELP:
+        return _message(f"Usage: `{USAGE[topic]}`")
+    lines = [
+        "*gathr-bot* runs Gathr ETL applications from Slack.",
+        f"• `{USAGE[Action.START]}`: start an app and report here until it runs",
+        f"• `{USAGE[Action.STOP]}`: stop an app",
+        f"• `{USAGE[Action.STATUS]}`: show an app's status",
+        f"• `{USAGE[Action.UPDATE]}`: point an app's S3 source at new files",
+        f"• `{USAGE[Action.WATCH]}` / `unwatch <app>`: tell this channel when the app's status changes",
+        f"• `{USAGE[Action.WATCHES]}`: this channel's watches",
+        "Names with spaces go in quotes: `/gathr status \"daily orders\"`.",
+    ]
+    return _message("\n".join(lines))
+
+
+def usage_error(error: UsageError) -> Message:
+    text = f":warning: {esc(error.problem)}"
+    if error.usage:
+        text += f"\nUsage: `{error.usage}`"
+    else:
+        text += "\nType `/gathr help` for the list of actions."
+    return _message(text)
+
+
+def denied(action: Action, reason: str = "") -> Message:
+    text = f":no_entry: You are not allowed to *{action.value}* Gathr apps."
+    if reason:
+        text += f" {esc(reason)}"
+    return _message(text, "Ask an operator to add you to the allow-list if you need to.")
+
+
+def bad_name(problem: str) -> Message:
+    return _message(f":warning: {esc(problem)}")
+
+
+def restarting() -> Message:
+    return _message(":recycle: gathr-bot is restarting and takes no new commands. Try again in a minute.")
+
+
+def internal_error() -> Message:
+    return _message(
+        ":boom: Something went wrong inside gathr-bot; the error has been logged. "
+        "Nothing more was sent to Gathr."
+    )
+
+
+def busy(app: str, holder_user: str, holder_action: Action, since: float, now: float) -> Message:
+    return _message(
+        f":hourglass: {code(app)} is busy: {user(holder_user)} asked to "
+        f"*{holder_action.value}* it {duration(now - since)} ago and that is still running. "
+        "Try again when it has finished."
+    )
+
+
+# -- confirmation ---------------------------------------------------------------------
+
+def describe(command: Command) -> str:
+    """`start` `orders-etl` in project `sales` (plus the update's details)."""
+    text = f"*{command.action.value}* {code(command.app)}"
+    if command.project:
+        text += f" in project {code(command.project)}"
+    if command.action is Action.UPDATE:
+        files = ", ".join(code(name) for name in command.files)
+        text += (
+            f": component {code(command.component_id)} reads bucket {code(command.bucket)}, "
+            f"files {files}"
+        )
+    return text
+
+
+def confirm_prompt(command: Command, token: str, expires_in: float) -> Message:
+    verb = command.action.value.capitalize()
+    question = f":question: Do you want to {describe(command)}?"
+    dialog = {
+        "title": {"type": "plain_text", "text": f"{verb} {command.app}"[:24]},
+        "text": {"type": "mrkdwn", "text": f"Really {describe(command)}?"},
+        "confirm": {"type": "plain_text", "text": verb},
+        "deny": {"type": "plain_text", "text": "Back"},
+    }
+    if command.action is not Action.START:
+        dialog["style"] = "danger"
+    blocks: list[dict[str, Any]] = [
+        *_section(question, f"Only you can confirm. This request expires in {duration(expires_in)}."),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": CONFIRM_ACTION_ID,
+                    "text": {"type": "plain_text", "text": f"{verb} {command.app}"[:75]},
+                    "style": "danger" if command.action is not Action.START else "primary",
+                    "value": token,
+                    "confirm": dialog,
+                },
+                {
+                    "type": "button",
+                    "action_id": CANCEL_ACTION_ID,
+                    "text": {"type": "plain_text", "text": "Cancel"},
+                    "value": token,
+                },
+            ],
+        },
+    ]
+    return Message(f"Do you want to {describe(command)}? Confirm or cancel.", blocks)
+
+
+def confirmed(command: Command) -> Message:
+    return _message(f":white_check_mark: Confirmed: {describe(command)}. Follow it in the channel.")
+
+
+def cancelled(command: Command) -> Message:
+    return _message(f":x: Cancelled: nothing was sent to Gathr for {describe(command)}.")
+
+
+def confirmation_gone() -> Message:
+    return _message(
+        ":hourglass: This request has expired or was already handled. Run the command again."
+    )
+
+
+def not_your_confirmation(requester: str) -> Message:
+    return _message(f":no_entry: Only {user(requester)} can confirm or cancel this request.")
+
+
+# -- start / stop / update conversation --------------------------------------------------
+
+def parent(command: Command, requester: str, state: str) -> Message:
+    return _message(f"{user(requester)} asked to {describe(command)}", state)
+
+
+def state_working() -> str:
+    return ":hourglass_flowing_sand: Sending the request to Gathr…"
+
+
+def state_accepted(waiting: bool) -> str:
+    return (
+        ":hourglass_flowing_sand: Accepted by Gathr; waiting for the final status…"
+        if waiting
+        else ":white_check_mark: Accepted by Gathr (not waiting for the final status)."
+    )
+
+
+def state_reached(status: AppStatus, elapsed: float) -> str:
+    return f"{status_word(status)} after {duration(elapsed)}."
+
+
+def state_timed_out(last: AppStatus | None, elapsed: float) -> str:
+    return f":alarm_clock: Timed out after {duration(elapsed)}; last status {status_word(last)}."
+
+
+def state_failed(detail: str) -> str:
+    return f":x: Failed: {detail}"
+
+
+def state_interrupted(elapsed: float) -> str:
+    return f":recycle: Stopped waiting after {duration(elapsed)}: gathr-bot restarted."
+
+
+def state_updated() -> str:
+    return ":white_check_mark: Updated."
+
+
+def accepted_reply(gathr_message: str) -> Message:
+    said = f" Gathr said: _{esc(gathr_message)}_" if gathr_message else ""
+    return _message(f"Gathr accepted the request.{said}")
+
+
+def status_changed_reply(app: str, old: AppStatus | None, new: AppStatus, elapsed: float) -> Message:
+    before = f" (was {old.value})" if old is not None else ""
+    return _message(f"{code(app)} is {status_word(new)}{before} · {duration(elapsed)}")
+
+
+def final_reply(state: str) -> Message:
+    return _message(state)
+
+
+def interrupted_reply(app: str) -> Message:
+    return _message(
+        ":recycle: gathr-bot is restarting, so this wait has stopped. "
+        f"Check later with `/gathr status {esc(app)}`."
+    )
+
+
+def wait_gave_up_detail(error: GathrError) -> str:
+    return f"could not read the status: {gathr_problem(error)}"
+
+
+# -- status ------------------------------------------------------------------------------
+
+def status_answer(app: str, status: AppStatus, asked_by: str) -> Message:
+    return _message(f"{code(app)} is {status_word(status)}", f"asked by {user(asked_by)}")
+
+
+def status_failed(app: str, error: GathrError) -> Message:
+    return _message(f":x: Could not get the status of {code(app)}: {gathr_problem(error)}")
+
+
+# -- Gathr errors ------------------------------------------------------------------------
+
+def gathr_problem(error: GathrError) -> str:
+    """One plain sentence for any Gathr failure, with Gathr's own words escaped."""
+    if isinstance(error, GathrRejected):
+        return f"Gathr said: _{esc(error.message)}_"
+    if isinstance(error, GathrAuthError):
+        return "Gathr refused the bot's token. An operator must check GATHR_TOKEN."
+    if isinstance(error, GathrUnavailable):
+        return f"Gathr is not reachable right now ({esc(error.message)})."
+    if isinstance(error, GathrBadResponse):
+        return f"Gathr gave an answer the bot cannot read ({esc(error.message)})."
+    return esc(error.message)

@@ -1,0 +1,336 @@
+"""An in-process Gathr that behaves as the spec says, over real HTTP on loopback.
+
+Used by `gathr-bot console --simulate`, `gathr-bot simulator`, the tests and the benchmarks.
+Apps move STOPPED -> STARTING -> RUNNING (or ERROR) after `start_delay` seconds, and
+RUNNING -> STOPPED after `stop_delay`. State changes are worked out lazily from the clock, so
+an injected clock drives the simulator without threads or sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+from bot.gathr import API_PATH, APP_TYPE, AppStatus
+
+DEFAULT_TOKEN = "simulator-token"
+
+
+@dataclass
+class SimApp:
+    project: str
+    name: str
+    components: frozenset[str] = frozenset({"S3_1"})
+    status: AppStatus = AppStatus.STOPPED
+    fails_on_start: bool = False
+    next_status: AppStatus | None = None
+    changes_at: float = 0.0
+    bucket: str = ""
+    files: list[str] = field(default_factory=list)
+
+
+def seed_apps() -> list[SimApp]:
+    """The demo estate: two projects, one app already running, one that always fails."""
+    return [
+        SimApp("sales", "orders-etl", frozenset({"S3_orders"})),
+        SimApp("sales", "customers-etl", frozenset({"S3_customers"}), status=AppStatus.RUNNING),
+        SimApp("finance", "ledger-etl", frozenset({"S3_ledger"})),
+        SimApp("finance", "broken-etl", frozenset({"S3_broken"}), fails_on_start=True),
+    ]
+
+
+@dataclass
+class Fault:
+    """A canned answer for the next `times` requests whose path contains `path_contains`."""
+
+    status: int = 503
+    body: bytes = b""
+    content_type: str = "text/plain"
+    delay: float = 0.0
+    times: int = 1
+    path_contains: str = ""
+    drop_connection: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    raw_path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Simulator:
+    """A Gathr API on 127.0.0.1. Use as a context manager or call `start()`/`close()`."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        start_delay: float = 3.0,
+        stop_delay: float = 1.0,
+        latency: float = 0.0,
+        apps: list[SimApp] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        record_limit: int = 10_000,
+    ) -> None:
+        self.token = token
+        self.start_delay = start_delay
+        self.stop_delay = stop_delay
+        self.latency = latency
+        self.clock = clock
+        self._apps = {app.name: app for app in (apps if apps is not None else seed_apps())}
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self.requests: deque[RecordedRequest] = deque(maxlen=record_limit)
+        self.status_calls: dict[str, int] = {}
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="gathr-simulator", daemon=True
+        )
+        self._thread.start()
+        return self.base_url
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- controls for tests and demos -------------------------------------------------
+
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def set_status(self, app_name: str, status: AppStatus) -> None:
+        """Change an app as if someone did it outside Slack."""
+        with self._lock:
+            app = self._apps[app_name]
+            app.status, app.next_status = status, None
+
+    def app(self, app_name: str) -> SimApp:
+        with self._lock:
+            self._advance(self._apps[app_name])
+            return self._apps[app_name]
+
+    def apps(self) -> list[SimApp]:
+        with self._lock:
+            return list(self._apps.values())
+
+    def add_app(self, app: SimApp) -> None:
+        with self._lock:
+            self._apps[app.name] = app
+
+    @contextmanager
+    def faults(self, *faults: Fault) -> Iterator[None]:
+        for fault in faults:
+            self.inject(fault)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._faults.clear()
+
+    # -- the API ----------------------------------------------------------------------
+
+    def _advance(self, app: SimApp) -> None:
+        if app.next_status is not None and self.clock() >= app.changes_at:
+            app.status, app.next_status = app.next_status, None
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.path_contains in path:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """Answer one API request: (HTTP status, JSON body). Pure of sockets, for tests."""
+        if headers.get("authorization") != self.token:
+            return 401, _error("Unauthorized: the token is missing or invalid.")
+        if not raw_path.startswith(API_PATH):
+            return 404, _error(f"No such endpoint: {raw_path}")
+        # Split before decoding, so an encoded "/" stays inside its segment.
+        segments = [unquote(part) for part in raw_path[len(API_PATH):].split("?")[0].split("/")]
+        if method == "GET" and len(segments) == 3 and segments[0] == "status":
+            return self._status(app_type=segments[1], name=segments[2])
+        if method == "POST" and len(segments) == 1 and segments[0] in ("start", "stop", "update"):
+            if "application/json" not in headers.get("content-type", ""):
+                return 400, _error("Content-Type must be application/json.")
+            try:
+                request = json.loads(body or b"null")
+            except ValueError:
+                return 400, _error("The request body is not valid JSON.")
+            if not isinstance(request, dict):
+                return 400, _error("The request body must be a JSON object.")
+            return getattr(self, "_" + segments[0])(request)
+        return 404, _error(f"No such endpoint: {method} {raw_path}")
+
+    def _find(self, request: dict[str, Any]) -> SimApp | tuple[int, dict[str, Any]]:
+        for key in ("name", "appType", "projectName"):
+            if not isinstance(request.get(key), str) or not request[key]:
+                return 400, _error(f"'{key}' is required.")
+        if request["appType"] != APP_TYPE:
+            return 400, _error(f"Unsupported appType '{request['appType']}'.")
+        projects = {app.project for app in self._apps.values()}
+        if request["projectName"] not in projects:
+            return 400, _error(f"Project '{request['projectName']}' does not exist.")
+        app = self._apps.get(request["name"])
+        if app is None or app.project != request["projectName"]:
+            return 400, _error(
+                f"Application '{request['name']}' does not exist in project "
+                f"'{request['projectName']}'."
+            )
+        self._advance(app)
+        return app
+
+    def _start(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            app = self._find(request)
+            if not isinstance(app, SimApp):
+                return app
+            if app.status in (AppStatus.RUNNING, AppStatus.STARTING):
+                return 400, _error(f"Application '{app.name}' is already {app.status.lower()}.")
+            app.status = AppStatus.STARTING
+            app.next_status = AppStatus.ERROR if app.fails_on_start else AppStatus.RUNNING
+            app.changes_at = self.clock() + self.start_delay
+        return 200, _ok(message="Request to start the application is accepted.")
+
+    def _stop(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            app = self._find(request)
+            if not isinstance(app, SimApp):
+                return app
+            if app.status == AppStatus.STOPPED or app.next_status == AppStatus.STOPPED:
+                return 400, _error(f"Application '{app.name}' is not running.")
+            app.next_status = AppStatus.STOPPED
+            app.changes_at = self.clock() + self.stop_delay
+        return 200, _ok(message="Request to stop the application is accepted.")
+
+    def _update(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            app = self._find(request)
+            if not isinstance(app, SimApp):
+                return app
+            component, bucket, files = (
+                request.get("componentId"), request.get("bucketName"), request.get("filename"),
+            )
+            if not isinstance(component, str) or not component:
+                return 400, _error("'componentId' is required.")
+            if component not in app.components:
+                return 400, _error(
+                    f"Component '{component}' is not an S3 data source of '{app.name}'."
+                )
+            if not isinstance(bucket, str) or not bucket:
+                return 400, _error("'bucketName' is required.")
+            if (
+                not isinstance(files, list)
+                or not files
+                or not all(isinstance(f, str) and f for f in files)
+            ):
+                return 400, _error("'filename' must be a non-empty array of file names.")
+            app.bucket = bucket
+            app.files = [name for entry in files for name in entry.split(",")]
+        return 200, _ok(message=" Application updated successfully.")
+
+    def _status(self, *, app_type: str, name: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.status_calls[name] = self.status_calls.get(name, 0) + 1
+            if app_type != APP_TYPE:
+                return 400, _error(f"Unsupported appType '{app_type}'.")
+            app = self._apps.get(name)
+            if app is None:
+                return 400, _error(f"Application '{name}' does not exist.")
+            self._advance(app)
+            return 200, {"application_status": app.status.value, "status": "Success"}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        simulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def _serve(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                simulator.requests.append(RecordedRequest(method, self.path, headers, body))
+                if simulator.latency:
+                    time.sleep(simulator.latency)
+                fault = simulator._take_fault(self.path)
+                if fault is not None:
+                    if fault.delay:
+                        time.sleep(fault.delay)
+                    if fault.drop_connection:
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    self._send(fault.status, fault.body, fault.content_type)
+                    return
+                status, answer = simulator.handle(method, self.path, headers, body)
+                self._send(status, json.dumps(answer).encode(), "application/json")
+
+            def _send(self, status: int, payload: bytes, content_type: str) -> None:
+                try:
+                    self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "")
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (its time-out); nothing to tell it
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the console and tests read stdout; keep the simulator quiet
+
+        return Handler
+
+
+def _ok(**fields: Any) -> dict[str, Any]:
+    return {**fields, "status": "Success"}
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"message": message, "status": "Error"}

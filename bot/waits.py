@@ -1,0 +1,158 @@
+"""Polling an app's status until a final state, on the shared scheduler.
+
+A wait reports only changes of state, tolerates a few transient errors in a row, lengthens
+its interval after a while (back-off), and gives up at its time-out. It never sleeps: each
+poll is one task on the scheduler that schedules the next.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.errors import GathrBadResponse, GathrError, GathrUnavailable
+from bot.gathr import AppStatus
+from bot.scheduling import Handle, Scheduler
+
+log = logging.getLogger(__name__)
+
+START_FINAL = frozenset({AppStatus.RUNNING, AppStatus.ERROR})
+STOP_FINAL = frozenset({AppStatus.STOPPED, AppStatus.ERROR})
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    interval: float = 5.0
+    timeout: float = 900.0
+    steady_polls: int = 12  # polls at the plain interval before back-off starts
+    backoff: float = 1.5
+    max_interval: float = 60.0
+    max_errors: int = 3  # transient errors in a row that are tolerated
+
+    def delay_after(self, polls: int) -> float:
+        extra = max(0, polls - self.steady_polls)
+        return min(self.interval * self.backoff**extra, max(self.interval, self.max_interval))
+
+
+class WaitEnd(enum.Enum):
+    REACHED = "reached"
+    TIMED_OUT = "timed out"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    end: WaitEnd
+    status: AppStatus | None  # the last status seen
+    elapsed: float
+    polls: int
+    error: GathrError | None = None
+
+
+class StatusWait:
+    def __init__(
+        self,
+        *,
+        app: str,
+        final: frozenset[AppStatus],
+        read_status: Callable[[str], AppStatus],
+        scheduler: Scheduler,
+        policy: WaitPolicy,
+        on_change: Callable[[AppStatus | None, AppStatus, float], None],
+        on_done: Callable[[WaitResult], None],
+    ) -> None:
+        self.app = app
+        self._final = final
+        self._read_status = read_status
+        self._scheduler = scheduler
+        self._policy = policy
+        self._on_change = on_change
+        self._on_done = on_done
+        self._lock = threading.Lock()
+        self._handle: Handle | None = None
+        self._done = False
+        self._started = scheduler.now()
+        self._last: AppStatus | None = None
+        self._polls = 0
+        self._errors = 0
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def start(self) -> None:
+        self._schedule(self._policy.interval)
+
+    def interrupt(self) -> None:
+        """End the wait now (the bot is shutting down)."""
+        if self._finish():
+            if self._handle is not None:
+                self._handle.cancel()
+            self._report(WaitEnd.INTERRUPTED)
+
+    def _elapsed(self) -> float:
+        return self._scheduler.now() - self._started
+
+    def _schedule(self, delay: float) -> None:
+        remaining = self._policy.timeout - self._elapsed()
+        with self._lock:
+            if not self._done:
+                self._handle = self._scheduler.call_later(max(0.0, min(delay, remaining)), self._poll)
+
+    def _finish(self) -> bool:
+        """Mark the wait done; True for the one caller that got there first."""
+        with self._lock:
+            if self._done:
+                return False
+            self._done = True
+            return True
+
+    def _report(self, end: WaitEnd, error: GathrError | None = None) -> None:
+        result = WaitResult(end, self._last, self._elapsed(), self._polls, error)
+        try:
+            self._on_done(result)
+        except Exception:
+            log.exception("reporting the end of the wait for %s failed", self.app)
+
+    def _poll(self) -> None:
+        if self._done:
+            return
+        self._polls += 1
+        try:
+            status = self._read_status(self.app)
+        except (GathrUnavailable, GathrBadResponse) as exc:
+            self._errors += 1
+            log.info("status of %s unreadable (%d in a row): %s", self.app, self._errors, exc)
+            if self._errors > self._policy.max_errors:
+                self._end(WaitEnd.FAILED, exc)
+            else:
+                self._next_or_time_out()
+            return
+        except GathrError as exc:  # Gathr's own "no", or the token: asking again won't help
+            self._end(WaitEnd.FAILED, exc)
+            return
+        self._errors = 0
+        if status != self._last:
+            previous, self._last = self._last, status
+            try:
+                self._on_change(previous, status, self._elapsed())
+            except Exception:
+                log.exception("reporting a change of %s failed", self.app)
+        if status in self._final:
+            self._end(WaitEnd.REACHED)
+        else:
+            self._next_or_time_out()
+
+    def _next_or_time_out(self) -> None:
+        if self._elapsed() >= self._policy.timeout:
+            self._end(WaitEnd.TIMED_OUT)
+        else:
+            self._schedule(self._policy.delay_after(self._polls))
+
+    def _end(self, end: WaitEnd, error: GathrError | None = None) -> None:
+        if self._finish():
+            self._report(end, error)

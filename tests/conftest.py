@@ -1,0 +1,26 @@
+"""Hermetic tests: no setting from the developer's shell or .env leaks in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from bot.simulator import Simulator
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "GATHR_")) or name in ("PORT", "LOG_LEVEL"):
+            monkeypatch.delenv(name)
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.chdir(str(tmp_path))  # so no developer .env is read
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    with Simulator(start_delay=0.0, stop_delay=0.0) as sim:
+        yield sim
