@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from pydantic import SecretStr
 
@@ -29,10 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(level: str, stream: object = sys.stdout) -> None:
+def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
     logging.basicConfig(
         level=level,
-        stream=stream,  # type: ignore[arg-type]
+        stream=stream,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         force=True,
     )
@@ -79,7 +80,7 @@ def _simulator(host: str, port: int) -> int:
 
 def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.access import AccessPolicy
-    from bot.console import run_console
+    from bot.console import ConsoleConversation, run_console
     from bot.core import build_core
     from bot.scheduling import ThreadScheduler
     from bot.settings import require
@@ -99,9 +100,12 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
         require(settings, "GATHR_TOKEN")
     scheduler = ThreadScheduler()
     access = AccessPolicy.everyone() if simulate and user is None else None
-    core = build_core(settings, scheduler=scheduler, access=access)
+    conversation = ConsoleConversation(sys.stdout)
+    core = build_core(settings, scheduler=scheduler, access=access, notifier=conversation)
+    if core.watches is not None:
+        core.watches.start()
     try:
-        return run_console(core, user_id=user or "UCONSOLE")
+        return run_console(core, user_id=user or "UCONSOLE", conversation=conversation)
     finally:
         scheduler.shutdown()
         core.gathr.close()

@@ -111,7 +111,7 @@ def parse(text: str) -> Command:
                 raise UsageError("--wait and --no-wait cannot be used together", USAGE[action])
             wait = _WAIT_FLAGS[word]
         elif word.startswith("--"):
-            raise UsageError(f"unknown option '{word}'", USAGE[action])
+            raise UsageError(f"unknown option '{_shown(word)}'", USAGE[action])
         else:
             positionals.append(word)
 
@@ -120,11 +120,11 @@ def parse(text: str) -> Command:
         missing = names[len(positionals)]
         raise UsageError(f"missing <{missing}>", USAGE[action])
     if action is not Action.UPDATE and len(positionals) > len(names):
-        raise UsageError(f"unexpected extra word '{positionals[len(names)]}'", USAGE[action])
+        raise UsageError(f"unexpected extra word '{_shown(positionals[len(names)])}'", USAGE[action])
 
     values = dict(zip(names, positionals))
     for label, value in values.items():
-        _check_name(label, value, action)
+        check_name(label, value, action)
     if action is Action.UPDATE:
         return Command(
             action,
@@ -151,9 +151,14 @@ def _action(word: str) -> Action:
         pass
     known = [action.value for action in Action]
     guess = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
-    shown = word if len(word) <= 30 else word[:30] + "…"
     hint = f" Did you mean `{guess[0]}`?" if guess else ""
-    raise UsageError(f"unknown action '{shown}'.{hint}", None)
+    raise UsageError(f"unknown action '{_shown(word)}'.{hint}", None)
+
+
+def _shown(word: str, limit: int = 30) -> str:
+    """The user's word as it may be echoed: printable and short."""
+    printable = "".join(c if c.isprintable() else "\ufffd" for c in word)
+    return printable if len(printable) <= limit else printable[:limit] + "…"
 
 
 def _help_topic(args: list[str]) -> Action | None:
@@ -171,7 +176,7 @@ def _files(words: list[str]) -> tuple[str, ...]:
         for name in word.split(","):
             name = name.strip()
             if name and name not in files:
-                _check_name("file", name, Action.UPDATE)
+                check_name("file", name, Action.UPDATE)
                 files.append(name)
     if not files:
         raise UsageError("missing <file>", USAGE[Action.UPDATE])
@@ -180,7 +185,8 @@ def _files(words: list[str]) -> tuple[str, ...]:
     return tuple(files)
 
 
-def _check_name(label: str, value: str, action: Action) -> None:
+def check_name(label: str, value: str, action: Action = Action.WATCH) -> None:
+    """Raise a `UsageError` unless `value` is a sound name for <label>."""
     if not value.strip():
         raise UsageError(f"<{label}> is empty", USAGE[action])
     if len(value) > MAX_NAME_LENGTH:

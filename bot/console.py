@@ -61,6 +61,11 @@ class ConsoleConversation:
     def edit(self, ref: object, message: Message) -> None:
         self._print(f"[edited #{ref}]", message)
 
+    def notify(self, channel_id: str, message: Message) -> None:
+        """A watch notice, posted in `channel_id`."""
+        where = "" if channel_id == CONSOLE_CHANNEL else f" {channel_id}"
+        self._print(f"[channel{where} #{next(self._numbers)}]", message)
+
 
 def _confirm_token(message: Message) -> str | None:
     for block in message.blocks or ():
@@ -77,9 +82,10 @@ def run_console(
     lines: Iterable[str] | None = None,
     out: TextIO = sys.stdout,
     interactive: bool | None = None,
+    conversation: ConsoleConversation | None = None,
 ) -> int:
     """Read commands until EOF or `quit`, then let running waits finish. Returns 0."""
-    conversation = ConsoleConversation(out)
+    conversation = conversation or ConsoleConversation(out)
     requester = Requester(user_id=user_id, channel_id=CONSOLE_CHANNEL)
     interactive = sys.stdin.isatty() if interactive is None else interactive
     source = lines if lines is not None else _stdin_lines(out, interactive)

@@ -23,6 +23,7 @@ from bot.messages import Message
 from bot.scheduling import Scheduler
 from bot.settings import Settings
 from bot.waits import START_FINAL, STOP_FINAL, StatusWait, WaitEnd, WaitPolicy, WaitResult
+from bot.watches import Notifier, WatchBoard, WatchChange
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class Core:
         self._waits: set[StatusWait] = set()
         self._state_lock = threading.Lock()
         self._closing = False
+        self.watches: WatchBoard | None = None
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -191,6 +193,8 @@ class Core:
         with self._state_lock:
             self._closing = True
             waits = list(self._waits)
+        if self.watches is not None:
+            self.watches.stop()
         for wait in waits:
             wait.interrupt()
 
@@ -225,8 +229,51 @@ class Core:
             self._status(requester, command, conversation)
         elif command.action.changes_app:
             self._change(requester, command, conversation)
+        elif self.watches is None:
+            conversation.ephemeral(messages.watches_unavailable())
+        elif command.action is Action.WATCH:
+            self._watch(requester, command, conversation, self.watches)
+        elif command.action is Action.UNWATCH:
+            self._unwatch(requester, command, conversation, self.watches)
         else:
-            raise UserError(f"{command.action} is not available")
+            entries = self.watches.watches(requester.channel_id)
+            self._audit(requester, command.action, "", "allowed", f"{len(entries)} watches")
+            conversation.ephemeral(
+                messages.watch_list([(e.app, e.status, e.operator) for e in entries])
+            )
+
+    def _watch(
+        self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
+    ) -> None:
+        # Ask Gathr first: a name it does not know is refused with its own message.
+        try:
+            status = self.gathr.status(command.app)
+        except (GathrError, UserError) as error:
+            self._audit(requester, command.action, command.app, "allowed", f"refused: {_problem(error)}")
+            conversation.ephemeral(
+                messages.watch_refused(command.app, error)
+                if isinstance(error, GathrError)
+                else messages.bad_name(str(error))
+            )
+            return
+        change = board.watch(command.app, requester.channel_id, status)
+        self._audit(requester, command.action, command.app, "allowed", change.value)
+        if change is WatchChange.ADDED:
+            conversation.post(messages.watch_added(command.app, status, requester.user_id))
+        else:
+            conversation.ephemeral(messages.watch_already(command.app))
+
+    def _unwatch(
+        self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
+    ) -> None:
+        change = board.unwatch(command.app, requester.channel_id)
+        self._audit(requester, command.action, command.app, "allowed", change.value)
+        if change is WatchChange.REMOVED:
+            conversation.post(messages.watch_removed(command.app, requester.user_id))
+        elif change is WatchChange.OPERATOR:
+            conversation.ephemeral(messages.watch_is_operators(command.app))
+        else:
+            conversation.ephemeral(messages.watch_not_found(command.app))
 
     def _status(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         started = self.scheduler.now()
@@ -306,12 +353,19 @@ class _Request:
         self.started = started
         self.parent: object = None
         self.final = START_FINAL if command.action is Action.START else STOP_FINAL
+        self.holding = False  # this request holds its channel's watch of the app
 
     def _elapsed(self) -> float:
         return self.core.scheduler.now() - self.started
 
     def begin(self) -> None:
         command = self.command
+        wait = command.wait if command.wait is not None else self.core.wait_by_default
+        if wait and command.action is not Action.UPDATE and self.core.watches is not None:
+            # Hold before Gathr is asked: a watch check between Gathr's answer and the
+            # start of the wait would otherwise tell this channel what the thread tells.
+            self.core.watches.hold(command.app, self.requester.channel_id)
+            self.holding = True
         self.parent = self.conversation.post(
             messages.parent(command, self.requester.user_id, messages.state_working())
         )
@@ -329,7 +383,6 @@ class _Request:
             self.conversation.reply(self.parent, messages.accepted_reply(said))
             self.finish(messages.state_updated(), "updated")
             return
-        wait = command.wait if command.wait is not None else self.core.wait_by_default
         self.conversation.reply(self.parent, messages.accepted_reply(said))
         if not wait:
             self.finish(messages.state_accepted(waiting=False), "accepted")
@@ -375,6 +428,8 @@ class _Request:
         wait.start()
 
     def _changed(self, old: AppStatus | None, new: AppStatus, _elapsed: float) -> None:
+        if self.core.watches is not None:
+            self.core.watches.observed(self.command.app, new, reported_in=self.requester.channel_id)
         if new in self.final:
             return  # the final reply says it, once
         self.conversation.reply(
@@ -402,6 +457,9 @@ class _Request:
     def finish(self, state: str, outcome: str, *, reply: bool = True) -> None:
         """Show the final outcome on the parent (and in the thread), free the app, audit."""
         self.core._locks.release(self.command.app, self.holder)
+        if self.holding and self.core.watches is not None:
+            self.holding = False
+            self.core.watches.release(self.command.app, self.requester.channel_id)
         if reply:
             self.conversation.reply(self.parent, messages.final_reply(state))
         self.conversation.edit(
@@ -418,10 +476,14 @@ def build_core(
     scheduler: Scheduler,
     access: AccessPolicy | None = None,
     gathr: GathrClient | None = None,
+    notifier: Notifier | None = None,
 ) -> Core:
-    """The core as the settings describe it; tests and the console may swap a part."""
+    """The core as the settings describe it; tests and the console may swap a part.
+
+    With a `notifier`, the core also keeps watches (`core.watches`); call its `start()`.
+    """
     token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
-    return Core(
+    core = Core(
         gathr=gathr
         or GathrClient(
             settings.gathr_base_url,
@@ -437,3 +499,12 @@ def build_core(
         wait_by_default=settings.gathr_wait,
         confirm=frozenset(Action(name) for name in settings.gathr_confirm),
     )
+    if notifier is not None:
+        core.watches = WatchBoard(
+            read_status=core.gathr.status,
+            scheduler=scheduler,
+            notifier=notifier,
+            interval=settings.gathr_watch_interval,
+            operator_watches=settings.gathr_watches,
+        )
+    return core

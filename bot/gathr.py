@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 from bot.errors import (
@@ -54,8 +55,16 @@ def path_segment(name: str) -> str:
     return quote(name, safe="")
 
 
+class _StatusRetry(Retry):
+    """A dropped connection (closed or reset before any answer) counts as a connection
+    error, so the status GET is retried on it; a read time-out still is not."""
+
+    def _is_connection_error(self, err: Exception) -> bool:
+        return super()._is_connection_error(err) or isinstance(err, ProtocolError)
+
+
 def _status_retry(total: int, backoff: float) -> Retry:
-    return Retry(
+    return _StatusRetry(
         total=total,
         connect=total,
         read=0,
@@ -66,7 +75,8 @@ def _status_retry(total: int, backoff: float) -> Retry:
         status_forcelist=(502, 503, 504),
         backoff_factor=backoff,
         raise_on_status=False,
-        respect_retry_after_header=True,
+        # Retry-After may ask for hours (urllib3 caps it at 6 h); a call must stay bounded.
+        respect_retry_after_header=False,
     )
 
 
@@ -151,7 +161,9 @@ class GathrClient:
 
     def _call(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Authorization": self._token}
-        data = json.dumps(body) if body is not None else None
+        # Bytes, not str: http.client then sends headers and body in one packet, which
+        # avoids a 40 ms stall between Nagle's algorithm and delayed ACKs.
+        data = json.dumps(body).encode() if body is not None else None
         session = self._get_session if method == "GET" else self._post_session
         started = time.monotonic()
         try:
@@ -159,6 +171,13 @@ class GathrClient:
                 method, url, data=data, headers=headers, timeout=self.timeout,
                 allow_redirects=False,
             )
+        except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
+            # Only the token is a header value we do not control; never echo it.
+            raise GathrAuthError(
+                "GATHR_TOKEN cannot be sent as an HTTP header (a line break, leading "
+                "space or non-Latin-1 character); check GATHR_TOKEN",
+                url=url,
+            ) from None
         except requests.Timeout:
             raise GathrUnavailable(
                 f"Gathr did not answer within {self.timeout:g} s", url=url

@@ -164,7 +164,7 @@ def describe(command: Command) -> str:
 def confirm_prompt(command: Command, token: str, expires_in: float) -> Message:
     verb = command.action.value.capitalize()
     question = f":question: Do you want to {describe(command)}?"
-    dialog = {
+    dialog: dict[str, Any] = {
         "title": {"type": "plain_text", "text": f"{verb} {command.app}"[:24]},
         "text": {"type": "mrkdwn", "text": f"Really {describe(command)}?"},
         "confirm": {"type": "plain_text", "text": verb},
@@ -301,3 +301,68 @@ def gathr_problem(error: GathrError) -> str:
     if isinstance(error, GathrBadResponse):
         return f"Gathr gave an answer the bot cannot read ({esc(error.message)})."
     return esc(error.message)
+
+
+# -- watches -----------------------------------------------------------------------------
+
+def watch_changed(app: str, old: AppStatus | None, new: AppStatus) -> Message:
+    was = f" (was {old.value})" if old is not None else ""
+    if new is AppStatus.ERROR:
+        # ERROR stands out: a siren and the whole line in bold, but no @-mention.
+        return _message(f":rotating_light: *{code(app)} is now ERROR*{was}", "Watched app changed state.")
+    return _message(f"{code(app)} is now {status_word(new)}{was}", "Watched app changed state.")
+
+
+def watch_outage(app: str, error: GathrError, seconds: float) -> Message:
+    return _message(
+        f":warning: The status of {code(app)} could not be read for {duration(seconds)}: "
+        f"{gathr_problem(error)} This channel will be told when it can be read again."
+    )
+
+
+def watch_recovered(app: str, status: AppStatus) -> Message:
+    return _message(f":white_check_mark: The status of {code(app)} can be read again: {status_word(status)}")
+
+
+def watch_added(app: str, status: AppStatus, by: str) -> Message:
+    return _message(
+        f":eyes: {user(by)} asked to tell this channel when {code(app)} changes state. "
+        f"It is {status_word(status)} now."
+    )
+
+
+def watch_removed(app: str, by: str) -> Message:
+    return _message(f"{user(by)} stopped this channel's watch of {code(app)}.")
+
+
+def watch_already(app: str) -> Message:
+    return _message(f"This channel already watches {code(app)}.")
+
+
+def watch_not_found(app: str) -> Message:
+    return _message(f"This channel does not watch {code(app)}.")
+
+
+def watch_is_operators(app: str) -> Message:
+    return _message(
+        f"The watch of {code(app)} in this channel was set by the operator (GATHR_WATCHES) "
+        "and can only be removed there."
+    )
+
+
+def watch_refused(app: str, error: GathrError) -> Message:
+    return _message(f":x: Cannot watch {code(app)}: {gathr_problem(error)}")
+
+
+def watch_list(entries: list[tuple[str, AppStatus | None, bool]]) -> Message:
+    if not entries:
+        return _message("This channel watches no apps. Add one with `/gathr watch <app>`.")
+    lines = ["This channel watches:"]
+    for app, status, operator in entries:
+        note = " (set by the operator)" if operator else ""
+        lines.append(f"• {code(app)}: {status_word(status)}{note}")
+    return _message("\n".join(lines))
+
+
+def watches_unavailable() -> Message:
+    return _message("Watches are not available here.")

@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class ThreadScheduler:
         self._wake = threading.Condition()
         self._stopped = False
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gathr-work")
+        self._running: set[Future[None]] = set()  # submitted to the pool and not yet done
         self._timer = threading.Thread(target=self._run, name="gathr-timer", daemon=True)
         self._timer.start()
 
@@ -74,8 +76,20 @@ class ThreadScheduler:
         return handle
 
     def submit(self, task: Task) -> None:
-        if not self._stopped:
-            self._pool.submit(_run_safely, task)
+        with self._wake:
+            self._hand_over(task)
+
+    def _hand_over(self, task: Task) -> None:
+        """Give `task` to the pool; call with `_wake` held, so shutdown cannot race it."""
+        if self._stopped:
+            return
+        future = self._pool.submit(_run_safely, task)
+        self._running.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._wake:
+            self._running.discard(future)
 
     def pending(self) -> int:
         with self._wake:
@@ -83,12 +97,16 @@ class ThreadScheduler:
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Drop what is scheduled, let running tasks finish (up to `timeout`)."""
+        deadline = time.monotonic() + timeout
         with self._wake:
             self._stopped = True
             self._heap.clear()
+            running = list(self._running)
             self._wake.notify()
         self._timer.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # Not `wait=True`: a task stuck in a call must not hold shutdown past `timeout`.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        wait_for_futures(running, timeout=max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
         while True:
@@ -99,8 +117,8 @@ class ThreadScheduler:
                 if self._stopped:
                     return
                 _, _, handle, task = heapq.heappop(self._heap)
-            if not handle.cancelled:
-                self._pool.submit(_run_safely, task)
+                if not handle.cancelled:
+                    self._hand_over(task)
 
 
 class ManualScheduler:

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
 
     gathr_base_url: str = "https://app.gathr.one"
     gathr_token: SecretStr | None = None
-    gathr_timeout: float = Field(10.0, gt=0, le=300)
+    gathr_timeout: float = Field(10.0, gt=0, le=300, allow_inf_nan=False)
     # The spec's example sends ["a.csv,b.csv"]; its table says "the array of files".
     gathr_update_filenames: Literal["joined", "list"] = "joined"
 
@@ -53,12 +53,12 @@ class Settings(BaseSettings):
     gathr_confirm: AllowList = frozenset({"stop", "update"})
 
     gathr_wait: bool = True
-    gathr_poll_interval: float = Field(5.0, gt=0, le=3600)
-    gathr_poll_timeout: float = Field(900.0, gt=0)
-    gathr_watch_interval: float = Field(60.0, ge=1)
+    gathr_poll_interval: float = Field(5.0, gt=0, le=3600, allow_inf_nan=False)
+    gathr_poll_timeout: float = Field(900.0, gt=0, allow_inf_nan=False)
+    gathr_watch_interval: float = Field(60.0, ge=1, allow_inf_nan=False)
     gathr_watches: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
 
-    port: int = Field(3000, ge=1, le=65535)
+    port: int = Field(3000, ge=0, le=65535)  # 0: any free port (tests)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator(
@@ -73,10 +73,12 @@ class Settings(BaseSettings):
     def _parse_allow_list(cls, raw: object) -> object:
         entries = _split_commas(raw)
         if isinstance(entries, frozenset):
-            for entry in entries:
+            for position, entry in enumerate(sorted(entries), start=1):
                 if entry != EVERYONE and not _SLACK_PRINCIPAL.match(entry):
+                    # The position, not the value: a secret pasted here must not be printed.
                     raise ValueError(
-                        f"'{entry}' is not a Slack user ID (U…/W…), user-group ID (S…) or *"
+                        f"an entry ({_shape(entry)}) is not a Slack user ID (U…/W…), "
+                        "user-group ID (S…) or *"
                     )
         return entries
 
@@ -87,7 +89,7 @@ class Settings(BaseSettings):
         if isinstance(actions, frozenset):
             unknown = sorted(actions - CONFIRMABLE_ACTIONS)
             if unknown:
-                raise ValueError(f"unknown action(s) {', '.join(unknown)}; use start, stop, update")
+                raise ValueError(f"{len(unknown)} unknown action(s); use start, stop, update")
         return actions
 
     @field_validator("gathr_watches", mode="before")
@@ -100,10 +102,22 @@ class Settings(BaseSettings):
             if not item:
                 continue
             app, sep, channel = item.rpartition(":")
-            if not sep or not app.strip() or not _CHANNEL_ID.match(channel.strip()):
-                raise ValueError(f"'{item}' is not app:CHANNEL_ID (e.g. orders-etl:C0123ABC)")
-            pairs.append((app.strip(), channel.strip()))
+            app, channel = app.strip(), channel.strip()
+            if not sep or not _CHANNEL_ID.match(channel) or not _is_app_name(app):
+                raise ValueError(
+                    f"an entry ({_shape(item)}) is not app:CHANNEL_ID (e.g. orders-etl:C0123ABC)"
+                )
+            if (app, channel) not in pairs:
+                pairs.append((app, channel))
         return tuple(pairs)
+
+    @field_validator(
+        "slack_bot_token", "slack_signing_secret", "slack_app_token", "gathr_token", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, raw: object) -> object:
+        # `SLACK_APP_TOKEN=` in a .env copied from .env.example must not mean Socket Mode.
+        return None if isinstance(raw, str) and not raw.strip() else raw
 
     @field_validator("gathr_base_url", "slack_api_url")
     @classmethod
@@ -122,10 +136,25 @@ class Settings(BaseSettings):
         return self.slack_app_token is not None
 
 
+def _shape(value: str) -> str:
+    """Describe a bad value without showing it: its length only."""
+    return f"{len(value)} characters"
+
+
+def _is_app_name(name: str) -> bool:
+    from bot.commands import UsageError, check_name
+
+    try:
+        check_name("app", name)
+    except UsageError:
+        return False
+    return True
+
+
 def load_settings(env_file: str | None = ".env", **overrides: object) -> Settings:
     """Build the settings or raise one `ConfigError` naming the first bad variable."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "settings"

@@ -9,6 +9,7 @@ an injected clock drives the simulator without threads or sleeps.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -107,8 +108,10 @@ class Simulator:
         return f"http://{host}:{port}"
 
     def start(self) -> str:
+        # A short poll interval: close() waits for the loop to notice, 0.5 s by default.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="gathr-simulator", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name="gathr-simulator", daemon=True,
         )
         self._thread.start()
         return self.base_url
@@ -285,6 +288,12 @@ class Simulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes; without this each answer waits
+                # for the client's delayed ACK (40 ms).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self) -> None:
                 self._serve("GET")

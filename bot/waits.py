@@ -33,7 +33,8 @@ class WaitPolicy:
     max_errors: int = 3  # transient errors in a row that are tolerated
 
     def delay_after(self, polls: int) -> float:
-        extra = max(0, polls - self.steady_polls)
+        """The delay before the next poll, once `polls` polls have been made."""
+        extra = max(0, polls + 1 - self.steady_polls)
         return min(self.interval * self.backoff**extra, max(self.interval, self.max_interval))
 
 
@@ -79,13 +80,14 @@ class StatusWait:
         self._last: AppStatus | None = None
         self._polls = 0
         self._errors = 0
+        self._at_deadline = False  # the scheduled poll is the one at the time-out
 
     @property
     def done(self) -> bool:
         return self._done
 
     def start(self) -> None:
-        self._schedule(self._policy.interval)
+        self._schedule(self._policy.delay_after(0))
 
     def interrupt(self) -> None:
         """End the wait now (the bot is shutting down)."""
@@ -101,6 +103,9 @@ class StatusWait:
         remaining = self._policy.timeout - self._elapsed()
         with self._lock:
             if not self._done:
+                # Remembered rather than recomputed from the clock at the poll: `now + remaining`
+                # may round to just before the deadline, which would poll again and again.
+                self._at_deadline = delay >= remaining
                 self._handle = self._scheduler.call_later(max(0.0, min(delay, remaining)), self._poll)
 
     def _finish(self) -> bool:
@@ -135,6 +140,8 @@ class StatusWait:
         except GathrError as exc:  # Gathr's own "no", or the token: asking again won't help
             self._end(WaitEnd.FAILED, exc)
             return
+        if self._done:  # interrupted while the call was in flight: report nothing more
+            return
         self._errors = 0
         if status != self._last:
             previous, self._last = self._last, status
@@ -148,7 +155,7 @@ class StatusWait:
             self._next_or_time_out()
 
     def _next_or_time_out(self) -> None:
-        if self._elapsed() >= self._policy.timeout:
+        if self._at_deadline or self._elapsed() >= self._policy.timeout:
             self._end(WaitEnd.TIMED_OUT)
         else:
             self._schedule(self._policy.delay_after(self._polls))

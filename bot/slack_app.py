@@ -1,0 +1,233 @@
+"""Bolt wiring: acknowledge at once, hand the work to the core, serve Socket Mode or HTTP.
+
+The acknowledgement never waits on Gathr or on a Slack Web API call: help and usage errors
+are answered inside the ack (pure work), everything else runs on the scheduler's workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_bolt.error import BoltError
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+
+from bot.access import AccessPolicy, CachedGroupLookup
+from bot.core import Core, Requester, build_core
+from bot.errors import ConfigError
+from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
+from bot.scheduling import ThreadScheduler
+from bot.settings import Settings, require, requirements_for_run
+from bot.slack_conversation import SlackConversation, SlackNotifier, retry_handlers
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET = 8.0  # seconds for the whole stop; the contract allows 10
+WORKERS = 16
+# Threads answer requests (each ack is milliseconds); the backlog absorbs bursts of commands.
+WAITRESS_OPTIONS: dict[str, Any] = {
+    "threads": 16, "connection_limit": 1000, "backlog": 1024, "channel_timeout": 30,
+}
+
+
+class _DropClientTokenWarning(logging.Filter):
+    # Bolt warns "As you gave `client` as well, `token` will be unused" whenever
+    # SLACK_BOT_TOKEN is in the environment, which is exactly how it should be set.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("As you gave `client`")
+
+
+logging.getLogger("slack_bolt.App").addFilter(_DropClientTokenWarning())
+
+
+def web_client(settings: Settings) -> WebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(
+        token=token, base_url=settings.slack_api_url, timeout=10, retry_handlers=retry_handlers()
+    )
+
+
+def group_lookup(client: WebClient) -> CachedGroupLookup:
+    """Members of a user group from `usergroups.users.list`, cached for a minute."""
+
+    def fetch(group_id: str) -> list[str]:
+        return list(client.usergroups_users_list(usergroup=group_id)["users"])
+
+    return CachedGroupLookup(fetch, ttl=60.0)
+
+
+def build_app(core: Core, client: WebClient, *, signing_secret: str | None) -> App:
+    """The Bolt app. Calls `auth.test` once, here at start-up, so no request waits on it."""
+    try:
+        app = App(
+            client=client,
+            signing_secret=signing_secret or "",
+            request_verification_enabled=signing_secret is not None,
+        )
+    except BoltError:
+        raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
+    except OSError as error:  # urllib's URLError and socket errors
+        raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+
+    @app.command("/gathr")
+    def on_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        requester = Requester(user_id=command["user_id"], channel_id=command["channel_id"])
+        outcome = core.triage(requester, command.get("text") or "")
+        if isinstance(outcome, Message):
+            ack(response_type="ephemeral", **outcome.slack_kwargs())
+            return
+        ack()
+        conversation = SlackConversation(
+            client,
+            channel_id=requester.channel_id,
+            user_id=requester.user_id,
+            response_url=command.get("response_url"),
+        )
+        core.scheduler.submit(lambda: core.run(requester, outcome, conversation))
+
+    def on_click(accepted: bool) -> Callable[..., None]:
+        def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+            ack()
+            clicker = Requester(user_id=body["user"]["id"], channel_id=_channel_of(body))
+            token = str(body["actions"][0].get("value", ""))
+            conversation = SlackConversation(
+                client,
+                channel_id=clicker.channel_id,
+                user_id=clicker.user_id,
+                response_url=body.get("response_url"),
+            )
+            core.scheduler.submit(lambda: core.click(clicker, token, accepted, conversation))
+
+        return listener
+
+    app.action(CONFIRM_ACTION_ID)(on_click(True))
+    app.action(CANCEL_ACTION_ID)(on_click(False))
+    return app
+
+
+def _channel_of(body: dict[str, Any]) -> str:
+    channel = body.get("channel") or {}
+    return str(channel.get("id") or body.get("container", {}).get("channel_id") or "")
+
+
+def health_wrapped(bolt: SlackRequestHandler) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app: `GET /healthz` answers 200, everything else goes to Bolt."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        return bolt(environ, start_response)
+
+    return wsgi
+
+
+class Service:
+    """The running bot: core, scheduler and one serving mode, with an orderly stop."""
+
+    def __init__(self, settings: Settings, *, host: str = "0.0.0.0") -> None:
+        self.settings = settings
+        self.client = web_client(settings)
+        self.scheduler = ThreadScheduler(workers=WORKERS)
+        self.core = build_core(
+            settings,
+            scheduler=self.scheduler,
+            access=AccessPolicy.from_settings(settings, group_lookup(self.client)),
+            notifier=SlackNotifier(self.client),
+        )
+        secret = settings.slack_signing_secret
+        self.app = build_app(
+            self.core,
+            self.client,
+            signing_secret=None if settings.socket_mode else (secret.get_secret_value() if secret else ""),
+        )
+        self.host = host
+        self.stopped = threading.Event()
+        self._stop_serving: Callable[[], None] = lambda: None
+        self.port: int | None = None
+
+    def start(self) -> None:
+        """Start serving in background threads; returns at once."""
+        if self.core.watches is not None:
+            self.core.watches.start()
+        if self.settings.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(
+                self.app, self.settings.slack_app_token.get_secret_value(), web_client=self.client
+            )
+            handler.connect()  # type: ignore[no-untyped-call]
+            self._stop_serving = handler.close
+            log.info("serving Slack in Socket Mode")
+            return
+        from waitress import create_server
+
+        server = create_server(
+            health_wrapped(SlackRequestHandler(self.app)),
+            host=self.host,
+            port=self.settings.port,
+            **WAITRESS_OPTIONS,
+        )
+        self.port = server.effective_port
+        thread = threading.Thread(target=server.run, name="http", daemon=True)
+        thread.start()
+        self._stop_serving = server.close
+        log.info("serving Slack over HTTP on %s:%s (POST /slack/events)", self.host, self.port)
+
+    def stop(self, budget: float = SHUTDOWN_BUDGET) -> None:
+        """Take no new commands, tell running waits, finish what is running, stop serving.
+
+        The steps run side by side, all within `budget` seconds: telling many threads takes
+        a while, and closing a Socket Mode connection can take seconds on its own.
+        """
+        log.info("shutting down")
+        deadline = time.monotonic() + budget
+        steps = [
+            threading.Thread(target=self.core.shutdown, name="stop-waits", daemon=True),
+            threading.Thread(target=self._close_server, name="stop-server", daemon=True),
+        ]
+        for step in steps:
+            step.start()
+        for step in steps:
+            step.join(max(0.0, deadline - time.monotonic()))
+        self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        self.core.gathr.close()
+        self.stopped.set()
+
+    def _close_server(self) -> None:
+        try:
+            self._stop_serving()
+        except Exception:
+            log.exception("stopping the server failed")
+
+
+def serve(settings: Settings) -> int:
+    """`gathr-bot run`: serve until SIGTERM or SIGINT, then stop in order and exit 0."""
+    for variable in requirements_for_run(settings):
+        require(settings, variable)
+    service = Service(settings)
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    service.start()
+    while not stop_requested.wait(1.0):
+        pass
+    service.stop()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # A worker still stuck in a call would hold the interpreter's exit past the
+        # contract's 10 s; everything worth saying has been said by now.
+        logging.shutdown()
+        os._exit(0)
+    return 0

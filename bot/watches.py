@@ -1,0 +1,234 @@
+"""Channels watch apps and hear when their status changes, whoever changed it.
+
+Each watched app is checked once per interval however many channels watch it; apps are
+spread over the interval (not checked in one burst), on the same scheduler as the waits.
+The first check of an app only records its status. A wait that is already reporting an
+app's changes in a channel's thread holds that channel, so the change is not said twice.
+Watches live in memory: after a restart only the operator's `GATHR_WATCHES` remain.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot import messages
+from bot.errors import GathrError
+from bot.gathr import AppStatus
+from bot.messages import Message
+from bot.scheduling import Handle, Scheduler
+
+log = logging.getLogger(__name__)
+
+OUTAGE_AFTER = 3  # failed checks in a row before the watching channels are told
+_GOLDEN = 0.6180339887498949  # successive multiples mod 1 spread evenly over [0, 1)
+
+
+class Notifier(Protocol):
+    def notify(self, channel_id: str, message: Message) -> None:
+        """Post `message` in the channel; never raises."""
+
+
+class WatchChange(enum.Enum):
+    ADDED = "added"
+    ALREADY = "already"
+    REMOVED = "removed"
+    NOT_WATCHING = "not watching"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class WatchEntry:
+    app: str
+    status: AppStatus | None
+    operator: bool
+
+
+@dataclass
+class _Watched:
+    app: str
+    channels: set[str] = field(default_factory=set)
+    operator_channels: set[str] = field(default_factory=set)
+    held: dict[str, int] = field(default_factory=dict)  # channel -> waits reporting there
+    last: AppStatus | None = None
+    failures: int = 0
+    outage_told: bool = False
+    handle: Handle | None = None
+
+    def all_channels(self) -> set[str]:
+        return self.channels | self.operator_channels
+
+
+class WatchBoard:
+    def __init__(
+        self,
+        *,
+        read_status: Callable[[str], AppStatus],
+        scheduler: Scheduler,
+        notifier: Notifier,
+        interval: float,
+        operator_watches: Iterable[tuple[str, str]] = (),
+        outage_after: int = OUTAGE_AFTER,
+    ) -> None:
+        self._read_status = read_status
+        self._scheduler = scheduler
+        self._notifier = notifier
+        self._interval = interval
+        self._outage_after = outage_after
+        self._apps: dict[str, _Watched] = {}
+        self._lock = threading.Lock()
+        self._added = 0
+        self._started = False
+        for app, channel in operator_watches:
+            self._entry(app).operator_channels.add(channel)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin checking the operator's watches (Slack watches start when added)."""
+        with self._lock:
+            self._started = True
+            for watched in self._apps.values():
+                self._schedule_first(watched)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._started = False
+            for watched in self._apps.values():
+                if watched.handle is not None:
+                    watched.handle.cancel()
+
+    # -- what commands do -------------------------------------------------------------------
+
+    def watch(self, app: str, channel: str, current: AppStatus) -> WatchChange:
+        """Add a channel's watch; `current` is the status Gathr just gave (the first record)."""
+        with self._lock:
+            watched = self._entry(app)
+            if channel in watched.all_channels():
+                return WatchChange.ALREADY
+            new_app = not watched.all_channels()
+            watched.channels.add(channel)
+            if new_app:
+                watched.last = current
+            if new_app and self._started:
+                self._schedule_first(watched)
+            return WatchChange.ADDED
+
+    def unwatch(self, app: str, channel: str) -> WatchChange:
+        with self._lock:
+            watched = self._apps.get(app)
+            if watched is None or channel not in watched.all_channels():
+                return WatchChange.NOT_WATCHING
+            if channel in watched.operator_channels:
+                return WatchChange.OPERATOR
+            watched.channels.discard(channel)
+            if not watched.all_channels():
+                if watched.handle is not None:
+                    watched.handle.cancel()
+                del self._apps[app]
+            return WatchChange.REMOVED
+
+    def watches(self, channel: str) -> list[WatchEntry]:
+        with self._lock:
+            return sorted(
+                (
+                    WatchEntry(w.app, w.last, channel in w.operator_channels)
+                    for w in self._apps.values()
+                    if channel in w.all_channels()
+                ),
+                key=lambda entry: entry.app,
+            )
+
+    # -- coordination with waits ------------------------------------------------------------
+
+    def hold(self, app: str, channel: str) -> None:
+        """A wait reports `app` in `channel`'s thread: don't tell that channel as well."""
+        with self._lock:
+            watched = self._apps.get(app)
+            if watched is not None:
+                watched.held[channel] = watched.held.get(channel, 0) + 1
+
+    def release(self, app: str, channel: str) -> None:
+        with self._lock:
+            watched = self._apps.get(app)
+            if watched is not None and watched.held.get(channel):
+                watched.held[channel] -= 1
+                if not watched.held[channel]:
+                    del watched.held[channel]
+
+    def observed(self, app: str, status: AppStatus, reported_in: str) -> None:
+        """A wait saw `status`: tell the other watching channels, remember it."""
+        with self._lock:
+            watched = self._apps.get(app)
+            if watched is None or watched.last is None or status == watched.last:
+                if watched is not None and watched.last is None:
+                    watched.last = status
+                return
+            old, watched.last = watched.last, status
+            channels = watched.all_channels() - set(watched.held) - {reported_in}
+        self._tell(channels, messages.watch_changed(app, old, status))
+
+    # -- the poller -------------------------------------------------------------------------
+
+    def _entry(self, app: str) -> _Watched:
+        if app not in self._apps:
+            self._apps[app] = _Watched(app)
+        return self._apps[app]
+
+    def _schedule_first(self, watched: _Watched) -> None:
+        offset = (self._added * _GOLDEN) % 1.0 * self._interval
+        self._added += 1
+        watched.handle = self._scheduler.call_later(offset, lambda: self._check(watched.app))
+
+    def _check(self, app: str) -> None:
+        with self._lock:
+            watched = self._apps.get(app)
+            if watched is None or not self._started:
+                return
+            watched.handle = self._scheduler.call_later(self._interval, lambda: self._check(app))
+        try:
+            status = self._read_status(app)
+        except GathrError as error:
+            self._failed(app, error)
+            return
+        self._succeeded(app, status)
+
+    def _failed(self, app: str, error: GathrError) -> None:
+        with self._lock:
+            watched = self._apps.get(app)
+            if watched is None:
+                return
+            watched.failures += 1
+            log.info("watch check of %s failed (%d in a row): %s", app, watched.failures, error)
+            if watched.failures < self._outage_after or watched.outage_told:
+                return
+            watched.outage_told = True
+            channels = watched.all_channels()
+            since = watched.failures * self._interval
+        self._tell(channels, messages.watch_outage(app, error, since))
+
+    def _succeeded(self, app: str, status: AppStatus) -> None:
+        with self._lock:
+            watched = self._apps.get(app)
+            if watched is None:
+                return
+            recovered = watched.outage_told
+            watched.failures, watched.outage_told = 0, False
+            old, watched.last = watched.last, status
+            channels = watched.all_channels()
+            quiet = set(watched.held)
+        if recovered:
+            self._tell(channels, messages.watch_recovered(app, status))
+        elif old is not None and old != status:
+            self._tell(channels - quiet, messages.watch_changed(app, old, status))
+
+    def _tell(self, channels: Iterable[str], message: Message) -> None:
+        for channel in sorted(channels):
+            try:
+                self._notifier.notify(channel, message)
+            except Exception:
+                log.exception("telling %s about a watched app failed", channel)

@@ -1,0 +1,514 @@
+"""commands.parse: slash-command text -> Command, or a UsageError that says what was wrong.
+
+Expected values come from CONTRACT §3 (grammar) and §4 (a usage error names what was wrong
+and shows the right usage).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.commands import Action, Command, parse
+from bot.errors import UsageError
+
+# The usage lines of CONTRACT §3, one space between words.
+START_USAGE = "/gathr start <project> <app> [--wait | --no-wait]"
+STOP_USAGE = "/gathr stop <project> <app> [--wait | --no-wait]"
+STATUS_USAGE = "/gathr status <app>"
+UPDATE_USAGE = "/gathr update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]"
+WATCH_USAGE = "/gathr watch <app>"
+UNWATCH_USAGE = "/gathr unwatch <app>"
+WATCHES_USAGE = "/gathr watches"
+
+
+def usage_error(text: str) -> UsageError:
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    return caught.value
+
+
+# -- every action with valid arguments -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("start sales orders-etl", Command(Action.START, project="sales", app="orders-etl")),
+        ("start sales orders-etl --wait", Command(Action.START, project="sales", app="orders-etl", wait=True)),
+        ("start sales orders-etl --no-wait", Command(Action.START, project="sales", app="orders-etl", wait=False)),
+        ("stop sales orders-etl", Command(Action.STOP, project="sales", app="orders-etl")),
+        ("stop sales orders-etl --wait", Command(Action.STOP, project="sales", app="orders-etl", wait=True)),
+        ("stop sales orders-etl --no-wait", Command(Action.STOP, project="sales", app="orders-etl", wait=False)),
+        ("status orders-etl", Command(Action.STATUS, app="orders-etl")),
+        (
+            "update sales orders-etl S3_orders my-bucket a.csv",
+            Command(
+                Action.UPDATE,
+                project="sales",
+                app="orders-etl",
+                component_id="S3_orders",
+                bucket="my-bucket",
+                files=("a.csv",),
+            ),
+        ),
+        ("watch orders-etl", Command(Action.WATCH, app="orders-etl")),
+        ("unwatch orders-etl", Command(Action.UNWATCH, app="orders-etl")),
+        ("watches", Command(Action.WATCHES)),
+        ("help", Command(Action.HELP)),
+    ],
+)
+def test_each_action_with_valid_arguments_gives_the_matching_command(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+def test_without_a_wait_flag_the_setting_decides() -> None:
+    assert parse("start sales orders-etl").wait is None
+    assert parse("stop sales orders-etl").wait is None
+
+
+# -- quoting ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "project", "app"),
+    [
+        ('start sales "daily orders"', "sales", "daily orders"),
+        ("start sales 'daily orders'", "sales", "daily orders"),
+        ('start "north sales" "daily orders" --wait', "north sales", "daily orders"),
+        ("start sales daily\\ orders", "sales", "daily orders"),
+        ("start sales \u201cdaily orders\u201d", "sales", "daily orders"),
+        ("start sales \u2018daily orders\u2019", "sales", "daily orders"),
+        ("start \u201cnorth sales\u201d \u2018daily orders\u2019", "north sales", "daily orders"),
+    ],
+)
+def test_quoted_words_with_spaces_are_one_argument(text: str, project: str, app: str) -> None:
+    command = parse(text)
+    assert (command.project, command.app) == (project, app)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['status "daily orders"', "status \u201cdaily orders\u201d", "status \u2018daily orders\u2019"],
+)
+def test_smart_quotes_quote_like_plain_ones(text: str) -> None:
+    assert parse(text) == Command(Action.STATUS, app="daily orders")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'status "orders',
+        "status 'orders",
+        "status \u201corders",
+        "status \u2018orders",
+        'start sales "daily orders',
+        "status orders\\",
+    ],
+)
+def test_unbalanced_quotes_are_a_usage_error_not_a_crash(text: str) -> None:
+    error = usage_error(text)
+    assert error.problem
+
+
+# -- --wait / --no-wait ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "usage"),
+    [
+        ("start sales orders-etl --wait --no-wait", START_USAGE),
+        ("start sales orders-etl --no-wait --wait", START_USAGE),
+        ("stop sales orders-etl --wait --no-wait", STOP_USAGE),
+        ("stop sales orders-etl --no-wait --wait", STOP_USAGE),
+    ],
+)
+def test_wait_and_no_wait_together_are_a_usage_error(text: str, usage: str) -> None:
+    error = usage_error(text)
+    assert "--wait" in error.problem and "--no-wait" in error.problem
+    assert error.usage == usage
+
+
+@pytest.mark.parametrize(
+    ("text", "option", "usage"),
+    [
+        ("status orders-etl --wait", "--wait", STATUS_USAGE),
+        ("status orders-etl --no-wait", "--no-wait", STATUS_USAGE),
+        ("watch orders-etl --wait", "--wait", WATCH_USAGE),
+        ("update sales orders-etl S3_orders my-bucket a.csv --no-wait", "--no-wait", UPDATE_USAGE),
+        ("start sales orders-etl --force", "--force", START_USAGE),
+    ],
+)
+def test_an_option_the_action_does_not_take_is_named_as_unknown(text: str, option: str, usage: str) -> None:
+    error = usage_error(text)
+    assert "unknown" in error.problem.lower()
+    assert option in error.problem
+    assert error.usage == usage
+
+
+# -- missing and extra arguments -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "missing", "usage"),
+    [
+        ("start", "<project>", START_USAGE),
+        ("start sales", "<app>", START_USAGE),
+        ("start sales --wait", "<app>", START_USAGE),
+        ("stop", "<project>", STOP_USAGE),
+        ("stop sales", "<app>", STOP_USAGE),
+        ("status", "<app>", STATUS_USAGE),
+        ("update", "<project>", UPDATE_USAGE),
+        ("update sales", "<app>", UPDATE_USAGE),
+        ("update sales orders-etl", "<component-id>", UPDATE_USAGE),
+        ("update sales orders-etl S3_orders", "<bucket>", UPDATE_USAGE),
+        ("update sales orders-etl S3_orders my-bucket", "<file>", UPDATE_USAGE),
+        ("watch", "<app>", WATCH_USAGE),
+        ("unwatch", "<app>", UNWATCH_USAGE),
+    ],
+)
+def test_a_missing_argument_is_named_with_the_right_usage(text: str, missing: str, usage: str) -> None:
+    error = usage_error(text)
+    assert "missing" in error.problem.lower()
+    assert missing in error.problem
+    assert error.usage == usage
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "usage"),
+    [
+        ("start sales orders-etl nightly", "nightly", START_USAGE),
+        ("stop sales orders-etl nightly --wait", "nightly", STOP_USAGE),
+        ("status orders-etl ledger-etl", "ledger-etl", STATUS_USAGE),
+        ("watch orders-etl ledger-etl", "ledger-etl", WATCH_USAGE),
+        ("unwatch orders-etl ledger-etl", "ledger-etl", UNWATCH_USAGE),
+        ("watches orders-etl", "orders-etl", WATCHES_USAGE),
+    ],
+)
+def test_an_extra_argument_is_named_with_the_right_usage(text: str, extra: str, usage: str) -> None:
+    error = usage_error(text)
+    assert extra in error.problem
+    assert error.usage == usage
+
+
+# -- update's files --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("files_text", "expected"),
+    [
+        ("a.csv,b.csv c.csv", ("a.csv", "b.csv", "c.csv")),
+        ("a.csv b.csv c.csv", ("a.csv", "b.csv", "c.csv")),
+        ('"a.csv, b.csv" c.csv', ("a.csv", "b.csv", "c.csv")),
+        ("a.csv,a.csv b.csv a.csv", ("a.csv", "b.csv")),
+        ("a.csv,,b.csv,", ("a.csv", "b.csv")),
+        (",a.csv , b.csv", ("a.csv", "b.csv")),
+        ('"daily orders.csv",b.csv', ("daily orders.csv", "b.csv")),
+    ],
+)
+def test_update_files_split_on_commas_and_spaces_without_duplicates_or_empties(
+    files_text: str, expected: tuple[str, ...]
+) -> None:
+    command = parse(f"update sales orders-etl S3_orders my-bucket {files_text}")
+    assert command.files == expected
+
+
+@pytest.mark.parametrize("files_text", [",", ",,,", ", ,", '""', '","'])
+def test_update_with_no_file_left_is_a_usage_error(files_text: str) -> None:
+    error = usage_error(f"update sales orders-etl S3_orders my-bucket {files_text}")
+    assert "<file>" in error.problem
+    assert error.usage == UPDATE_USAGE
+
+
+# -- help, prefix, case ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("", None),
+        ("   ", None),
+        ("help", None),
+        ("HELP", None),
+        ("/gathr", None),
+        ("/gathr help", None),
+        ("help start", Action.START),
+        ("help Status", Action.STATUS),
+        ("help update", Action.UPDATE),
+        ("/gathr help watch", Action.WATCH),
+    ],
+)
+def test_empty_text_and_help_give_help_with_the_topic_asked_for(text: str, topic: Action | None) -> None:
+    assert parse(text) == Command(Action.HELP, help_topic=topic)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "status orders-etl",
+        "start sales orders-etl --no-wait",
+        "update sales orders-etl S3_orders my-bucket a.csv,b.csv",
+        "watches",
+    ],
+)
+def test_a_leading_slash_gathr_is_ignored(text: str) -> None:
+    assert parse(f"/gathr {text}") == parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("STATUS orders-etl", Command(Action.STATUS, app="orders-etl")),
+        ("Start sales orders-etl", Command(Action.START, project="sales", app="orders-etl")),
+        ("sToP sales orders-etl --no-wait", Command(Action.STOP, project="sales", app="orders-etl", wait=False)),
+        ("WATCHES", Command(Action.WATCHES)),
+        ("Unwatch orders-etl", Command(Action.UNWATCH, app="orders-etl")),
+    ],
+)
+def test_the_action_word_is_case_insensitive(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+def test_names_keep_their_case() -> None:
+    assert parse("START Sales Orders-ETL") == Command(Action.START, project="Sales", app="Orders-ETL")
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestion"),
+    [
+        ("strat sales orders-etl", "start"),
+        ("stauts orders-etl", "status"),
+        ("stpo sales orders-etl", "stop"),
+        ("updaet sales orders-etl S3 bucket a.csv", "update"),
+        ("wathc orders-etl", "watch"),
+        ("STRAT sales orders-etl", "start"),
+    ],
+)
+def test_a_misspelled_action_suggests_the_closest_one(text: str, suggestion: str) -> None:
+    error = usage_error(text)
+    assert f"Did you mean `{suggestion}`" in error.problem
+
+
+def test_an_unknown_action_is_named_and_nothing_far_off_is_suggested() -> None:
+    error = usage_error("frobnicate orders-etl")
+    assert "frobnicate" in error.problem
+    assert "Did you mean" not in error.problem
+
+
+# -- Slack's escaping and markup ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "app"),
+    [
+        ("status sales&amp;marketing", "sales&marketing"),
+        ("status &lt;orders&gt;", "<orders>"),
+        ("status a&amp;lt;b", "a&lt;b"),  # the user typed "&lt;" literally; unescape only once
+        ("status <http://x.com|x.com>", "x.com"),
+        ("status <https://orders.example.com|orders.example.com>", "orders.example.com"),
+        ("status <mailto:ops@x.com|ops@x.com>", "ops@x.com"),
+        ("status <http://x.com>", "http://x.com"),
+        ("status &lt;http://x.com|y&gt;", "<http://x.com|y>"),  # typed by the user, not Slack markup
+    ],
+)
+def test_slack_escapes_and_links_become_what_the_user_typed(text: str, app: str) -> None:
+    assert parse(text) == Command(Action.STATUS, app=app)
+
+
+def test_auto_linked_file_names_are_unwrapped() -> None:
+    command = parse("update sales orders-etl S3_orders my-bucket <http://a.csv|a.csv>,<http://b.csv|b.csv>")
+    assert command.files == ("a.csv", "b.csv")
+
+
+# -- names that cannot be right ----------------------------------------------------------
+
+BAD_CHARACTERS = [
+    "\x00",  # NUL
+    "\x07",  # bell
+    "\x1b",  # escape (terminal colour codes)
+    "\x7f",  # delete
+    "\x85",  # next line (C1)
+    "\u202e",  # right-to-left override
+    "\u200f",  # right-to-left mark
+    "\u200e",  # left-to-right mark
+    "\u200b",  # zero-width space
+    "\u200d",  # zero-width joiner
+    "\u2060",  # word joiner
+    "\ufeff",  # zero-width no-break space / BOM
+]
+
+
+@pytest.mark.parametrize("char", BAD_CHARACTERS, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize(
+    ("template", "label", "usage"),
+    [
+        ("status orders{}etl", "<app>", STATUS_USAGE),
+        ('status "orders{}etl"', "<app>", STATUS_USAGE),
+        ("start sa{}les orders-etl", "<project>", START_USAGE),
+        ("watch {}orders-etl", "<app>", WATCH_USAGE),
+    ],
+)
+def test_control_and_invisible_characters_in_a_name_are_a_usage_error(
+    char: str, template: str, label: str, usage: str
+) -> None:
+    error = usage_error(template.format(char))
+    assert label in error.problem
+    assert error.usage == usage
+
+
+@pytest.mark.parametrize("quoted", ['"orders\tetl"', '"orders\netl"', "orders&#x202e;etl", "orders&#8203;etl"])
+def test_control_characters_smuggled_by_quotes_or_entities_are_a_usage_error(quoted: str) -> None:
+    error = usage_error(f"status {quoted}")
+    assert "<app>" in error.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "usage"),
+    [
+        ("status " + "a" * 201, "<app>", STATUS_USAGE),
+        ("start " + "p" * 201 + " orders-etl", "<project>", START_USAGE),
+        ("update sales orders-etl S3_orders my-bucket " + "f" * 201, "<file>", UPDATE_USAGE),
+        ("update sales orders-etl S3_orders my-bucket a.csv," + "f" * 201, "<file>", UPDATE_USAGE),
+    ],
+)
+def test_a_name_longer_than_200_characters_is_a_usage_error(text: str, label: str, usage: str) -> None:
+    error = usage_error(text)
+    assert label in error.problem
+    assert error.usage == usage
+
+
+def test_a_name_of_exactly_200_characters_is_accepted() -> None:
+    assert parse("status " + "a" * 200) == Command(Action.STATUS, app="a" * 200)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("status .", "<app>"),
+        ("status ..", "<app>"),
+        ('status "."', "<app>"),
+        ("watch ..", "<app>"),
+        ("unwatch .", "<app>"),
+        ("start . orders-etl", "<project>"),
+        ("stop sales ..", "<app>"),
+        ("update .. orders-etl S3_orders my-bucket a.csv", "<project>"),
+        ("update sales orders-etl S3_orders my-bucket ..", "<file>"),
+        ("update sales orders-etl S3_orders my-bucket a.csv,..", "<file>"),
+        ('status ""', "<app>"),
+        ('status "   "', "<app>"),
+    ],
+)
+def test_dot_dot_dot_and_blank_names_are_a_usage_error(text: str, label: str) -> None:
+    error = usage_error(text)
+    assert label in error.problem
+
+
+# -- property: any text gives a Command or a UsageError, never garbage -------------------
+
+SLACK_MARKUP = [
+    "<@U123>",
+    "<@W0ABC|alice>",
+    "<!channel>",
+    "<!here>",
+    "<#C0123|general>",
+    "<!subteam^S0123|@ops>",
+    "<http://x.com|x.com>",
+    "<http://x.com>",
+    "<mailto:a@b.com|a@b.com>",
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "&#x202e;",
+    "&#0;",
+    "&#10;",
+    "--wait",
+    "--no-wait",
+    "--",
+    ",",
+    ".",
+    "..",
+    "\\",
+    '"',
+    "'",
+    "\u201c",
+    "\u201d",
+    "\u2018",
+    "\u2019",
+    "\u202e",
+    "\u200b",
+    "\x00",
+    "\t",
+    "\n",
+    "/gathr",
+]
+TRICKY_NAMES = [".", "..", "...", "", " ", "&#46;", "&#46;&#46;", ".\u200b", "a,,b", ",", "<http://x.com|..>"]
+ACTION_WORDS = [a.value for a in Action] + ["START", "Status", "strat", "stauts", "", "/gathr"]
+ARITY = {"start": 2, "stop": 2, "status": 1, "update": 5, "watch": 1, "unwatch": 1, "watches": 0, "help": 1}
+
+
+@st.composite
+def plausible_commands(draw: st.DrawFn) -> str:
+    plain_name = st.from_regex(r"[A-Za-z][A-Za-z0-9_.-]{0,15}", fullmatch=True)
+    word = st.one_of(
+        plain_name,
+        plain_name,  # listed twice: about a third of words are ordinary names
+        st.sampled_from(TRICKY_NAMES),
+        st.sampled_from(SLACK_MARKUP),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+        st.lists(st.sampled_from(SLACK_MARKUP + ["a.csv", "b", "x"]), max_size=4).map("".join),
+    )
+    quote = st.sampled_from(
+        ["{}"] * 5 + ['"{}"', "'{}'", "\u201c{}\u201d", "\u2018{}\u2019", '"{}', "{},", "<{}>", "<http://{0}|{0}>"]
+    )
+    action = draw(st.sampled_from(ACTION_WORDS))
+    # Mostly the number of words the action takes, so names get through to the checks.
+    count = draw(st.sampled_from([ARITY.get(action.lower(), 1)] * 8 + list(range(8))))
+    pieces = draw(st.lists(st.tuples(quote, word), min_size=count, max_size=count))
+    args = [q.format(w) for q, w in pieces]
+    separator = draw(st.sampled_from([" ", "  ", "\t", " \n "]))
+    prefix = draw(st.sampled_from(["", "", "/gathr "]))
+    return prefix + separator.join([action, *args])
+
+
+def _is_invisible(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cf")
+
+
+def _assert_good_name(name: str) -> None:
+    assert name.strip() != "", repr(name)
+    assert name not in (".", ".."), repr(name)
+    assert not any(_is_invisible(c) for c in name), repr(name)
+    assert len(name) <= 200
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=st.one_of(st.text(max_size=4000), plausible_commands(), plausible_commands()))
+def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -> None:
+    try:
+        command = parse(text)
+    except UsageError as error:
+        assert isinstance(error.problem, str) and error.problem
+        return
+    assert isinstance(command, Command)
+    if command.action in (Action.START, Action.STOP, Action.UPDATE):
+        _assert_good_name(command.project)
+    if command.action in (Action.START, Action.STOP, Action.STATUS, Action.UPDATE, Action.WATCH, Action.UNWATCH):
+        _assert_good_name(command.app)
+    else:
+        assert (command.project, command.app) == ("", "")
+    if command.action is Action.UPDATE:
+        _assert_good_name(command.component_id)
+        _assert_good_name(command.bucket)
+        assert command.files, "update always names at least one file"
+        assert len(set(command.files)) == len(command.files)
+        for name in command.files:
+            _assert_good_name(name)
+            assert "," not in name
