@@ -124,12 +124,12 @@ class GathrClient:
         url = f"{self.api_url}status/{APP_TYPE}/{path_segment(app)}"
         body = self._call("GET", url, None)
         word = body.get("application_status")
-        try:
-            return AppStatus(word)
-        except ValueError:
+        if not isinstance(word, str) or word not in AppStatus.__members__:
+            shown = repr(word)[:40]  # Gathr's text, cut: it goes into a user-visible message
             raise GathrBadResponse(
-                f"Gathr answered with an unknown application status {word!r}", url=url, status=200
-            ) from None
+                f"Gathr answered with an unknown application status {shown}", url=url, status=200
+            )
+        return AppStatus(word)
 
     def update(
         self,
@@ -217,7 +217,7 @@ def _parse_answer(response: requests.Response, url: str) -> dict[str, Any]:
         raise GathrUnavailable(f"Gathr is unavailable (HTTP {code})", url=url, status=code)
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         body = None
     if not isinstance(body, dict) or body.get("status") not in ("Success", "Error"):
         raise GathrBadResponse(
@@ -246,7 +246,7 @@ def _describe_body(response: requests.Response) -> str:
         return "an HTML page"
     try:
         response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return f"a body that is not JSON ({kind or 'no content type'})"
     return "JSON without the documented keys"
 

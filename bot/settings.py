@@ -119,6 +119,17 @@ class Settings(BaseSettings):
         # `SLACK_APP_TOKEN=` in a .env copied from .env.example must not mean Socket Mode.
         return None if isinstance(raw, str) and not raw.strip() else raw
 
+    @field_validator("gathr_token")
+    @classmethod
+    def _sendable_header(cls, token: SecretStr | None) -> SecretStr | None:
+        # requests would refuse it at the first call; say so at start-up instead.
+        if token is not None:
+            value = token.get_secret_value()
+            if value != value.strip() or not value.isprintable() or not value.isascii():
+                raise ValueError("cannot be sent as an HTTP header (spaces at the ends, "
+                                 "control or non-ASCII characters)")
+        return token
+
     @field_validator("gathr_base_url", "slack_api_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
@@ -142,7 +153,8 @@ def _shape(value: str) -> str:
 
 
 def _is_app_name(name: str) -> bool:
-    from bot.commands import UsageError, check_name
+    from bot.commands import check_name
+    from bot.errors import UsageError
 
     try:
         check_name("app", name)

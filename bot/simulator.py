@@ -105,12 +105,12 @@ class Simulator:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> str:
         # A short poll interval: close() waits for the loop to notice, 0.5 s by default.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
             name="gathr-simulator", daemon=True,
         )
         self._thread.start()
@@ -202,7 +202,8 @@ class Simulator:
                 return 400, _error("The request body is not valid JSON.")
             if not isinstance(request, dict):
                 return 400, _error("The request body must be a JSON object.")
-            return getattr(self, "_" + segments[0])(request)
+            endpoint = {"start": self._start, "stop": self._stop, "update": self._update}
+            return endpoint[segments[0]](request)
         return 404, _error(f"No such endpoint: {method} {raw_path}")
 
     def _find(self, request: dict[str, Any]) -> SimApp | tuple[int, dict[str, Any]]:

@@ -91,6 +91,8 @@ class WatchBoard:
     def start(self) -> None:
         """Begin checking the operator's watches (Slack watches start when added)."""
         with self._lock:
+            if self._started:
+                return
             self._started = True
             for watched in self._apps.values():
                 self._schedule_first(watched)
@@ -180,7 +182,8 @@ class WatchBoard:
         return self._apps[app]
 
     def _schedule_first(self, watched: _Watched) -> None:
-        offset = (self._added * _GOLDEN) % 1.0 * self._interval
+        # Never at once: a watch command has just read the status itself.
+        offset = ((self._added + 1) * _GOLDEN) % 1.0 * self._interval
         self._added += 1
         watched.handle = self._scheduler.call_later(offset, lambda: self._check(watched.app))
 
@@ -223,7 +226,7 @@ class WatchBoard:
             quiet = set(watched.held)
         if recovered:
             self._tell(channels, messages.watch_recovered(app, status))
-        elif old is not None and old != status:
+        if old is not None and old != status:  # a change during an outage is told too
             self._tell(channels - quiet, messages.watch_changed(app, old, status))
 
     def _tell(self, channels: Iterable[str], message: Message) -> None:
