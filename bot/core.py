@@ -161,6 +161,8 @@ class Core:
                 self._pending.pop(token, None)
                 gone: Pending | None = None
             elif pending.requester.user_id != clicker.user_id:
+                command = pending.command
+                self._audit(clicker, command.action, command.target, "denied", "not the requester")
                 conversation.ephemeral(messages.not_your_confirmation(pending.requester.user_id))
                 return
             else:
@@ -448,7 +450,9 @@ class _Request:
             self.conversation.reply(self.parent, messages.interrupted_reply(self.command.app))
             self.finish(messages.state_interrupted(elapsed), "interrupted by shutdown", reply=False)
         else:
-            assert result.error is not None
+            if result.error is None:
+                self.finish(messages.state_failed("an internal error; it has been logged."), "internal error")
+                return
             self.finish(
                 messages.state_failed(messages.wait_gave_up_detail(result.error)),
                 f"wait failed: {result.error.message}",

@@ -140,6 +140,10 @@ class StatusWait:
         except GathrError as exc:  # Gathr's own "no", or the token: asking again won't help
             self._end(WaitEnd.FAILED, exc)
             return
+        except Exception:  # our bug: end the wait (freeing the app) rather than hang it
+            log.exception("reading the status of %s failed", self.app)
+            self._end(WaitEnd.FAILED)
+            return
         if self._done:  # interrupted while the call was in flight: report nothing more
             return
         self._errors = 0

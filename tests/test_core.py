@@ -1,0 +1,563 @@
+"""The command core end to end, without Slack: text -> permission -> Gathr -> messages.
+
+Gathr is the real simulator over loopback, reached with the real client; time is a
+ManualScheduler that is also the simulator's clock, so no test sleeps. What the core says
+is recorded by `RecordingConversation`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from bot.access import AccessPolicy
+from bot.commands import Action, Command
+from bot.core import Core, Requester
+from bot.gathr import AppStatus, GathrClient
+from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
+from bot.scheduling import ManualScheduler
+from bot.simulator import Fault, Simulator
+from bot.waits import WaitPolicy
+from tests.recording import RecordingConversation, full_text
+
+START_DELAY = 12.0
+STOP_DELAY = 7.0
+POLICY = WaitPolicy(interval=5.0, timeout=60.0)
+U1 = Requester("U1", "C1")
+U2 = Requester("U2", "C1")
+
+
+# -- the rig -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scheduler() -> ManualScheduler:
+    return ManualScheduler(start=1000.0)
+
+
+@pytest.fixture
+def sim(scheduler: ManualScheduler) -> Iterator[Simulator]:
+    with Simulator(clock=scheduler.now, start_delay=START_DELAY, stop_delay=STOP_DELAY) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def gathr(sim: Simulator) -> Iterator[GathrClient]:
+    client = GathrClient(sim.base_url, sim.token, timeout=5.0)
+    yield client
+    client.close()
+
+
+@dataclass
+class Rig:
+    core: Core
+    sim: Simulator
+    scheduler: ManualScheduler
+    talk: RecordingConversation
+
+    def say(self, text: str, requester: Requester = U1) -> RecordingConversation:
+        """Type `text` as `requester`, the way a surface would: triage, then run."""
+        outcome = self.core.triage(requester, text)
+        if isinstance(outcome, Message):
+            self.talk.ephemeral(outcome)
+        else:
+            self.core.run(requester, outcome, self.talk)
+        return self.talk
+
+    def posts_to_gathr(self, endpoint: str) -> list[dict[str, object]]:
+        return [
+            json.loads(r.body)
+            for r in self.sim.requests
+            if r.method == "POST" and r.raw_path.endswith("/" + endpoint)
+        ]
+
+    def parent_text(self) -> str:
+        """The parent as it reads now: its last edit, or the post if never edited."""
+        parent = self.talk.said[[s.kind for s in self.talk.said].index("post")]
+        edits = self.talk.of("edit", parent.ref)
+        return (edits[-1] if edits else parent.message).text
+
+
+def make_rig(
+    sim: Simulator,
+    scheduler: ManualScheduler,
+    gathr: GathrClient,
+    *,
+    access: AccessPolicy | None = None,
+    confirm: frozenset[Action] = frozenset(),
+    policy: WaitPolicy = POLICY,
+    confirmation_ttl: float = 600.0,
+    wait_by_default: bool = True,
+) -> Rig:
+    tokens = (f"tok-{n}" for n in itertools.count(1))
+    core = Core(
+        gathr=gathr,
+        access=access or AccessPolicy.everyone(),
+        scheduler=scheduler,
+        wait_policy=policy,
+        wait_by_default=wait_by_default,
+        confirm=confirm,
+        confirmation_ttl=confirmation_ttl,
+        new_token=lambda: next(tokens),
+    )
+    return Rig(core, sim, scheduler, RecordingConversation())
+
+
+@pytest.fixture
+def rig(sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient) -> Rig:
+    return make_rig(sim, scheduler, gathr)
+
+
+def audit_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "gathr_bot.audit"]
+
+
+def button_values(message: Message) -> dict[str, str]:
+    assert message.blocks is not None
+    return {
+        element["action_id"]: element["value"]
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
+# -- start -------------------------------------------------------------------------------
+
+
+def test_start_posts_a_parent_naming_requester_action_project_and_app(rig: Rig) -> None:
+    talk = rig.say("start sales orders-etl")
+
+    parent = talk.said[0]
+    assert parent.kind == "post"
+    assert "<@U1>" in parent.message.text
+    assert "*start* `orders-etl` in project `sales`" in parent.message.text
+    assert rig.posts_to_gathr("start") == [
+        {"name": "orders-etl", "appType": "etl", "projectName": "sales"}
+    ]
+
+
+def test_start_replies_accepted_then_starting_in_the_thread(rig: Rig) -> None:
+    talk = rig.say("start sales orders-etl")
+    parent_ref = talk.said[0].ref
+
+    replies = talk.of("reply", parent_ref)
+    assert len(replies) == 1
+    assert "Gathr accepted the request." in replies[0].text
+
+    rig.scheduler.advance(5.0)
+
+    replies = talk.of("reply", parent_ref)
+    assert len(replies) == 2
+    assert "`orders-etl` is :hourglass_flowing_sand: *STARTING*" in replies[1].text
+    assert all(s.ref == parent_ref for s in talk.said if s.kind in ("reply", "edit"))
+
+
+def test_start_edits_the_parent_to_running_with_the_elapsed_time_and_frees_the_app(
+    rig: Rig,
+) -> None:
+    talk = rig.say("start sales orders-etl")
+    assert "waiting for the final status" in rig.parent_text()
+
+    rig.scheduler.advance(11.0)
+    assert "RUNNING" not in rig.parent_text()
+
+    rig.scheduler.advance(4.0)  # poll at 15 s sees RUNNING (it was at 12 s)
+    assert "<@U1> asked to *start* `orders-etl` in project `sales`" in rig.parent_text()
+    assert ":large_green_circle: *RUNNING* after 15 s." in rig.parent_text()
+    assert "*RUNNING* after 15 s." in talk.of("reply")[-1].text
+    assert rig.core.active_waits == 0
+
+    talk.clear()
+    rig.say("stop sales orders-etl --no-wait")  # the app is free again: no "busy"
+    assert talk.of("ephemeral") == []
+    assert len(rig.posts_to_gathr("stop")) == 1
+
+
+def test_start_reports_each_status_once_in_the_thread(rig: Rig) -> None:
+    talk = rig.say("start sales orders-etl")
+    rig.scheduler.advance(60.0)
+
+    replies = [m.text for m in talk.of("reply")]
+    assert len([t for t in replies if "*STARTING*" in t]) == 1  # polls at 5 and 10 s saw it
+    assert len([t for t in replies if "*RUNNING*" in t]) == 1  # the final reply, not also a change
+    assert len(replies) == 3  # accepted, STARTING, RUNNING
+
+
+def test_start_of_an_app_that_fails_edits_the_parent_to_error(rig: Rig) -> None:
+    rig.say("start finance broken-etl")
+    rig.scheduler.advance(60.0)
+
+    assert ":red_circle: *ERROR* after 15 s." in rig.parent_text()
+
+
+def test_start_no_wait_says_accepted_and_never_polls(rig: Rig) -> None:
+    talk = rig.say("start sales orders-etl --no-wait")
+    rig.scheduler.advance(600.0)
+
+    assert "Accepted by Gathr (not waiting for the final status)." in rig.parent_text()
+    assert rig.sim.status_calls == {}
+    assert rig.scheduler.pending() == 0
+    assert "Gathr accepted the request." in talk.of("reply")[0].text
+
+
+def test_start_without_flag_follows_wait_by_default(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    rig = make_rig(sim, scheduler, gathr, wait_by_default=False)
+    rig.say("start sales orders-etl")
+    scheduler.advance(600.0)
+
+    assert "not waiting for the final status" in rig.parent_text()
+    assert sim.status_calls == {}
+
+
+def test_gathr_rejection_edits_the_parent_to_failed_with_its_message_escaped(rig: Rig) -> None:
+    talk = rig.say('start sales "<!channel>"')
+
+    assert ":x: Failed: Gathr said: _Application '&lt;!channel&gt;' does not exist" in rig.parent_text()
+    everything = talk.everything()
+    assert "&lt;!channel&gt;" in everything
+    assert "<!channel>" not in everything
+    assert rig.sim.status_calls == {}  # a rejected start is not waited on
+    assert rig.core.active_waits == 0
+
+
+def test_gathr_message_with_ampersand_is_escaped(rig: Rig) -> None:
+    rig.say('start sales "a&b"')
+
+    assert "Application 'a&amp;b' does not exist" in rig.parent_text()
+
+
+def test_unreachable_gathr_is_named_plainly_on_the_parent(rig: Rig) -> None:
+    rig.sim.inject(Fault(status=500, body=b"Traceback (most recent call last)", path_contains="/start"))
+    talk = rig.say("start sales orders-etl")
+
+    assert ":x: Failed: Gathr is not reachable right now (Gathr is unavailable (HTTP 500))." in rig.parent_text()
+    assert "Traceback" not in talk.everything()
+
+
+def test_start_wait_that_times_out_says_so_on_the_parent(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    rig = make_rig(sim, scheduler, gathr, policy=WaitPolicy(interval=5.0, timeout=11.0))
+    rig.say("start sales orders-etl")
+    scheduler.advance(60.0)
+
+    assert ":alarm_clock: Timed out after 11 s; last status :hourglass_flowing_sand: *STARTING*." in rig.parent_text()
+    assert sim.status_calls["orders-etl"] == 3
+
+
+def test_wait_that_cannot_read_the_status_fails_with_the_reason(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    rig = make_rig(sim, scheduler, gathr, policy=WaitPolicy(interval=5.0, timeout=60.0, max_errors=1))
+    rig.say("start sales orders-etl")
+    sim.inject(Fault(status=500, times=2, path_contains="/status/"))
+    scheduler.advance(60.0)
+
+    assert ":x: Failed: could not read the status: Gathr is not reachable right now" in rig.parent_text()
+
+
+# -- stop, update, status ----------------------------------------------------------------
+
+
+def test_stop_waits_for_stopped(rig: Rig) -> None:
+    talk = rig.say("stop sales customers-etl")
+    assert "*stop* `customers-etl` in project `sales`" in talk.said[0].message.text
+
+    rig.scheduler.advance(5.0)
+    assert "STOPPED" not in rig.parent_text()
+    assert "`customers-etl` is :large_green_circle: *RUNNING*" in talk.of("reply")[-1].text
+
+    rig.scheduler.advance(5.0)
+    assert ":white_circle: *STOPPED* after 10 s." in rig.parent_text()
+
+
+def test_update_sends_the_files_and_edits_the_parent_to_updated(rig: Rig) -> None:
+    talk = rig.say("update sales orders-etl S3_orders my-bucket a.csv,b.csv c.csv")
+
+    assert rig.posts_to_gathr("update") == [
+        {
+            "name": "orders-etl",
+            "appType": "etl",
+            "projectName": "sales",
+            "componentId": "S3_orders",
+            "bucketName": "my-bucket",
+            "filename": ["a.csv,b.csv,c.csv"],
+        }
+    ]
+    app = rig.sim.app("orders-etl")
+    assert (app.bucket, app.files) == ("my-bucket", ["a.csv", "b.csv", "c.csv"])
+    assert ":white_check_mark: Updated." in rig.parent_text()
+    assert "*update* `orders-etl` in project `sales`" in talk.said[0].message.text
+    assert rig.sim.status_calls == {}
+
+
+def test_status_is_posted_in_the_channel_naming_the_app_and_status(rig: Rig) -> None:
+    talk = rig.say("status customers-etl")
+
+    assert [s.kind for s in talk.said] == ["post"]
+    assert "`customers-etl` is :large_green_circle: *RUNNING*" in talk.said[0].message.text
+    assert "<@U1>" in talk.said[0].message.text
+
+
+def test_status_error_is_ephemeral(rig: Rig) -> None:
+    talk = rig.say("status no-such-etl")
+
+    assert [s.kind for s in talk.said] == ["ephemeral"]
+    text = talk.said[0].message.text
+    assert "Could not get the status of `no-such-etl`" in text
+    assert "Application 'no-such-etl' does not exist." in text
+
+
+# -- refusals and usage ------------------------------------------------------------------
+
+
+def test_denial_is_ephemeral_names_the_action_calls_nothing_and_is_audited(
+    sim: Simulator,
+    scheduler: ManualScheduler,
+    gathr: GathrClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = make_rig(sim, scheduler, gathr, access=AccessPolicy({Action.START: {"U9"}}))
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
+
+    talk = rig.say("start sales orders-etl", Requester("U1", "C7"))
+
+    assert [s.kind for s in talk.said] == ["ephemeral"]
+    assert "You are not allowed to *start* Gathr apps." in talk.said[0].message.text
+    assert list(sim.requests) == []
+    [line] = audit_lines(caplog)
+    assert line["user"] == "U1"
+    assert line["channel"] == "C7"
+    assert line["action"] == "start"
+    assert line["target"] == "sales/orders-etl"
+    assert line["decision"] == "denied"
+
+
+def test_usage_error_from_triage_is_a_message_with_the_usage(rig: Rig) -> None:
+    outcome = rig.core.triage(U1, "start sales")
+
+    assert isinstance(outcome, Message)
+    assert "missing <app>" not in outcome.text  # "<" is escaped for Slack
+    assert "missing &lt;app&gt;" in outcome.text
+    assert "Usage: `/gathr start <project> <app> [--wait | --no-wait]`" in outcome.text
+    assert list(rig.sim.requests) == []
+
+
+def test_triage_returns_a_command_for_valid_text(rig: Rig) -> None:
+    outcome = rig.core.triage(U1, "/gathr stop sales orders-etl --no-wait")
+
+    assert outcome == Command(Action.STOP, project="sales", app="orders-etl", wait=False)
+
+
+# -- confirmation ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def confirming(sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient) -> Rig:
+    return make_rig(sim, scheduler, gathr, confirm=frozenset({Action.STOP}), confirmation_ttl=600.0)
+
+
+def test_confirmed_action_first_asks_with_a_button_holding_a_token(confirming: Rig) -> None:
+    talk = confirming.say("stop sales customers-etl")
+
+    [said] = talk.said
+    assert said.kind == "ephemeral"
+    assert "Do you want to *stop* `customers-etl` in project `sales`?" in said.message.text
+    buttons = button_values(said.message)
+    assert buttons == {CONFIRM_ACTION_ID: "tok-1", CANCEL_ACTION_ID: "tok-1"}
+    confirm_button = next(
+        e for b in said.message.blocks or [] if b["type"] == "actions" for e in b["elements"]
+        if e["action_id"] == CONFIRM_ACTION_ID
+    )
+    assert "confirm" in confirm_button  # Block Kit's own "are you sure?" dialog
+    assert confirming.posts_to_gathr("stop") == []
+
+
+def test_a_click_by_another_user_is_refused_runs_nothing_and_is_audited(
+    confirming: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
+    confirming.say("stop sales customers-etl")
+    other = RecordingConversation()
+
+    confirming.core.click(Requester("U2", "C1"), "tok-1", True, other)
+
+    assert [s.kind for s in other.said] == ["ephemeral"]
+    assert "Only <@U1> can confirm" in other.said[0].message.text
+    assert confirming.posts_to_gathr("stop") == []
+    line = audit_lines(caplog)[-1]
+    assert (line["user"], line["action"], line["target"], line["decision"]) == (
+        "U2", "stop", "sales/customers-etl", "denied",
+    )
+
+
+def test_the_requesters_click_runs_the_action_once_and_a_second_click_is_told_it_expired(
+    confirming: Rig,
+) -> None:
+    confirming.say("stop sales customers-etl --no-wait")
+    confirming.core.click(U2, "tok-1", True, RecordingConversation())  # does not consume it
+    clicked = RecordingConversation()
+
+    confirming.core.click(U1, "tok-1", True, clicked)
+
+    assert clicked.said[0].kind == "ephemeral" and clicked.said[0].ref == "replace"
+    assert "Confirmed: *stop* `customers-etl`" in clicked.said[0].message.text
+    assert "<@U1> asked to *stop* `customers-etl`" in clicked.of("post")[0].text
+    assert len(confirming.posts_to_gathr("stop")) == 1
+
+    again = RecordingConversation()
+    confirming.core.click(U1, "tok-1", True, again)
+
+    assert [s.kind for s in again.said] == ["ephemeral"]
+    assert "expired or was already handled" in again.said[0].message.text
+    assert len(confirming.posts_to_gathr("stop")) == 1
+
+
+def test_a_click_after_the_confirmation_ttl_is_told_it_expired(confirming: Rig) -> None:
+    confirming.say("stop sales customers-etl")
+    confirming.scheduler.advance(600.5)
+    clicked = RecordingConversation()
+
+    confirming.core.click(U1, "tok-1", True, clicked)
+
+    assert "expired or was already handled" in clicked.said[0].message.text
+    assert confirming.posts_to_gathr("stop") == []
+
+
+def test_a_click_just_within_the_confirmation_ttl_still_runs(confirming: Rig) -> None:
+    confirming.say("stop sales customers-etl --no-wait")
+    confirming.scheduler.advance(599.0)
+
+    confirming.core.click(U1, "tok-1", True, RecordingConversation())
+
+    assert len(confirming.posts_to_gathr("stop")) == 1
+
+
+def test_cancel_sends_nothing_to_gathr(confirming: Rig) -> None:
+    confirming.say("stop sales customers-etl")
+    clicked = RecordingConversation()
+
+    confirming.core.click(U1, "tok-1", False, clicked)
+
+    assert [s.kind for s in clicked.said] == ["ephemeral"]
+    assert "Cancelled: nothing was sent to Gathr" in clicked.said[0].message.text
+    assert list(confirming.sim.requests) == []
+    confirming.core.click(U1, "tok-1", True, clicked)  # a cancelled request stays cancelled
+    assert list(confirming.sim.requests) == []
+
+
+def test_access_revoked_between_prompt_and_click_is_denied_at_the_click(
+    sim: Simulator,
+    scheduler: ManualScheduler,
+    gathr: GathrClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    operators: set[str] = {"U1"}
+
+    def members(group: str) -> Collection[str]:
+        return set(operators) if group == "S_OPS" else set()
+
+    access = AccessPolicy({Action.STOP: {"S_OPS"}}, group_members=members)
+    rig = make_rig(sim, scheduler, gathr, access=access, confirm=frozenset({Action.STOP}))
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
+    rig.say("stop sales customers-etl")
+    assert "Do you want to *stop*" in rig.talk.said[0].message.text
+
+    operators.discard("U1")
+    clicked = RecordingConversation()
+    rig.core.click(U1, "tok-1", True, clicked)
+
+    assert [s.kind for s in clicked.said] == ["ephemeral"]
+    assert "You are not allowed to *stop* Gathr apps." in clicked.said[0].message.text
+    assert rig.posts_to_gathr("stop") == []
+    assert audit_lines(caplog)[-1]["decision"] == "denied"
+
+
+# -- one change at a time ----------------------------------------------------------------
+
+
+def test_second_start_while_the_first_wait_runs_is_told_busy_naming_the_holder(rig: Rig) -> None:
+    rig.say("start sales orders-etl")
+    rig.scheduler.advance(5.0)
+    second = RecordingConversation()
+
+    rig.core.run(U2, Command(Action.START, project="sales", app="orders-etl"), second)
+
+    assert [s.kind for s in second.said] == ["ephemeral"]
+    text = second.said[0].message.text
+    assert "`orders-etl` is busy: <@U1> asked to *start* it 5 s ago" in text
+    assert len(rig.posts_to_gathr("start")) == 1
+
+
+def test_a_failed_request_frees_the_app(rig: Rig) -> None:
+    rig.sim.inject(Fault(status=500, path_contains="/start"))
+    rig.say("start sales orders-etl")
+    again = RecordingConversation()
+
+    rig.core.run(U2, Command(Action.START, project="sales", app="orders-etl"), again)
+
+    assert [s.kind for s in again.said][0] == "post"
+
+
+# -- shutdown ----------------------------------------------------------------------------
+
+
+def test_shutdown_interrupts_running_waits_and_refuses_later_commands(rig: Rig) -> None:
+    talk = rig.say("start sales orders-etl")
+    rig.scheduler.advance(5.0)
+    calls = rig.sim.status_calls["orders-etl"]
+
+    rig.core.shutdown()
+
+    assert ":recycle: Stopped waiting after 5 s: gathr-bot restarted." in rig.parent_text()
+    assert "gathr-bot is restarting, so this wait has stopped." in talk.of("reply")[-1].text
+    assert rig.core.active_waits == 0
+
+    rig.scheduler.advance(60.0)
+    assert rig.sim.status_calls["orders-etl"] == calls
+
+    later = rig.core.triage(U1, "status orders-etl")
+    assert isinstance(later, Message) and "gathr-bot is restarting" in later.text
+    talk.clear()
+    rig.core.run(U1, Command(Action.STATUS, app="orders-etl"), talk)
+    assert [s.kind for s in talk.said] == ["ephemeral"]
+    assert "gathr-bot is restarting" in talk.said[0].message.text
+
+
+def test_a_confirmation_clicked_after_shutdown_runs_nothing(confirming: Rig) -> None:
+    confirming.say("stop sales customers-etl")
+    confirming.core.shutdown()
+    clicked = RecordingConversation()
+
+    confirming.core.click(U1, "tok-1", True, clicked)
+
+    assert "gathr-bot is restarting" in clicked.said[0].message.text
+    assert confirming.posts_to_gathr("stop") == []
+
+
+# -- the recorder itself -----------------------------------------------------------------
+
+
+def test_recording_conversation_keeps_kind_ref_and_message_in_order() -> None:
+    talk = RecordingConversation()
+    ref = talk.post(Message("parent"))
+    talk.reply(ref, Message("reply"))
+    talk.edit(ref, Message("edited", [{"type": "section"}]))
+    talk.ephemeral(Message("only you"), replace=True)
+
+    assert [(s.kind, s.ref, s.message.text) for s in talk.said] == [
+        ("post", ref, "parent"),
+        ("reply", ref, "reply"),
+        ("edit", ref, "edited"),
+        ("ephemeral", "replace", "only you"),
+    ]
+    assert talk.post(Message("another")) != ref
+    assert '"section"' in full_text(talk.of("edit")[0])
