@@ -151,8 +151,10 @@ def _action(word: str) -> Action:
         pass
     known = [action.value for action in Action]
     guess = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
-    hint = f" Did you mean `{guess[0]}`?" if guess else ""
-    raise UsageError(f"unknown action '{_shown(word)}'.{hint}", None)
+    if guess:
+        meant = Action(guess[0])
+        raise UsageError(f"unknown action '{_shown(word)}'. Did you mean `{meant}`?", USAGE[meant])
+    raise UsageError(f"unknown action '{_shown(word)}'", None)
 
 
 def _shown(word: str, limit: int = 30) -> str:

@@ -183,7 +183,7 @@ class GathrClient:
                 f"Gathr did not answer within {self.timeout:g} s", url=url
             ) from None
         except requests.ConnectionError as exc:
-            raise GathrUnavailable(_connection_problem(exc), url=url) from None
+            raise GathrUnavailable(_connection_problem(exc, self.timeout), url=url) from None
         except requests.RequestException as exc:
             raise GathrUnavailable(
                 f"the request to Gathr failed ({type(exc).__name__})", url=url
@@ -195,10 +195,11 @@ class GathrClient:
         return _parse_answer(response, url)
 
 
-def _connection_problem(exc: requests.ConnectionError) -> str:
+def _connection_problem(exc: requests.ConnectionError, timeout: float) -> str:
     text = str(exc)
     if "Read timed out" in text or "timed out" in text:
-        return "Gathr did not answer in time"
+        # The status GET's retry adapter turns a read time-out into a ConnectionError.
+        return f"Gathr did not answer within {timeout:g} s"
     if "refused" in text.lower():
         return "Gathr refused the connection"
     if "Name or service not known" in text or "nodename nor servname" in text:

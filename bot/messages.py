@@ -59,6 +59,11 @@ def user(user_id: str) -> str:
     return f"<@{esc(user_id)}>"
 
 
+def usage(action: Action) -> str:
+    """The usage line as a code span; its <placeholders> escaped, as Slack requires."""
+    return f"`{esc(USAGE[action])}`"
+
+
 def _section(text: str, context: str | None = None) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if context:
@@ -92,15 +97,15 @@ def status_word(status: AppStatus | None) -> str:
 
 def help_message(topic: Action | None = None) -> Message:
     if topic is not None and topic is not Action.HELP:
-        return _message(f"Usage: `{USAGE[topic]}`")
+        return _message(f"Usage: {usage(topic)}")
     lines = [
         "*gathr-bot* runs Gathr ETL applications from Slack.",
-        f"• `{USAGE[Action.START]}`: start an app and report here until it runs",
-        f"• `{USAGE[Action.STOP]}`: stop an app",
-        f"• `{USAGE[Action.STATUS]}`: show an app's status",
-        f"• `{USAGE[Action.UPDATE]}`: point an app's S3 source at new files",
-        f"• `{USAGE[Action.WATCH]}` / `unwatch <app>`: tell this channel when the app's status changes",
-        f"• `{USAGE[Action.WATCHES]}`: this channel's watches",
+        f"• {usage(Action.START)}: start an app and report here until it runs",
+        f"• {usage(Action.STOP)}: stop an app",
+        f"• {usage(Action.STATUS)}: show an app's status",
+        f"• {usage(Action.UPDATE)}: point an app's S3 source at new files",
+        f"• {usage(Action.WATCH)} / `unwatch &lt;app&gt;`: tell this channel when the app's status changes",
+        f"• {usage(Action.WATCHES)}: this channel's watches",
         "Names with spaces go in quotes: `/gathr status \"daily orders\"`.",
     ]
     return _message("\n".join(lines))
@@ -109,7 +114,7 @@ def help_message(topic: Action | None = None) -> Message:
 def usage_error(error: UsageError) -> Message:
     text = f":warning: {esc(error.problem)}"
     if error.usage:
-        text += f"\nUsage: `{error.usage}`"
+        text += f"\nUsage: `{esc(error.usage)}`"
     else:
         text += "\nType `/gathr help` for the list of actions."
     return _message(text)

@@ -178,7 +178,7 @@ class Service:
         self.port = server.effective_port
         thread = threading.Thread(target=server.run, name="http", daemon=True)
         thread.start()
-        self._stop_serving = server.close
+        self._stop_serving = lambda: _stop_accepting(server, thread)
         log.info("serving Slack over HTTP on %s:%s (POST /slack/events)", self.host, self.port)
 
     def stop(self, budget: float = SHUTDOWN_BUDGET) -> None:
@@ -206,6 +206,30 @@ class Service:
             self._stop_serving()
         except Exception:
             log.exception("stopping the server failed")
+
+
+def _stop_accepting(server: Any, loop: threading.Thread, timeout: float = 2.0) -> None:
+    """Close waitress's listening socket, from waitress's own loop thread.
+
+    Only the listener: requests in flight finish, and the wake-up pipe that worker threads
+    pull when they finish stays open (closing it races them into EBADF). Closed from another
+    thread, a socket can vanish while the loop sits in select(), so the loop does it.
+    """
+    from waitress import wasyncore
+
+    closed = threading.Event()
+
+    def close_listener() -> None:
+        try:
+            wasyncore.dispatcher.close(server)
+        finally:
+            closed.set()
+
+    if loop.is_alive():
+        server.trigger.pull_trigger(close_listener)
+        if closed.wait(timeout):
+            return
+    close_listener()  # the loop is gone (or stuck): nothing left to race with
 
 
 def serve(settings: Settings) -> int:
