@@ -2,8 +2,9 @@
 
 Every call is caught and logged: a failed post never kills the process. Where the bot may
 not post in the channel (`not_in_channel`, `channel_not_found`: private channels and DMs
-it is not in), the same content goes to the command's `response_url`, which Slack lets us
-use five times in thirty minutes; one use is kept for the final outcome.
+it is not in) or a post fails otherwise, the same content goes to the command's
+`response_url`, which Slack lets us use five times in thirty minutes; one use is kept for
+the final outcome.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ class SlackConversation:
     def post(self, message: Message) -> object:
         response = self._call("chat_postMessage", channel=self._channel, **message.slack_kwargs())
         if isinstance(response, str):  # the error code
-            if response in NO_ACCESS_ERRORS and self._respond_in_channel(message, final=False):
+            # not_in_channel and channel_not_found above all, but any failure: the
+            # response_url needs no token and no membership, so the words still arrive.
+            if self._respond_in_channel(message, final=False):
                 return PostedMessage(self._channel, None)
             return None
         return PostedMessage(str(response.get("channel", self._channel)), str(response["ts"]))

@@ -430,6 +430,19 @@ def test_status_where_the_bot_may_not_post_goes_to_the_response_url(
     assert "customers-etl" in everything_said(answer) and "RUNNING" in everything_said(answer)
 
 
+@pytest.mark.parametrize("error", ["is_archived", "invalid_auth", "fatal_error"])
+def test_a_status_answer_slack_will_not_post_still_reaches_the_requester(
+    fake: FakeSlack, sim: Simulator, start_bot: BotFactory, error: str
+) -> None:
+    fake.fail("chat.postMessage", error)
+    bot = http_bot(start_bot, fake, sim)
+
+    bot.command("status customers-etl")
+
+    [answer] = fake.wait_for_responses("cmd")
+    assert "customers-etl" in everything_said(answer) and "RUNNING" in everything_said(answer)
+
+
 def test_rate_limited_post_is_retried_and_still_posted(
     fake: FakeSlack, sim: Simulator, start_bot: BotFactory
 ) -> None:
