@@ -28,6 +28,7 @@ from bot.gathr import AppStatus, GathrClient  # noqa: E402
 from bot.messages import Message  # noqa: E402
 from bot.scheduling import ThreadScheduler  # noqa: E402
 from bot.simulator import SimApp, Simulator  # noqa: E402
+from bot.slack_app import WORKERS  # noqa: E402
 from bot.waits import WaitPolicy  # noqa: E402
 
 
@@ -85,7 +86,7 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{ports.get(timeout=30)}"
 
     threads_before = threading.active_count()
-    scheduler = ThreadScheduler()
+    scheduler = ThreadScheduler(workers=WORKERS)  # as many workers as `gathr-bot run` has
     client = CountingClient(base_url, "simulator-token", timeout=10)
     core = Core(
         gathr=client,
