@@ -128,7 +128,7 @@ class Core:
         try:
             command = parse(text)
         except UsageError as error:
-            self._audit(requester, "?", "", "n/a", f"usage error: {error.problem}")
+            self.audit(requester, "?", "", "n/a", f"usage error: {error.problem}")
             return messages.usage_error(error)
         if command.action is Action.HELP:
             return messages.help_message(command.help_topic)
@@ -162,7 +162,7 @@ class Core:
                 gone: Pending | None = None
             elif pending.requester.user_id != clicker.user_id:
                 command = pending.command
-                self._audit(clicker, command.action, command.target, "denied", "not the requester")
+                self.audit(clicker, command.action, command.target, "denied", "not the requester")
                 conversation.ephemeral(messages.not_your_confirmation(pending.requester.user_id))
                 return
             else:
@@ -172,7 +172,7 @@ class Core:
             return
         command = gone.command
         if not accepted:
-            self._audit(gone.requester, command.action, command.target, "allowed", "cancelled")
+            self.audit(gone.requester, command.action, command.target, "allowed", "cancelled")
             conversation.ephemeral(messages.cancelled(command), replace=True)
             return
         if self._closing:
@@ -180,7 +180,7 @@ class Core:
             return
         decision = self.access.check(clicker.user_id, command.action)
         if not decision.allowed:
-            self._audit(gone.requester, command.action, command.target, "denied", "denied at confirmation")
+            self.audit(gone.requester, command.action, command.target, "denied", "denied at confirmation")
             conversation.ephemeral(messages.denied(command.action, decision.reason), replace=True)
             return
         conversation.ephemeral(messages.confirmed(command), replace=True)
@@ -213,7 +213,7 @@ class Core:
             return
         decision = self.access.check(requester.user_id, command.action)
         if not decision.allowed:
-            self._audit(requester, command.action, command.target, "denied", "denied")
+            self.audit(requester, command.action, command.target, "denied", "denied")
             conversation.ephemeral(messages.denied(command.action, decision.reason))
             return
         if command.action in self.confirm:
@@ -221,7 +221,7 @@ class Core:
             with self._state_lock:
                 self._forget_expired()
                 self._pending[token] = Pending(requester, command, self.scheduler.now())
-            self._audit(requester, command.action, command.target, "allowed", "awaiting confirmation")
+            self.audit(requester, command.action, command.target, "allowed", "awaiting confirmation")
             conversation.ephemeral(messages.confirm_prompt(command, token, self.confirmation_ttl))
             return
         self._execute(requester, command, conversation)
@@ -239,7 +239,7 @@ class Core:
             self._unwatch(requester, command, conversation, self.watches)
         else:
             entries = self.watches.watches(requester.channel_id)
-            self._audit(requester, command.action, "", "allowed", f"{len(entries)} watches")
+            self.audit(requester, command.action, "", "allowed", f"{len(entries)} watches")
             conversation.ephemeral(
                 messages.watch_list([(e.app, e.status, e.operator) for e in entries])
             )
@@ -251,7 +251,7 @@ class Core:
         try:
             status = self.gathr.status(command.app)
         except (GathrError, UserError) as error:
-            self._audit(requester, command.action, command.app, "allowed", f"refused: {_problem(error)}")
+            self.audit(requester, command.action, command.app, "allowed", f"refused: {_problem(error)}")
             conversation.ephemeral(
                 messages.watch_refused(command.app, error)
                 if isinstance(error, GathrError)
@@ -259,7 +259,7 @@ class Core:
             )
             return
         change = board.watch(command.app, requester.channel_id, status)
-        self._audit(requester, command.action, command.app, "allowed", change.value)
+        self.audit(requester, command.action, command.app, "allowed", change.value)
         if change is WatchChange.ADDED:
             conversation.post(messages.watch_added(command.app, status, requester.user_id))
         else:
@@ -269,7 +269,7 @@ class Core:
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
     ) -> None:
         change = board.unwatch(command.app, requester.channel_id)
-        self._audit(requester, command.action, command.app, "allowed", change.value)
+        self.audit(requester, command.action, command.app, "allowed", change.value)
         if change is WatchChange.REMOVED:
             conversation.post(messages.watch_removed(command.app, requester.user_id))
         elif change is WatchChange.OPERATOR:
@@ -283,10 +283,10 @@ class Core:
             status = self.gathr.status(command.app)
         except (GathrError, UserError) as error:
             problem = _problem(error)
-            self._audit(requester, command.action, command.target, "allowed", f"failed: {problem}", started)
+            self.audit(requester, command.action, command.target, "allowed", f"failed: {problem}", started)
             conversation.ephemeral(messages.status_failed(command.app, error) if isinstance(error, GathrError) else messages.bad_name(problem))
             return
-        self._audit(requester, command.action, command.target, "allowed", status.value, started)
+        self.audit(requester, command.action, command.target, "allowed", status.value, started)
         conversation.post(messages.status_answer(command.app, status, requester.user_id))
 
     def _change(self, requester: Requester, command: Command, conversation: Conversation) -> None:
@@ -294,13 +294,30 @@ class Core:
         holder = Holder(requester.user_id, command.action, started)
         current = self._locks.acquire(command.app, holder)
         if current is not None:
-            self._audit(requester, command.action, command.target, "allowed", "busy", started)
+            self.audit(requester, command.action, command.target, "allowed", "busy", started)
             conversation.ephemeral(
                 messages.busy(command.app, current.user_id, current.action, current.since, started)
             )
             return
         request = _Request(self, requester, command, conversation, holder, started)
         request.begin()
+
+    # -- for the requests it runs ---------------------------------------------------------
+
+    def track_wait(self, wait: StatusWait) -> bool:
+        """Remember a running wait so shutdown can tell it; False if shutting down."""
+        with self._state_lock:
+            if self._closing:
+                return False
+            self._waits.add(wait)
+            return True
+
+    def untrack_wait(self, wait: StatusWait) -> None:
+        with self._state_lock:
+            self._waits.discard(wait)
+
+    def release_app(self, app: str, holder: Holder) -> None:
+        self._locks.release(app, holder)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -311,7 +328,7 @@ class Core:
         for token in [t for t, p in self._pending.items() if self._expired(p)]:
             del self._pending[token]
 
-    def _audit(
+    def audit(
         self,
         requester: Requester,
         action: Action | str,
@@ -420,11 +437,7 @@ class _Request:
             on_change=self._changed,
             on_done=lambda result: self._waited(wait, result),
         )
-        with core._state_lock:
-            closing = core._closing
-            if not closing:
-                core._waits.add(wait)
-        if closing:
+        if not core.track_wait(wait):
             self._waited(wait, WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
             return
         wait.start()
@@ -439,8 +452,7 @@ class _Request:
         )
 
     def _waited(self, wait: StatusWait, result: WaitResult) -> None:
-        with self.core._state_lock:
-            self.core._waits.discard(wait)
+        self.core.untrack_wait(wait)
         elapsed = self._elapsed()
         if result.end is WaitEnd.REACHED and result.status is not None:
             self.finish(messages.state_reached(result.status, elapsed), result.status.value)
@@ -460,7 +472,7 @@ class _Request:
 
     def finish(self, state: str, outcome: str, *, reply: bool = True) -> None:
         """Show the final outcome on the parent (and in the thread), free the app, audit."""
-        self.core._locks.release(self.command.app, self.holder)
+        self.core.release_app(self.command.app, self.holder)
         if self.holding and self.core.watches is not None:
             self.holding = False
             self.core.watches.release(self.command.app, self.requester.channel_id)
@@ -469,7 +481,7 @@ class _Request:
         self.conversation.edit(
             self.parent, messages.parent(self.command, self.requester.user_id, state)
         )
-        self.core._audit(
+        self.core.audit(
             self.requester, self.command.action, self.command.target, "allowed", outcome, self.started
         )
 
