@@ -2,11 +2,14 @@
 
 Tests drive it the way Slack does: signed HTTP requests to ``POST /slack/events`` in HTTP
 mode, envelopes over the fake's WebSocket in Socket Mode. Both modes share one small API,
-so a behaviour reads the same in either test file::
+so a behaviour is written once and runs in either::
 
     bot = start_bot(settings_for(fake, sim, gathr_allow_start="U111"))
     ack = bot.command("start sales orders-etl")       # the acknowledgement, as Slack got it
     fake.wait_for("chat.update", 2)                    # then wait on what the bot posts
+
+Behaviours that must hold in both modes are written once, in test_slack_both_modes.py;
+test_slack_http.py and test_slack_socket_mode.py hold only what belongs to one mode.
 
 Nothing here patches the bot: it is built from settings and talks over loopback sockets.
 """
@@ -46,6 +49,8 @@ CHANNEL = "C111"
 
 # Slack gives up on an acknowledgement after 3 s: anything slower is a failure.
 SLACK_ACK_BUDGET = 3.0
+
+ALLOW_ALL_CHANGES = {"gathr_allow_start": REQUESTER, "gathr_allow_stop": REQUESTER, "gathr_allow_update": REQUESTER}
 
 
 def settings_for(fake: FakeSlack, sim: Simulator, *, socket_mode: bool = False, **overrides: Any) -> Settings:
@@ -287,6 +292,21 @@ def find_button(blocks: list[dict[str, Any]], label: str) -> dict[str, Any]:
             if element.get("type") == "button" and label in element["text"]["text"]:
                 return dict(element)
     raise AssertionError(f"no button labelled {label!r} in {json.dumps(blocks)}")
+
+
+def ask_for_confirmation(bot: RunningBot, fake: FakeSlack, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run `text` (a stop or update); check it is acked bare and prompted ephemerally, and
+    return the confirm and cancel buttons of that prompt (recorded under response "prompt")."""
+    ack = bot.command(text, response="prompt")
+    assert (ack.status, ack.payload) == (200, None)
+    [prompt] = fake.wait_for_responses("prompt")
+    assert prompt["response_type"] == "ephemeral"
+    cancel = find_button(prompt["blocks"], "Cancel")
+    [confirm] = [
+        e for b in prompt["blocks"] for e in b.get("elements", []) if e.get("type") == "button" and "confirm" in e
+    ]
+    assert confirm["action_id"] != cancel["action_id"]
+    return confirm, cancel
 
 
 def audit_lines(records: list[logging.LogRecord]) -> list[dict[str, Any]]:
