@@ -93,7 +93,8 @@ def normalise(text: str) -> str:
 
 
 def parse(text: str) -> Command:
-    words = _split(normalise(text))
+    text = normalise(text)
+    words = _split(text)
     if words and words[0].lower() == "/gathr":
         words = words[1:]
     if not words:
@@ -124,7 +125,8 @@ def parse(text: str) -> Command:
 
     values = dict(zip(names, positionals))
     for label, value in values.items():
-        check_name(label, value, action)
+        if label != "file":  # a file word may hold many names; _files checks each one
+            check_name(label, value, action)
     if action is Action.UPDATE:
         return Command(
             action,
@@ -141,7 +143,19 @@ def _split(text: str) -> list[str]:
     try:
         return shlex.split(text)
     except ValueError as exc:  # "No closing quotation" / "No escaped character"
-        raise UsageError(f"could not read the words: {str(exc).lower()}", USAGE[Action.HELP]) from None
+        problem = f"could not read the words: {str(exc).lower()}"
+        raise UsageError(problem, USAGE[_likely_action(text)]) from None
+
+
+def _likely_action(text: str) -> Action:
+    """The action named by the first plain word, for a usage line when quoting failed."""
+    words = text.split()
+    if words and words[0].lower() == "/gathr":
+        words = words[1:]
+    try:
+        return Action(words[0].lower())
+    except (IndexError, ValueError):
+        return Action.HELP
 
 
 def _action(word: str) -> Action:

@@ -64,10 +64,31 @@ def usage(action: Action) -> str:
     return f"`{esc(USAGE[action])}`"
 
 
+# Block Kit's limits: Slack refuses the whole message if one text is longer.
+SECTION_LIMIT = 3000
+DIALOG_TEXT_LIMIT = 300
+FILES_SHOWN = 5
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut mrkdwn to `limit` characters without splitting an &amp;-style escape."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    entity = cut.rfind("&")
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]
+    return cut + "…"
+
+
 def _section(text: str, context: str | None = None) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
+    ]
     if context:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(context, SECTION_LIMIT)}]}
+        )
     return blocks
 
 
@@ -158,7 +179,9 @@ def describe(command: Command) -> str:
     if command.project:
         text += f" in project {code(command.project)}"
     if command.action is Action.UPDATE:
-        files = ", ".join(code(name) for name in command.files)
+        files = ", ".join(code(name) for name in command.files[:FILES_SHOWN])
+        if len(command.files) > FILES_SHOWN:
+            files += f" and {len(command.files) - FILES_SHOWN} more"
         text += (
             f": component {code(command.component_id)} reads bucket {code(command.bucket)}, "
             f"files {files}"
@@ -171,7 +194,7 @@ def confirm_prompt(command: Command, token: str, expires_in: float) -> Message:
     question = f":question: Do you want to {describe(command)}?"
     dialog: dict[str, Any] = {
         "title": {"type": "plain_text", "text": f"{verb} {command.app}"[:24]},
-        "text": {"type": "mrkdwn", "text": f"Really {describe(command)}?"},
+        "text": {"type": "mrkdwn", "text": clip(f"Really {describe(command)}?", DIALOG_TEXT_LIMIT)},
         "confirm": {"type": "plain_text", "text": verb},
         "deny": {"type": "plain_text", "text": "Back"},
     }

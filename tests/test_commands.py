@@ -512,3 +512,21 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         for name in command.files:
             _assert_good_name(name)
             assert "," not in name
+
+
+def test_a_comma_separated_file_list_longer_than_one_name_may_be_is_accepted() -> None:
+    names = [f"2024/05/01/orders-part-{i:04d}.csv" for i in range(7)]
+    joined = ",".join(names)
+    assert len(joined) > 200  # longer than any one name may be
+
+    command = parse(f"update sales orders-etl S3_orders bucket {joined}")
+
+    assert command.files == tuple(names)
+
+
+def test_an_unclosed_quote_shows_the_usage_of_the_action_typed() -> None:
+    with pytest.raises(UsageError) as raised:
+        parse('start "sales orders-etl')
+
+    assert "no closing quotation" in raised.value.problem
+    assert raised.value.usage == "/gathr start <project> <app> [--wait | --no-wait]"
