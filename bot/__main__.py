@@ -37,6 +37,8 @@ def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         force=True,
     )
+    # Every request is audited, denials above all, whatever LOG_LEVEL hides.
+    logging.getLogger("gathr_bot.audit").setLevel(logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -73,9 +73,9 @@ class Settings(BaseSettings):
     def _parse_allow_list(cls, raw: object) -> object:
         entries = _split_commas(raw)
         if isinstance(entries, frozenset):
-            for position, entry in enumerate(sorted(entries), start=1):
+            for entry in entries:
                 if entry != EVERYONE and not _SLACK_PRINCIPAL.match(entry):
-                    # The position, not the value: a secret pasted here must not be printed.
+                    # Its length, not its value: a secret pasted here must not be printed.
                     raise ValueError(
                         f"an entry ({_shape(entry)}) is not a Slack user ID (U…/W…), "
                         "user-group ID (S…) or *"
@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, raw: object) -> object:
         # `SLACK_APP_TOKEN=` in a .env copied from .env.example must not mean Socket Mode.
         return None if isinstance(raw, str) and not raw.strip() else raw
+
+    @field_validator("slack_bot_token", "slack_app_token")
+    @classmethod
+    def _slack_token_kind(cls, token: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # The two are easy to swap when copying them from Slack's pages.
+        prefix = "xoxb-" if info.field_name == "slack_bot_token" else "xapp-"
+        if token is not None and not token.get_secret_value().startswith(prefix):
+            raise ValueError(f"must be the token that starts with {prefix}")
+        return token
 
     @field_validator("gathr_token")
     @classmethod

@@ -18,6 +18,7 @@ from slack_bolt import Ack, App
 from slack_bolt.error import BoltError
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.access import AccessPolicy, CachedGroupLookup
 from bot.core import Core, Requester, build_core
@@ -163,7 +164,15 @@ class Service:
             handler = SocketModeHandler(
                 self.app, self.settings.slack_app_token.get_secret_value(), web_client=self.client
             )
-            handler.connect()  # type: ignore[no-untyped-call]
+            try:
+                handler.connect()  # type: ignore[no-untyped-call]
+            except SlackApiError as error:
+                code = error.response.get("error", "unknown error")
+                raise ConfigError("SLACK_APP_TOKEN", f"Slack refused it ({code})") from None
+            except OSError as error:
+                raise ConfigError(
+                    "SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})"
+                ) from None
             self._stop_serving = handler.close
             log.info("serving Slack in Socket Mode")
             return

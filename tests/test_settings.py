@@ -328,3 +328,18 @@ def test_a_bad_setting_never_shows_a_secret_value(
     for value in secrets.values():
         assert value not in result.stdout
         assert value not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "swapped"), [("SLACK_BOT_TOKEN", "xapp-test"), ("SLACK_APP_TOKEN", "xoxb-test")]
+)
+def test_a_slack_token_of_the_wrong_kind_is_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, swapped: str
+) -> None:
+    monkeypatch.setenv(variable, swapped)
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env_file=None)
+
+    assert refused.value.variable == variable
+    assert swapped not in str(refused.value)

@@ -39,3 +39,24 @@ def test_connects_through_slack_api_url_with_the_app_token(
     assert bot.service.port is None  # no HTTP server in Socket Mode
     ack = bot.command("help")
     assert ack.payload is not None and "/gathr start" in ack.text
+
+
+def test_an_app_token_slack_refuses_stops_start_up_naming_the_setting(
+    fake: FakeSlack, sim: Simulator
+) -> None:
+    import pytest
+
+    from bot.errors import ConfigError
+    from bot.slack_app import Service
+
+    fake.fail("apps.connections.open", "invalid_auth")
+    service = Service(settings_for(fake, sim, socket_mode=True))
+    try:
+        with pytest.raises(ConfigError) as refused:
+            service.start()
+    finally:
+        service.stop(budget=1.0)
+
+    assert refused.value.variable == "SLACK_APP_TOKEN"
+    assert "invalid_auth" in refused.value.problem
+    assert APP_TOKEN not in str(refused.value)
