@@ -190,15 +190,19 @@ class Core:
             log.exception("running confirmed %s failed", command.action)
             conversation.ephemeral(messages.internal_error())
 
-    def shutdown(self) -> None:
-        """Take no new commands; tell every running wait's thread that it has stopped."""
+    def shutdown(self, run: Callable[[Callable[[], None]], object] | None = None) -> None:
+        """Take no new commands; tell every running wait's thread that it has stopped.
+
+        `run` runs each wait's notice (two Slack calls); pass a pool's submit so that
+        many waits are told side by side within the time a shutdown has.
+        """
         with self._state_lock:
             self._closing = True
             waits = list(self._waits)
         if self.watches is not None:
             self.watches.stop()
         for wait in waits:
-            wait.interrupt()
+            (run or _call)(wait.interrupt)
 
     @property
     def active_waits(self) -> int:
@@ -346,6 +350,10 @@ class Core:
             outcome=outcome,
             duration_s=0.0 if started is None else self.scheduler.now() - started,
         )
+
+
+def _call(task: Callable[[], None]) -> None:
+    task()
 
 
 def _problem(error: Exception) -> str:

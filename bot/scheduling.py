@@ -96,7 +96,8 @@ class ThreadScheduler:
             return sum(1 for entry in self._heap if not entry[2].cancelled)
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Drop what is scheduled, let running tasks finish (up to `timeout`)."""
+        """Drop what is scheduled for later; let what the workers hold (running or queued,
+        such as the notices of a shutdown) finish, up to `timeout`."""
         deadline = time.monotonic() + timeout
         with self._wake:
             self._stopped = True
@@ -105,7 +106,7 @@ class ThreadScheduler:
             self._wake.notify()
         self._timer.join(timeout)
         # Not `wait=True`: a task stuck in a call must not hold shutdown past `timeout`.
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=False)
         wait_for_futures(running, timeout=max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:

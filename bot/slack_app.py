@@ -199,7 +199,9 @@ class Service:
         log.info("shutting down")
         deadline = time.monotonic() + budget
         steps = [
-            threading.Thread(target=self.core.shutdown, name="stop-waits", daemon=True),
+            threading.Thread(
+                target=self.core.shutdown, args=(self.scheduler.submit,), name="stop-waits", daemon=True
+            ),
             threading.Thread(target=self._close_server, name="stop-server", daemon=True),
         ]
         for step in steps:

@@ -309,6 +309,31 @@ def test_shutdown_ends_running_waits_with_a_reply_and_takes_no_more_commands(
     assert len(gathr_calls(sim, "POST", "/start")) == 1
 
 
+def test_shutdown_tells_many_waits_side_by_side_within_its_time(
+    fake: FakeSlack, sim: Simulator, start_bot: BotFactory
+) -> None:
+    from bot.simulator import SimApp
+
+    apps = [f"etl-{i:02d}" for i in range(20)]
+    for app in apps:
+        sim.add_app(SimApp("sales", app))
+    sim.start_delay = 3600.0
+    bot = http_bot(start_bot, fake, sim, gathr_allow_start=REQUESTER)
+    for app in apps:
+        bot.command(f"start sales {app}", response=app)
+    fake.wait_for("chat.update", len(apps), timeout=20)  # every wait is running
+
+    fake.delay("chat.update", 0.5)  # Slack having a slow day: one by one, 20 edits take 10 s
+    began = time.monotonic()
+    bot.stop()
+    assert time.monotonic() - began < 10
+
+    edited = [call for call in fake.calls("chat.update") if "restarted" in said(call)]
+    assert sorted(call.params["ts"] for call in edited) == sorted(
+        call.response["ts"] for call in fake.calls("chat.postMessage") if "thread_ts" not in call.params
+    )
+
+
 # ---------------------------------------------------------------- `gathr-bot run`
 
 

@@ -174,6 +174,7 @@ class FakeSlack:
         self._url_faults: dict[str, list[_UrlFault]] = {}
         self._invalid_auth = False
         self._responders: dict[str, Responder] = {}
+        self._delays: dict[str, float] = {}
         self._ts = itertools.count(1)
 
         self._ws_conns: list[ServerConnection] = []  # open, hello sent, oldest first
@@ -298,6 +299,11 @@ class FakeSlack:
     def set_usergroup(self, group_id: str, user_ids: Sequence[str]) -> None:
         with self._lock:
             self.usergroups[group_id] = list(user_ids)
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer every call of ``method`` only after ``seconds`` (calls overlap freely)."""
+        with self._lock:
+            self._delays[method] = seconds
 
     def set_response(self, method: str, response: dict[str, Any] | Responder) -> None:
         """Answer ``method`` with a fixed body or ``responder(params) -> body``
@@ -447,6 +453,10 @@ class FakeSlack:
     # ---- internals: Web API
 
     def _api(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self._lock:
+            pause = self._delays.get(method, 0.0)
+        if pause:
+            time.sleep(pause)  # outside the lock: a slow Slack still serves calls side by side
         token = params.pop("token", None)
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
