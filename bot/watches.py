@@ -192,13 +192,21 @@ class WatchBoard:
             watched = self._apps.get(app)
             if watched is None or not self._started:
                 return
-            watched.handle = self._scheduler.call_later(self._interval, lambda: self._check(app))
+        began = self._scheduler.now()
         try:
             status = self._read_status(app)
         except GathrError as error:
             self._failed(app, error)
-            return
-        self._succeeded(app, status)
+        except Exception:  # our bug: log it, keep watching
+            log.exception("watch check of %s failed", app)
+        else:
+            self._succeeded(app, status)
+        # The next check is planned only now, so a slow read never overlaps the next one
+        # (a late answer could otherwise undo a newer one); the cadence stays `interval`.
+        with self._lock:
+            if self._started and self._apps.get(app) is watched:
+                delay = max(0.0, began + self._interval - self._scheduler.now())
+                watched.handle = self._scheduler.call_later(delay, lambda: self._check(app))
 
     def _failed(self, app: str, error: GathrError) -> None:
         with self._lock:

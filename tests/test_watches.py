@@ -737,3 +737,40 @@ def test_console_watch_then_start_tells_the_change_in_the_thread_not_again_in_th
     notices = [line for line in console.lines if line.startswith("[channel") and "is now" in line]
     assert len(notices) == 1, out
     assert "STOPPED" in notices[0] and "(was RUNNING)" in notices[0], out
+
+
+def test_a_read_slower_than_the_interval_never_overlaps_the_next_check() -> None:
+    import threading
+    import time
+
+    from bot.scheduling import ThreadScheduler
+
+    in_flight, most, reads = 0, 0, 0
+    lock = threading.Lock()
+    three_reads = threading.Event()
+
+    def slow_read(app: str) -> AppStatus:
+        nonlocal in_flight, most, reads
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.15)  # three intervals long
+        with lock:
+            in_flight -= 1
+            reads += 1
+            if reads == 3:
+                three_reads.set()
+        return AppStatus.RUNNING
+
+    scheduler = ThreadScheduler(workers=4)
+    board = WatchBoard(
+        read_status=slow_read, scheduler=scheduler, notifier=RecordingNotifier(),
+        interval=0.05, operator_watches=[(APP, "C1")],
+    )
+    board.start()
+    try:
+        assert three_reads.wait(5)
+    finally:
+        board.stop()
+        scheduler.shutdown(timeout=1)
+    assert most == 1
