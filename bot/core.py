@@ -28,6 +28,7 @@ from bot.watches import Notifier, WatchBoard, WatchChange
 log = logging.getLogger(__name__)
 
 CONFIRMATION_TTL = 600.0
+INTERNAL_ERROR = "an internal error; it has been logged."
 
 
 @dataclass(frozen=True)
@@ -155,24 +156,27 @@ class Core:
         self, clicker: Requester, token: str, accepted: bool, conversation: Conversation
     ) -> None:
         """A Confirm or Cancel button was clicked on a confirmation prompt."""
+        # Decide under the lock; speak to Slack only after releasing it.
         with self._state_lock:
             pending = self._pending.get(token)
             if pending is None or self._expired(pending):
                 self._pending.pop(token, None)
-                gone: Pending | None = None
-            elif pending.requester.user_id != clicker.user_id:
-                command = pending.command
-                self.audit(clicker, command.action, command.target, "denied", "not the requester")
-                conversation.ephemeral(messages.not_your_confirmation(pending.requester.user_id))
-                return
+                pending = None
+            elif pending.requester.user_id == clicker.user_id:
+                del self._pending[token]  # confirmed or cancelled once, never twice
+                mine = True
             else:
-                gone = self._pending.pop(token)  # confirmed or cancelled once, never twice
-        if gone is None:
+                mine = False
+        if pending is None:
             conversation.ephemeral(messages.confirmation_gone(), replace=True)
             return
-        command = gone.command
+        command = pending.command
+        if not mine:
+            self.audit(clicker, command.action, command.target, "denied", "not the requester")
+            conversation.ephemeral(messages.not_your_confirmation(pending.requester.user_id))
+            return
         if not accepted:
-            self.audit(gone.requester, command.action, command.target, "allowed", "cancelled")
+            self.audit(pending.requester, command.action, command.target, "allowed", "cancelled")
             conversation.ephemeral(messages.cancelled(command), replace=True)
             return
         if self._closing:
@@ -180,12 +184,12 @@ class Core:
             return
         decision = self.access.check(clicker.user_id, command.action)
         if not decision.allowed:
-            self.audit(gone.requester, command.action, command.target, "denied", "denied at confirmation")
+            self.audit(pending.requester, command.action, command.target, "denied", "denied at confirmation")
             conversation.ephemeral(messages.denied(command.action, decision.reason), replace=True)
             return
         conversation.ephemeral(messages.confirmed(command), replace=True)
         try:
-            self._execute(gone.requester, command, conversation)
+            self._execute(pending.requester, command, conversation)
         except Exception:
             log.exception("running confirmed %s failed", command.action)
             conversation.ephemeral(messages.internal_error())
@@ -256,11 +260,7 @@ class Core:
             status = self.gathr.status(command.app)
         except (GathrError, UserError) as error:
             self.audit(requester, command.action, command.app, "allowed", f"refused: {_problem(error)}")
-            conversation.ephemeral(
-                messages.watch_refused(command.app, error)
-                if isinstance(error, GathrError)
-                else messages.bad_name(str(error))
-            )
+            conversation.ephemeral(messages.watch_refused(command.app, error))
             return
         change = board.watch(command.app, requester.channel_id, status)
         self.audit(requester, command.action, command.app, "allowed", change.value)
@@ -286,9 +286,10 @@ class Core:
         try:
             status = self.gathr.status(command.app)
         except (GathrError, UserError) as error:
-            problem = _problem(error)
-            self.audit(requester, command.action, command.target, "allowed", f"failed: {problem}", started)
-            conversation.ephemeral(messages.status_failed(command.app, error) if isinstance(error, GathrError) else messages.bad_name(problem))
+            self.audit(
+                requester, command.action, command.target, "allowed", f"failed: {_problem(error)}", started
+            )
+            conversation.ephemeral(messages.status_failed(command.app, error))
             return
         self.audit(requester, command.action, command.target, "allowed", status.value, started)
         conversation.post(messages.status_answer(command.app, status, requester.user_id))
@@ -381,11 +382,20 @@ class _Request:
         self.parent: object = None
         self.final = START_FINAL if command.action is Action.START else STOP_FINAL
         self.holding = False  # this request holds its channel's watch of the app
+        self.finished = False
 
     def _elapsed(self) -> float:
         return self.core.scheduler.now() - self.started
 
     def begin(self) -> None:
+        """Run the request up to its wait. Whatever breaks, the app and the watch are freed."""
+        try:
+            self._begin()
+        except Exception:
+            log.exception("%s of %s failed", self.command.action, self.command.target)
+            self.finish(messages.state_failed(INTERNAL_ERROR), "internal error")
+
+    def _begin(self) -> None:
         command = self.command
         wait = command.wait if command.wait is not None else self.core.wait_by_default
         if wait and command.action is not Action.UPDATE and self.core.watches is not None:
@@ -399,18 +409,12 @@ class _Request:
         try:
             said = self._call_gathr()
         except (GathrError, UserError) as error:
-            detail = messages.gathr_problem(error) if isinstance(error, GathrError) else messages.esc(error)
-            self.finish(messages.state_failed(detail), f"failed: {_problem(error)}")
-            return
-        except Exception:
-            log.exception("%s of %s failed", command.action, command.target)
-            self.finish(messages.state_failed("an internal error; it has been logged."), "internal error")
-            raise
-        if command.action is Action.UPDATE:
-            self.conversation.reply(self.parent, messages.accepted_reply(said))
-            self.finish(messages.state_updated(), "updated")
+            self.finish(messages.state_failed(messages.problem(error)), f"failed: {_problem(error)}")
             return
         self.conversation.reply(self.parent, messages.accepted_reply(said))
+        if command.action is Action.UPDATE:
+            self.finish(messages.state_updated(), "updated")
+            return
         if not wait:
             self.finish(messages.state_accepted(waiting=False), "accepted")
             return
@@ -471,7 +475,7 @@ class _Request:
             self.finish(messages.state_interrupted(elapsed), "interrupted by shutdown", reply=False)
         else:
             if result.error is None:
-                self.finish(messages.state_failed("an internal error; it has been logged."), "internal error")
+                self.finish(messages.state_failed(INTERNAL_ERROR), "internal error")
                 return
             self.finish(
                 messages.state_failed(messages.wait_gave_up_detail(result.error)),
@@ -479,16 +483,24 @@ class _Request:
             )
 
     def finish(self, state: str, outcome: str, *, reply: bool = True) -> None:
-        """Show the final outcome on the parent (and in the thread), free the app, audit."""
+        """Free the app, show the final outcome on the parent (and in the thread), audit.
+
+        Runs once: a failure while finishing cannot free the app or audit twice."""
+        if self.finished:
+            return
+        self.finished = True
         self.core.release_app(self.command.app, self.holder)
         if self.holding and self.core.watches is not None:
             self.holding = False
             self.core.watches.release(self.command.app, self.requester.channel_id)
-        if reply:
-            self.conversation.reply(self.parent, messages.final_reply(state))
-        self.conversation.edit(
-            self.parent, messages.parent(self.command, self.requester.user_id, state)
-        )
+        try:
+            if reply:
+                self.conversation.reply(self.parent, messages.final_reply(state))
+            self.conversation.edit(
+                self.parent, messages.parent(self.command, self.requester.user_id, state)
+            )
+        except Exception:  # a surface broke its never-raise promise; the app is free anyway
+            log.exception("reporting the outcome of %s failed", self.command.target)
         self.core.audit(
             self.requester, self.command.action, self.command.target, "allowed", outcome, self.started
         )

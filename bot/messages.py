@@ -7,11 +7,13 @@ Gathr goes through `esc()` so it cannot ping `<!channel>` or forge a link.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.commands import USAGE, Action, Command
 from bot.errors import (
+    BotError,
     GathrAuthError,
     GathrBadResponse,
     GathrError,
@@ -146,10 +148,6 @@ def denied(action: Action, reason: str = "") -> Message:
     if reason:
         text += f" {esc(reason)}"
     return _message(text, "Ask an operator to add you to the allow-list if you need to.")
-
-
-def bad_name(problem: str) -> Message:
-    return _message(f":warning: {esc(problem)}")
 
 
 def restarting() -> Message:
@@ -298,7 +296,7 @@ def final_reply(state: str) -> Message:
 def interrupted_reply(app: str) -> Message:
     return _message(
         ":recycle: gathr-bot is restarting, so this wait has stopped. "
-        f"Check later with `/gathr status {esc(app)}`."
+        f"Check later with {code('/gathr status ' + shlex.quote(app))}."
     )
 
 
@@ -312,11 +310,16 @@ def status_answer(app: str, status: AppStatus, asked_by: str) -> Message:
     return _message(f"{code(app)} is {status_word(status)}", f"asked by {user(asked_by)}")
 
 
-def status_failed(app: str, error: GathrError) -> Message:
-    return _message(f":x: Could not get the status of {code(app)}: {gathr_problem(error)}")
+def status_failed(app: str, error: BotError) -> Message:
+    return _message(f":x: Could not get the status of {code(app)}: {problem(error)}")
 
 
 # -- Gathr errors ------------------------------------------------------------------------
+
+def problem(error: BotError) -> str:
+    """A Gathr failure or a refused name, as one plain sentence safe for mrkdwn."""
+    return gathr_problem(error) if isinstance(error, GathrError) else esc(error)
+
 
 def gathr_problem(error: GathrError) -> str:
     """One plain sentence for any Gathr failure, with Gathr's own words escaped."""
@@ -378,13 +381,13 @@ def watch_is_operators(app: str) -> Message:
     )
 
 
-def watch_refused(app: str, error: GathrError) -> Message:
-    return _message(f":x: Cannot watch {code(app)}: {gathr_problem(error)}")
+def watch_refused(app: str, error: BotError) -> Message:
+    return _message(f":x: Cannot watch {code(app)}: {problem(error)}")
 
 
 def watch_list(entries: list[tuple[str, AppStatus | None, bool]]) -> Message:
     if not entries:
-        return _message("This channel watches no apps. Add one with `/gathr watch <app>`.")
+        return _message(f"This channel watches no apps. Add one with {usage(Action.WATCH)}.")
     lines = ["This channel watches:"]
     for app, status, operator in entries:
         note = " (set by the operator)" if operator else ""

@@ -562,3 +562,27 @@ def test_recording_conversation_keeps_kind_ref_and_message_in_order() -> None:
     ]
     assert talk.post(Message("another")) != ref
     assert '"section"' in full_text(talk.of("edit")[0])
+
+
+def test_a_surface_that_breaks_while_posting_does_not_leave_the_app_busy(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    class BrokenPipe(RecordingConversation):
+        """The console's stdout closed under it: the first post raises."""
+
+        broken = True
+
+        def post(self, message: Message) -> object:
+            if self.broken:
+                self.broken = False
+                raise BrokenPipeError
+            return super().post(message)
+
+    rig = make_rig(sim, scheduler, gathr)
+    broken = BrokenPipe()
+    rig.core.run(U1, rig.core.triage(U1, "start sales orders-etl"), broken)  # type: ignore[arg-type]
+
+    rig.say("start sales orders-etl", U2)  # the app is free, not "busy"
+
+    assert not any("busy" in text for text in rig.talk.texts())
+    assert "asked to *start*" in rig.talk.of("post")[0].text
