@@ -19,6 +19,12 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from bot.errors import (
@@ -196,14 +202,19 @@ class GathrClient:
 
 
 def _connection_problem(exc: requests.ConnectionError, timeout: float) -> str:
-    text = str(exc)
-    if "Read timed out" in text or "timed out" in text:
-        # The status GET's retry adapter turns a read time-out into a ConnectionError.
-        return f"Gathr did not answer within {timeout:g} s"
-    if "refused" in text.lower():
-        return "Gathr refused the connection"
-    if "Name or service not known" in text or "nodename nor servname" in text:
+    """Name what went wrong from urllib3's own exception (behind MaxRetryError when the
+    retry adapter gave up), not from message text."""
+    cause: object = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)
+    # Most specific first: urllib3 makes NameResolutionError a NewConnectionError, and
+    # that a ConnectTimeoutError.
+    if isinstance(cause, NameResolutionError):
         return "Gathr's host name could not be resolved"
+    if isinstance(cause, NewConnectionError):
+        refused = "refused" in str(cause).lower()
+        return "Gathr refused the connection" if refused else "Gathr could not be reached"
+    if isinstance(cause, (ReadTimeoutError, ConnectTimeoutError)):
+        return f"Gathr did not answer within {timeout:g} s"
     return "Gathr could not be reached"
 
 
