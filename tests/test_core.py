@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import pytest
@@ -24,33 +24,14 @@ from bot.scheduling import ManualScheduler
 from bot.simulator import Fault, Simulator
 from bot.waits import WaitPolicy
 from tests.recording import RecordingConversation, full_text
+from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 
-START_DELAY = 12.0
-STOP_DELAY = 7.0
 POLICY = WaitPolicy(interval=5.0, timeout=60.0)
 U1 = Requester("U1", "C1")
 U2 = Requester("U2", "C1")
 
 
 # -- the rig -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def scheduler() -> ManualScheduler:
-    return ManualScheduler(start=1000.0)
-
-
-@pytest.fixture
-def sim(scheduler: ManualScheduler) -> Iterator[Simulator]:
-    with Simulator(clock=scheduler.now, start_delay=START_DELAY, stop_delay=STOP_DELAY) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def gathr(sim: Simulator) -> Iterator[GathrClient]:
-    client = GathrClient(sim.base_url, sim.token, timeout=5.0)
-    yield client
-    client.close()
 
 
 @dataclass

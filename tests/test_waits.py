@@ -6,7 +6,6 @@ No test sleeps: the simulator's clock is the scheduler's, so `advance()` moves b
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -16,28 +15,9 @@ from bot.gathr import AppStatus, GathrClient
 from bot.scheduling import ManualScheduler
 from bot.simulator import Fault, Simulator
 from bot.waits import START_FINAL, STOP_FINAL, StatusWait, WaitEnd, WaitPolicy, WaitResult
+from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 
-START_DELAY = 12.0
-STOP_DELAY = 7.0
 STATUS_PATH = "/status/"
-
-
-@pytest.fixture
-def scheduler() -> ManualScheduler:
-    return ManualScheduler(start=1000.0)
-
-
-@pytest.fixture
-def sim(scheduler: ManualScheduler) -> Iterator[Simulator]:
-    with Simulator(clock=scheduler.now, start_delay=START_DELAY, stop_delay=STOP_DELAY) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def gathr(sim: Simulator) -> Iterator[GathrClient]:
-    client = GathrClient(sim.base_url, sim.token, timeout=5.0)
-    yield client
-    client.close()
 
 
 @dataclass

@@ -28,10 +28,9 @@ from bot.settings import Settings
 from bot.simulator import Fault, SimApp, Simulator
 from bot.watches import WatchBoard
 from tests.recording import RecordingConversation, full_text
+from tests.clocked import T0, gathr, scheduler, sim  # noqa: F401  (fixtures)
 
-T0 = 1000.0
 INTERVAL = 60.0
-START_DELAY = 12.0
 POLL = 5.0
 APP = "orders-etl"  # STOPPED in the simulator's seed estate
 
@@ -58,24 +57,6 @@ class RecordingNotifier:
 
 
 # -- fixtures ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def scheduler() -> ManualScheduler:
-    return ManualScheduler(start=T0)
-
-
-@pytest.fixture
-def sim(scheduler: ManualScheduler) -> Iterator[Simulator]:
-    with Simulator(clock=scheduler.now, start_delay=START_DELAY, stop_delay=7.0) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def gathr(sim: Simulator) -> Iterator[GathrClient]:
-    client = GathrClient(sim.base_url, sim.token, timeout=5.0, retry_backoff=0.0)
-    yield client
-    client.close()
 
 
 @pytest.fixture
