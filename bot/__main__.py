@@ -30,15 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
+def configure_logging(level: str, stream: TextIO = sys.stdout, *, audit: bool = True) -> None:
     logging.basicConfig(
         level=level,
         stream=stream,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         force=True,
     )
-    # Every request is audited, denials above all, whatever LOG_LEVEL hides.
-    logging.getLogger("gathr_bot.audit").setLevel(logging.INFO)
+    # Every request is audited, denials above all, whatever LOG_LEVEL hides (but the
+    # console, whose screen is the point, shows no log lines).
+    logging.getLogger("gathr_bot.audit").setLevel(logging.INFO if audit else logging.NOTSET)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +90,7 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.simulator import Simulator
 
     # The console's own output is the point; logs would interleave with it.
-    configure_logging("WARNING", sys.stderr)
+    configure_logging("WARNING", sys.stderr, audit=False)
     simulator = Simulator() if simulate else None
     if simulator is not None:
         simulator.start()

@@ -30,6 +30,7 @@ def test_start_is_reported_until_running_then_the_parent_is_edited() -> None:
     assert "STARTING" in out
     final_edit = out.rsplit("[edited #1]", 1)[1]
     assert "*RUNNING* after" in final_edit
+    assert result.stderr == ""  # no log or audit lines over the conversation
 
 
 def test_status_stop_update_and_help_all_answer() -> None:
