@@ -101,6 +101,7 @@ class Core:
         confirm: frozenset[Action] = frozenset({Action.STOP, Action.UPDATE}),
         confirmation_ttl: float = CONFIRMATION_TTL,
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+        watches: WatchBoard | None = None,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -115,7 +116,7 @@ class Core:
         self._waits: set[StatusWait] = set()
         self._state_lock = threading.Lock()
         self._closing = False
-        self.watches: WatchBoard | None = None
+        self.watches = watches
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -519,14 +520,23 @@ def build_core(
     With a `notifier`, the core also keeps watches (`core.watches`); call its `start()`.
     """
     token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
-    core = Core(
-        gathr=gathr
-        or GathrClient(
-            settings.gathr_base_url,
-            token,
-            timeout=settings.gathr_timeout,
-            filenames_as_list=settings.gathr_update_filenames == "list",
-        ),
+    gathr = gathr or GathrClient(
+        settings.gathr_base_url,
+        token,
+        timeout=settings.gathr_timeout,
+        filenames_as_list=settings.gathr_update_filenames == "list",
+    )
+    watches = None
+    if notifier is not None:
+        watches = WatchBoard(
+            read_status=gathr.status,
+            scheduler=scheduler,
+            notifier=notifier,
+            interval=settings.gathr_watch_interval,
+            operator_watches=settings.gathr_watches,
+        )
+    return Core(
+        gathr=gathr,
         access=access or AccessPolicy.from_settings(settings),
         scheduler=scheduler,
         wait_policy=WaitPolicy(
@@ -534,13 +544,5 @@ def build_core(
         ),
         wait_by_default=settings.gathr_wait,
         confirm=frozenset(Action(name) for name in settings.gathr_confirm),
+        watches=watches,
     )
-    if notifier is not None:
-        core.watches = WatchBoard(
-            read_status=core.gathr.status,
-            scheduler=scheduler,
-            notifier=notifier,
-            interval=settings.gathr_watch_interval,
-            operator_watches=settings.gathr_watches,
-        )
-    return core

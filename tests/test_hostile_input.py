@@ -213,6 +213,7 @@ def test_any_text_through_the_core_is_a_command_or_a_usage_error_and_stays_in_it
 ) -> None:
     scheduler = ManualScheduler()
     gathr = GathrClient(sim.base_url, sim.token, timeout=5.0)
+    notifier = RecordingNotifier()
     core = Core(
         gathr=gathr,
         access=AccessPolicy.everyone(),
@@ -220,9 +221,8 @@ def test_any_text_through_the_core_is_a_command_or_a_usage_error_and_stays_in_it
         wait_policy=WaitPolicy(interval=5.0, timeout=60.0),
         wait_by_default=False,
         confirm=frozenset({Action.STOP, Action.UPDATE}),  # the default: prompts are covered too
+        watches=WatchBoard(read_status=gathr.status, scheduler=scheduler, notifier=notifier, interval=60.0),
     )
-    notifier = RecordingNotifier()
-    core.watches = WatchBoard(read_status=gathr.status, scheduler=scheduler, notifier=notifier, interval=60.0)
     requester = Requester("U1", "C1")
     seen = {"examples": 0, "commands": 0, "gathr": 0}
 
