@@ -202,7 +202,7 @@ def test_a_set_slack_app_token_means_socket_mode(source: str, monkeypatch: pytes
 
 def test_the_settings_object_never_shows_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     secrets = {
-        "SLACK_BOT_TOKEN": "xoxb-secret-bot",
+        "SLACK_BOT_TOKEN": "xoxb-sekrit",
         "SLACK_SIGNING_SECRET": "secret-signing",
         "SLACK_APP_TOKEN": "xapp-secret-app",
         "GATHR_TOKEN": "secret-gathr-token",
