@@ -4,7 +4,7 @@
 Both apps run behind the same waitress server with the same settings, each in a process
 of its own; the Slack Web API is the loopback fake. Prints p50/p99 for each and their ratio.
 
-    python bench/ack_latency.py [--commands 200] [--concurrency 20] [--gathr-latency 2]
+    python bench/ack_latency.py [--commands 200] [--concurrency 20] [--gathr-latency 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--gathr-latency", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --commands each, alternating")
     args = parser.parse_args()
 
     # The fakes answer from this process; each app under test gets a process of its own,
@@ -120,15 +121,21 @@ def main() -> None:
         try:
             fire(floor_url, fake, 40, 5, "status orders-etl")  # warm both up
             fire(bot_url, fake, 40, 5, "help")
-            floor, floor_dropped = fire(floor_url, fake, args.commands, args.concurrency, "status orders-etl")
-            bot, bot_dropped = fire(bot_url, fake, args.commands, args.concurrency, "status orders-etl")
+            # Rounds taken in turn, so a noisy moment on the machine hits both alike.
+            floor, bot, floor_dropped, bot_dropped = [], [], 0, 0
+            for _ in range(args.rounds):
+                latencies, dropped = fire(floor_url, fake, args.commands, args.concurrency, "status orders-etl")
+                floor, floor_dropped = floor + latencies, floor_dropped + dropped
+                latencies, dropped = fire(bot_url, fake, args.commands, args.concurrency, "status orders-etl")
+                bot, bot_dropped = bot + latencies, bot_dropped + dropped
         finally:
             floor_process.terminate()
             bot_process.terminate()
 
     p50, p99 = percentile(bot, 50) * 1000, percentile(bot, 99) * 1000
     f50, f99 = percentile(floor, 50) * 1000, percentile(floor, 99) * 1000
-    print(f"commands {args.commands}, {args.concurrency} at a time, Gathr answering in {args.gathr_latency:g} s")
+    print(f"{args.rounds} rounds of {args.commands} commands, {args.concurrency} at a time, "
+          f"Gathr answering in {args.gathr_latency:g} s")
     print(f"bare Bolt ack-only: p50 {f50:6.1f} ms  p99 {f99:6.1f} ms  dropped {floor_dropped}")
     print(f"gathr-bot         : p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  dropped {bot_dropped}")
     print(f"p99 ratio gathr-bot / floor: {p99 / f99:.2f} (target <= 1.5, and p99 < 100 ms)")
