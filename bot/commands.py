@@ -62,6 +62,10 @@ _POSITIONALS: dict[Action, tuple[str, ...]] = {
 }
 
 _WAIT_FLAGS = {"--wait": True, "--no-wait": False}
+_QUOTING_PROBLEMS = {  # shlex's words, as a user would put them
+    "No closing quotation": "a quote is not closed: add the closing quote",
+    "No escaped character": "a backslash at the end has nothing to escape",
+}
 # Slack clients "smarten" quotes as people type; shell-style splitting wants plain ones.
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 # Slack's own markup for links and mentions: <url|label>, <url>, <@U123>, <!channel>.
@@ -112,7 +116,7 @@ def parse(text: str) -> Command:
                 raise UsageError("--wait and --no-wait cannot be used together", USAGE[action])
             wait = _WAIT_FLAGS[word]
         elif word.startswith("--"):
-            raise UsageError(f"unknown option '{_shown(word)}'", USAGE[action])
+            raise UsageError(_unknown_option(word, action), USAGE[action])
         else:
             positionals.append(word)
 
@@ -121,6 +125,12 @@ def parse(text: str) -> Command:
         missing = names[len(positionals)]
         raise UsageError(f"missing <{missing}>", USAGE[action])
     if action is not Action.UPDATE and len(positionals) > len(names):
+        if names == ("app",) and len(positionals) == 2:  # "status sales orders-etl"
+            raise UsageError(
+                f"{action} takes only the app name, no project: "
+                f"/gathr {action} {_shown(positionals[1])}",
+                USAGE[action],
+            )
         raise UsageError(f"unexpected extra word '{_shown(positionals[len(names)])}'", USAGE[action])
 
     values = dict(zip(names, positionals))
@@ -143,7 +153,7 @@ def _split(text: str) -> list[str]:
     try:
         return shlex.split(text)
     except ValueError as exc:  # "No closing quotation" / "No escaped character"
-        problem = f"could not read the words: {str(exc).lower()}"
+        problem = _QUOTING_PROBLEMS.get(str(exc), "the words could not be read")
         raise UsageError(problem, USAGE[_likely_action(text)]) from None
 
 
@@ -163,12 +173,29 @@ def _action(word: str) -> Action:
         return Action(word.lower())
     except ValueError:
         pass
+    lowered = word.lower()
+    if lowered == "restart":
+        raise UsageError("there is no restart: use `stop`, then `start`", USAGE[Action.STOP])
     known = [action.value for action in Action]
-    guess = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
+    # A beginning of one action ("stat") says more than spelling distance does.
+    starts = [name for name in known if len(lowered) >= 2 and name.startswith(lowered)]
+    guess = starts if len(starts) == 1 else difflib.get_close_matches(lowered, known, n=1, cutoff=0.6)
     if guess:
         meant = Action(guess[0])
         raise UsageError(f"unknown action '{_shown(word)}'. Did you mean `{meant}`?", USAGE[meant])
-    raise UsageError(f"unknown action '{_shown(word)}'", None)
+    raise UsageError(
+        f"unknown action '{_shown(word)}'. The actions are {', '.join(a.value for a in Action)}",
+        None,
+    )
+
+
+def _unknown_option(word: str, action: Action) -> str:
+    if word in _WAIT_FLAGS:
+        return f"{word} works only with start and stop"
+    guess = difflib.get_close_matches(word, list(_WAIT_FLAGS), n=1, cutoff=0.7)
+    if guess and action in (Action.START, Action.STOP):
+        return f"unknown option '{_shown(word)}'. Did you mean `{guess[0]}`?"
+    return f"unknown option '{_shown(word)}'"
 
 
 def _shown(word: str, limit: int = 30) -> str:
@@ -178,12 +205,8 @@ def _shown(word: str, limit: int = 30) -> str:
 
 
 def _help_topic(args: list[str]) -> Action | None:
-    if not args:
-        return None
-    try:
-        return Action(args[0].lower())
-    except ValueError:
-        return None
+    """`help start` -> START; a misspelt topic is a usage error like a misspelt action."""
+    return _action(args[0]) if args else None
 
 
 def _files(words: list[str]) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from typing import Protocol
 from bot import audit, messages
 from bot.access import AccessPolicy
 from bot.commands import Action, Command, parse
-from bot.errors import GathrError, UsageError, UserError
+from bot.errors import GathrError, GathrNoAnswer, UsageError, UserError
 from bot.gathr import AppStatus, GathrClient
 from bot.messages import Message
 from bot.scheduling import Scheduler
@@ -83,6 +83,10 @@ class AppLocks:
             self._held[app] = holder
             return None
 
+    def holder(self, app: str) -> Holder | None:
+        with self._lock:
+            return self._held.get(app)
+
     def release(self, app: str, holder: Holder) -> None:
         with self._lock:
             if self._held.get(app) is holder:
@@ -133,7 +137,7 @@ class Core:
             self.audit(requester, "?", "", "n/a", f"usage error: {error.problem}")
             return messages.usage_error(error)
         if command.action is Action.HELP:
-            return messages.help_message(command.help_topic)
+            return messages.help_message(command.help_topic, self.confirm)
         return command
 
     def run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
@@ -186,7 +190,9 @@ class Core:
         decision = self.access.check(clicker.user_id, command.action)
         if not decision.allowed:
             self.audit(pending.requester, command.action, command.target, "denied", "denied at confirmation")
-            conversation.ephemeral(messages.denied(command.action, decision.reason), replace=True)
+            conversation.ephemeral(
+                messages.denied(command.action, clicker.user_id, decision.reason), replace=True
+            )
             return
         conversation.ephemeral(messages.confirmed(command), replace=True)
         try:
@@ -223,9 +229,11 @@ class Core:
         decision = self.access.check(requester.user_id, command.action)
         if not decision.allowed:
             self.audit(requester, command.action, command.target, "denied", "denied")
-            conversation.ephemeral(messages.denied(command.action, decision.reason))
+            conversation.ephemeral(messages.denied(command.action, requester.user_id, decision.reason))
             return
         if command.action in self.confirm:
+            if self._tell_if_busy(requester, command, conversation):
+                return  # asking to confirm what cannot run now would only disappoint
             token = self._new_token()
             with self._state_lock:
                 self._forget_expired()
@@ -300,13 +308,25 @@ class Core:
         holder = Holder(requester.user_id, command.action, started)
         current = self._locks.acquire(command.app, holder)
         if current is not None:
-            self.audit(requester, command.action, command.target, "allowed", "busy", started)
-            conversation.ephemeral(
-                messages.busy(command.app, current.user_id, current.action, current.since, started)
-            )
+            self._say_busy(requester, command, conversation, current)
             return
         request = _Request(self, requester, command, conversation, holder, started)
         request.begin()
+
+    def _tell_if_busy(self, requester: Requester, command: Command, conversation: Conversation) -> bool:
+        current = self._locks.holder(command.app) if command.action.changes_app else None
+        if current is not None:
+            self._say_busy(requester, command, conversation, current)
+        return current is not None
+
+    def _say_busy(
+        self, requester: Requester, command: Command, conversation: Conversation, current: Holder
+    ) -> None:
+        now = self.scheduler.now()
+        self.audit(requester, command.action, command.target, "allowed", "busy")
+        conversation.ephemeral(
+            messages.busy(command.app, current.user_id, current.action, current.since, now, requester.user_id)
+        )
 
     # -- for the requests it runs ---------------------------------------------------------
 
@@ -384,6 +404,7 @@ class _Request:
         self.final = START_FINAL if command.action is Action.START else STOP_FINAL
         self.holding = False  # this request holds its channel's watch of the app
         self.finished = False
+        self.replied = False  # the thread has replies
 
     def _elapsed(self) -> float:
         return self.core.scheduler.now() - self.started
@@ -409,19 +430,24 @@ class _Request:
         )
         try:
             said = self._call_gathr()
+        except GathrNoAnswer as error:  # it went out: Gathr may have acted on it
+            self.finish(messages.state_no_answer(command.app, error), f"no answer: {error.message}")
+            return
         except (GathrError, UserError) as error:
             self.finish(messages.state_failed(messages.problem(error)), f"failed: {_problem(error)}")
             return
-        self.conversation.reply(self.parent, messages.accepted_reply(said))
+        self._reply(messages.accepted_reply(said))
         if command.action is Action.UPDATE:
-            self.finish(messages.state_updated(), "updated")
+            self.finish(messages.state_updated(), "updated", reply=False)
             return
         if not wait:
-            self.finish(messages.state_accepted(waiting=False), "accepted")
+            self.finish(messages.state_accepted(command.app, waiting=False), "accepted", reply=False)
             return
         self.conversation.edit(
             self.parent,
-            messages.parent(command, self.requester.user_id, messages.state_accepted(waiting=True)),
+            messages.parent(
+                command, self.requester.user_id, messages.state_accepted(command.app, waiting=True)
+            ),
         )
         self._start_wait()
 
@@ -460,8 +486,8 @@ class _Request:
             self.core.watches.observed(self.command.app, new, reported_in=self.requester.channel_id)
         if new in self.final:
             return  # the final reply says it, once
-        self.conversation.reply(
-            self.parent, messages.status_changed_reply(self.command.app, old, new, self._elapsed())
+        self._reply(
+            messages.status_changed_reply(self.command.app, old, new, self._elapsed())
         )
 
     def _waited(self, wait: StatusWait, result: WaitResult) -> None:
@@ -470,9 +496,9 @@ class _Request:
         if result.end is WaitEnd.REACHED and result.status is not None:
             self.finish(messages.state_reached(result.status, elapsed), result.status.value)
         elif result.end is WaitEnd.TIMED_OUT:
-            self.finish(messages.state_timed_out(result.status, elapsed), "timed out")
+            self.finish(messages.state_timed_out(self.command.app, result.status, elapsed), "timed out")
         elif result.end is WaitEnd.INTERRUPTED:
-            self.conversation.reply(self.parent, messages.interrupted_reply(self.command.app))
+            self._reply(messages.interrupted_reply(self.command.app))
             self.finish(messages.state_interrupted(elapsed), "interrupted by shutdown", reply=False)
         else:
             if result.error is None:
@@ -483,10 +509,16 @@ class _Request:
                 f"wait failed: {result.error.message}",
             )
 
-    def finish(self, state: str, outcome: str, *, reply: bool = True) -> None:
-        """Free the app, show the final outcome on the parent (and in the thread), audit.
+    def _reply(self, message: Message) -> None:
+        self.conversation.reply(self.parent, message)
+        self.replied = True
 
-        Runs once: a failure while finishing cannot free the app or audit twice."""
+    def finish(self, state: str, outcome: str, *, reply: bool = True) -> None:
+        """Free the app, show the final outcome on the parent, audit.
+
+        The outcome is also the last word of the thread, if the thread has one and it
+        does not already say so (`reply=False`). Runs once: a failure while finishing
+        cannot free the app or audit twice."""
         if self.finished:
             return
         self.finished = True
@@ -495,8 +527,8 @@ class _Request:
             self.holding = False
             self.core.watches.release(self.command.app, self.requester.channel_id)
         try:
-            if reply:
-                self.conversation.reply(self.parent, messages.final_reply(state))
+            if reply and self.replied:
+                self._reply(messages.final_reply(state))
             self.conversation.edit(
                 self.parent, messages.parent(self.command, self.requester.user_id, state)
             )

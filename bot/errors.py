@@ -52,6 +52,11 @@ class GathrUnavailable(GathrError):
     """Gathr could not be reached or did not answer in time: time-out, refused, 5xx."""
 
 
+class GathrNoAnswer(GathrUnavailable):
+    """The request went out but no answer came back (read time-out, dropped connection):
+    a start, stop or update may still have taken effect."""
+
+
 class GathrRejected(GathrError):
     """Gathr answered with its documented error: {"status": "Error", "message": ...}."""
 

@@ -32,6 +32,7 @@ from bot.errors import (
     GathrBadResponse,
     GathrError,
     GathrRejected,
+    GathrNoAnswer,
     GathrUnavailable,
     InvalidName,
 )
@@ -184,12 +185,14 @@ class GathrClient:
                 "space or non-Latin-1 character); check GATHR_TOKEN",
                 url=url,
             ) from None
-        except requests.Timeout:
+        except requests.ConnectTimeout:  # nothing was sent
             raise GathrUnavailable(
-                f"Gathr did not answer within {self.timeout:g} s", url=url
+                f"Gathr could not be reached within {self.timeout:g} s", url=url
             ) from None
+        except requests.Timeout:  # sent, and no answer in time
+            raise GathrNoAnswer(f"Gathr did not answer within {self.timeout:g} s", url=url) from None
         except requests.ConnectionError as exc:
-            raise GathrUnavailable(_connection_problem(exc, self.timeout), url=url) from None
+            raise _connection_problem(exc, self.timeout, url) from None
         except requests.RequestException as exc:
             raise GathrUnavailable(
                 f"the request to Gathr failed ({type(exc).__name__})", url=url
@@ -201,21 +204,26 @@ class GathrClient:
         return _parse_answer(response, url)
 
 
-def _connection_problem(exc: requests.ConnectionError, timeout: float) -> str:
+def _connection_problem(exc: requests.ConnectionError, timeout: float, url: str) -> GathrError:
     """Name what went wrong from urllib3's own exception (behind MaxRetryError when the
-    retry adapter gave up), not from message text."""
+    retry adapter gave up), not from message text; and whether the request went out."""
     cause: object = exc.args[0] if exc.args else None
     cause = getattr(cause, "reason", cause)
     # Most specific first: urllib3 makes NameResolutionError a NewConnectionError, and
     # that a ConnectTimeoutError.
     if isinstance(cause, NameResolutionError):
-        return "Gathr's host name could not be resolved"
+        return GathrUnavailable("Gathr's host name could not be resolved", url=url)
     if isinstance(cause, NewConnectionError):
         refused = "refused" in str(cause).lower()
-        return "Gathr refused the connection" if refused else "Gathr could not be reached"
-    if isinstance(cause, (ReadTimeoutError, ConnectTimeoutError)):
-        return f"Gathr did not answer within {timeout:g} s"
-    return "Gathr could not be reached"
+        text = "Gathr refused the connection" if refused else "Gathr could not be reached"
+        return GathrUnavailable(text, url=url)
+    if isinstance(cause, ConnectTimeoutError):
+        return GathrUnavailable(f"Gathr could not be reached within {timeout:g} s", url=url)
+    if isinstance(cause, ReadTimeoutError):
+        return GathrNoAnswer(f"Gathr did not answer within {timeout:g} s", url=url)
+    if isinstance(cause, ProtocolError):
+        return GathrNoAnswer("Gathr closed the connection without answering", url=url)
+    return GathrUnavailable("Gathr could not be reached", url=url)
 
 
 def _parse_answer(response: requests.Response, url: str) -> dict[str, Any]:

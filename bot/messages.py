@@ -11,6 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.access import PERMISSION
 from bot.commands import USAGE, Action, Command
 from bot.errors import (
     BotError,
@@ -69,7 +70,7 @@ def usage(action: Action) -> str:
 # Block Kit's limits: Slack refuses the whole message if one text is longer.
 SECTION_LIMIT = 3000
 DIALOG_TEXT_LIMIT = 300
-FILES_SHOWN = 5
+FILES_SHOWN = 20
 
 
 def clip(text: str, limit: int) -> str:
@@ -105,9 +106,14 @@ def duration(seconds: float) -> str:
         return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
+        return f"{minutes} min {seconds:02d} s" if seconds else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+
+
+def status_command(app: str) -> str:
+    """`/gathr status <app>` as a code span the user can copy, quoted as a shell would."""
+    return code("/gathr status " + shlex.quote(app))
 
 
 def status_word(status: AppStatus | None) -> str:
@@ -118,24 +124,58 @@ def status_word(status: AppStatus | None) -> str:
 
 # -- help, usage, refusals (ephemeral) ------------------------------------------------
 
-def help_message(topic: Action | None = None) -> Message:
+_ABOUT: dict[Action, tuple[str, str]] = {
+    Action.START: (
+        "Starts the app, then reports in a thread until it is RUNNING (or ERROR). "
+        "`--no-wait` only starts it; `--wait` waits even when waiting is off by default.",
+        "/gathr start sales orders-etl",
+    ),
+    Action.STOP: (
+        "Stops the app, then reports in a thread until it is STOPPED. "
+        "`--no-wait` only asks Gathr to stop it.",
+        "/gathr stop sales orders-etl --no-wait",
+    ),
+    Action.STATUS: ("Shows the app's status in this channel. No project is needed.", "/gathr status orders-etl"),
+    Action.UPDATE: (
+        "Points the app's S3 data source at other files. The component ID is the S3 source's "
+        "ID on the Gathr canvas (right-click it); files are separated by commas or spaces.",
+        "/gathr update sales orders-etl S3_orders my-bucket 2024/05/a.csv,2024/05/b.csv",
+    ),
+    Action.WATCH: (
+        "Tells this channel whenever the app's status changes, whoever changed it.",
+        "/gathr watch orders-etl",
+    ),
+    Action.UNWATCH: ("Stops this channel's watch of the app.", "/gathr unwatch orders-etl"),
+    Action.WATCHES: ("Lists this channel's watches with each app's last status.", "/gathr watches"),
+}
+
+
+def help_message(topic: Action | None = None, confirm: frozenset[Action] = frozenset()) -> Message:
     if topic is not None and topic is not Action.HELP:
-        return _message(f"Usage: {usage(topic)}")
+        about, example = _ABOUT[topic]
+        text = f"Usage: {usage(topic)}\n{about}\nExample: {code(example)}"
+        if topic in confirm:
+            text += "\nYou will be asked to confirm with a button first."
+        return _message(text)
     lines = [
         "*gathr-bot* runs Gathr ETL applications from Slack.",
         f"• {usage(Action.START)}: start an app and report here until it runs",
-        f"• {usage(Action.STOP)}: stop an app",
+        f"• {usage(Action.STOP)}: stop an app and report here until it stops",
         f"• {usage(Action.STATUS)}: show an app's status",
         f"• {usage(Action.UPDATE)}: point an app's S3 source at new files",
         f"• {usage(Action.WATCH)} / `unwatch &lt;app&gt;`: tell this channel when the app's status changes",
         f"• {usage(Action.WATCHES)}: this channel's watches",
-        "Names with spaces go in quotes: `/gathr status \"daily orders\"`.",
+        "Names with spaces go in quotes: `/gathr status \"daily orders\"`. "
+        "More on one action: `/gathr help start`.",
     ]
     return _message("\n".join(lines))
 
 
 def usage_error(error: UsageError) -> Message:
-    text = f":warning: {esc(error.problem)}"
+    problem = error.problem[:1].upper() + error.problem[1:]
+    if not problem.endswith((".", "?", "!")):
+        problem += "."
+    text = f":warning: {esc(problem)}"
     if error.usage:
         text += f"\nUsage: `{esc(error.usage)}`"
     else:
@@ -143,11 +183,23 @@ def usage_error(error: UsageError) -> Message:
     return _message(text)
 
 
-def denied(action: Action, reason: str = "") -> Message:
-    text = f":no_entry: You are not allowed to *{action.value}* Gathr apps."
+_MAY: dict[Action, str] = {
+    Action.START: "*start* Gathr apps",
+    Action.STOP: "*stop* Gathr apps",
+    Action.UPDATE: "*update* Gathr apps",
+    Action.STATUS: "see the *status* of Gathr apps",
+    Action.WATCH: "*watch* Gathr apps",
+    Action.UNWATCH: "*stop watching* Gathr apps",
+    Action.WATCHES: "*list* this channel's watches",
+}
+
+
+def denied(action: Action, user_id: str, reason: str = "") -> Message:
+    text = f":no_entry: You are not allowed to {_MAY[action]}."
     if reason:
         text += f" {esc(reason)}"
-    return _message(text, "Ask an operator to add you to the allow-list if you need to.")
+    setting = f"GATHR_ALLOW_{PERMISSION[action].value.upper()}"
+    return _message(text, f"If you need to, ask a gathr-bot operator to add your ID {esc(user_id)} to {setting}.")
 
 
 def restarting() -> Message:
@@ -161,11 +213,12 @@ def internal_error() -> Message:
     )
 
 
-def busy(app: str, holder_user: str, holder_action: Action, since: float, now: float) -> Message:
+def busy(app: str, holder_user: str, holder_action: Action, since: float, now: float, asker: str) -> Message:
+    who = "you" if holder_user == asker else user(holder_user)
+    when = "just now" if now - since < 5 else f"{duration(now - since)} ago"
     return _message(
-        f":hourglass: {code(app)} is busy: {user(holder_user)} asked to "
-        f"*{holder_action.value}* it {duration(now - since)} ago and that is still running. "
-        "Try again when it has finished."
+        f":hourglass: {code(app)} is busy: {who} asked to *{holder_action.value}* it {when}, "
+        "and that is still running (see its thread). Try again when it has finished."
     )
 
 
@@ -177,22 +230,36 @@ def describe(command: Command) -> str:
     if command.project:
         text += f" in project {code(command.project)}"
     if command.action is Action.UPDATE:
+        count = len(command.files)
         files = ", ".join(code(name) for name in command.files[:FILES_SHOWN])
-        if len(command.files) > FILES_SHOWN:
-            files += f" and {len(command.files) - FILES_SHOWN} more"
+        if count > FILES_SHOWN:
+            files += f" and {count - FILES_SHOWN} more"
         text += (
-            f": component {code(command.component_id)} reads bucket {code(command.bucket)}, "
-            f"files {files}"
+            f": point component {code(command.component_id)} at {count} "
+            f"file{'s' if count != 1 else ''} in bucket {code(command.bucket)}: {files}"
         )
     return text
+
+
+def short(command: Command) -> str:
+    """The command in a few words, for places with little room."""
+    text = f"*{command.action.value}* {code(command.app)}"
+    if command.action is Action.UPDATE:
+        count = len(command.files)
+        text += f" with {count} file{'s' if count != 1 else ''}"
+    return text
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def confirm_prompt(command: Command, token: str, expires_in: float) -> Message:
     verb = command.action.value.capitalize()
     question = f":question: Do you want to {describe(command)}?"
     dialog: dict[str, Any] = {
-        "title": {"type": "plain_text", "text": f"{verb} {command.app}"[:24]},
-        "text": {"type": "mrkdwn", "text": clip(f"Really {describe(command)}?", DIALOG_TEXT_LIMIT)},
+        "title": {"type": "plain_text", "text": _cut(f"{verb} {command.app}", 24)},
+        "text": {"type": "mrkdwn", "text": clip(f"Really {short(command)}?", DIALOG_TEXT_LIMIT)},
         "confirm": {"type": "plain_text", "text": verb},
         "deny": {"type": "plain_text", "text": "Back"},
     }
@@ -206,7 +273,7 @@ def confirm_prompt(command: Command, token: str, expires_in: float) -> Message:
                 {
                     "type": "button",
                     "action_id": CONFIRM_ACTION_ID,
-                    "text": {"type": "plain_text", "text": f"{verb} {command.app}"[:75]},
+                    "text": {"type": "plain_text", "text": _cut(f"{verb} {command.app}", 75)},
                     "style": "danger" if command.action is not Action.START else "primary",
                     "value": token,
                     "confirm": dialog,
@@ -224,7 +291,7 @@ def confirm_prompt(command: Command, token: str, expires_in: float) -> Message:
 
 
 def confirmed(command: Command) -> Message:
-    return _message(f":white_check_mark: Confirmed: {describe(command)}. Follow it in the channel.")
+    return _message(f":white_check_mark: Confirmed: {describe(command)}.")
 
 
 def cancelled(command: Command) -> Message:
@@ -244,35 +311,49 @@ def not_your_confirmation(requester: str) -> Message:
 # -- start / stop / update conversation --------------------------------------------------
 
 def parent(command: Command, requester: str, state: str) -> Message:
-    return _message(f"{user(requester)} asked to {describe(command)}", state)
+    return _message(f"{user(requester)} asked to {describe(command)}\n{state}")
 
 
 def state_working() -> str:
     return ":hourglass_flowing_sand: Sending the request to Gathr…"
 
 
-def state_accepted(waiting: bool) -> str:
+def state_accepted(app: str, waiting: bool) -> str:
+    if waiting:
+        return ":hourglass_flowing_sand: Accepted by Gathr; waiting for the final status…"
     return (
-        ":hourglass_flowing_sand: Accepted by Gathr; waiting for the final status…"
-        if waiting
-        else ":white_check_mark: Accepted by Gathr (not waiting for the final status)."
+        ":white_check_mark: Accepted by Gathr; not following it further. "
+        f"Check with {status_command(app)}."
     )
 
 
 def state_reached(status: AppStatus, elapsed: float) -> str:
-    return f"{status_word(status)} after {duration(elapsed)}."
+    text = f"{status_word(status)} after {duration(elapsed)}."
+    if status is AppStatus.ERROR:
+        text += " Gathr does not say why: look at the application in Gathr."
+    return text
 
 
-def state_timed_out(last: AppStatus | None, elapsed: float) -> str:
-    return f":alarm_clock: Timed out after {duration(elapsed)}; last status {status_word(last)}."
+def state_timed_out(app: str, last: AppStatus | None, elapsed: float) -> str:
+    return (
+        f":alarm_clock: Timed out after {duration(elapsed)}; last status {status_word(last)}. "
+        f"Gathr may still be working on it: check with {status_command(app)}."
+    )
 
 
 def state_failed(detail: str) -> str:
     return f":x: Failed: {detail}"
 
 
+def state_no_answer(app: str, error: GathrError) -> str:
+    return (
+        f":warning: {esc(error.message)}. The request may still have reached Gathr: "
+        f"check with {status_command(app)} before trying again."
+    )
+
+
 def state_interrupted(elapsed: float) -> str:
-    return f":recycle: Stopped waiting after {duration(elapsed)}: gathr-bot restarted."
+    return f":recycle: No longer followed after {duration(elapsed)}: gathr-bot restarted."
 
 
 def state_updated() -> str:
@@ -280,13 +361,13 @@ def state_updated() -> str:
 
 
 def accepted_reply(gathr_message: str) -> Message:
-    said = f" Gathr said: _{esc(gathr_message)}_" if gathr_message else ""
-    return _message(f"Gathr accepted the request.{said}")
+    said = f": {quoted(gathr_message)}" if gathr_message else "."
+    return _message(f"Gathr accepted the request{said}")
 
 
 def status_changed_reply(app: str, old: AppStatus | None, new: AppStatus, elapsed: float) -> Message:
-    before = f" (was {old.value})" if old is not None else ""
-    return _message(f"{code(app)} is {status_word(new)}{before} · {duration(elapsed)}")
+    before = f" (was {status_word(old)})" if old is not None else ""
+    return _message(f"{code(app)} is now {status_word(new)}{before}, after {duration(elapsed)}.")
 
 
 def final_reply(state: str) -> Message:
@@ -296,7 +377,7 @@ def final_reply(state: str) -> Message:
 def interrupted_reply(app: str) -> Message:
     return _message(
         ":recycle: gathr-bot is restarting, so this wait has stopped. "
-        f"Check later with {code('/gathr status ' + shlex.quote(app))}."
+        f"Check later with {status_command(app)}."
     )
 
 
@@ -324,24 +405,34 @@ def problem(error: BotError) -> str:
 def gathr_problem(error: GathrError) -> str:
     """One plain sentence for any Gathr failure, with Gathr's own words escaped."""
     if isinstance(error, GathrRejected):
-        return f"Gathr said: _{esc(error.message)}_"
+        return f"Gathr said {quoted(error.message)}"
     if isinstance(error, GathrAuthError):
         return "Gathr refused the bot's token. An operator must check GATHR_TOKEN."
     if isinstance(error, GathrUnavailable):
-        return f"Gathr is not reachable right now ({esc(error.message)})."
+        return f"{esc(error.message)}. Try again in a few minutes."
     if isinstance(error, GathrBadResponse):
-        return f"Gathr gave an answer the bot cannot read ({esc(error.message)})."
+        return (
+            f"Gathr gave an answer the bot cannot read: {esc(error.message)}. "
+            "An operator should check GATHR_BASE_URL."
+        )
     return esc(error.message)
+
+
+def quoted(words: str) -> str:
+    """Someone else's words (Gathr's), in quotes and escaped: italics would break on the
+    underscores that app and component names are full of."""
+    return f"\u201c{esc(words)}\u201d"
 
 
 # -- watches -----------------------------------------------------------------------------
 
 def watch_changed(app: str, old: AppStatus | None, new: AppStatus) -> Message:
-    was = f" (was {old.value})" if old is not None else ""
+    was = f" (was {status_word(old)})" if old is not None else ""
+    how_to_stop = f"Watched in this channel · {code('/gathr unwatch ' + shlex.quote(app))} to stop"
     if new is AppStatus.ERROR:
-        # ERROR stands out: a siren and the whole line in bold, but no @-mention.
-        return _message(f":rotating_light: *{code(app)} is now ERROR*{was}", "Watched app changed state.")
-    return _message(f"{code(app)} is now {status_word(new)}{was}", "Watched app changed state.")
+        # ERROR stands out: a siren and the status in bold, but never an @-mention.
+        return _message(f":rotating_light: {code(app)} is now {status_word(new)}{was}", how_to_stop)
+    return _message(f"{code(app)} is now {status_word(new)}{was}", how_to_stop)
 
 
 def watch_outage(app: str, error: GathrError, seconds: float) -> Message:

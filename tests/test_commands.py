@@ -142,11 +142,27 @@ def test_wait_and_no_wait_together_are_a_usage_error(text: str, usage: str) -> N
         ("start sales orders-etl --force", "--force", START_USAGE),
     ],
 )
-def test_an_option_the_action_does_not_take_is_named_as_unknown(text: str, option: str, usage: str) -> None:
+def test_an_option_the_action_does_not_take_is_named_and_refused(text: str, option: str, usage: str) -> None:
     error = usage_error(text)
-    assert "unknown" in error.problem.lower()
+    wait_flag = option in ("--wait", "--no-wait")
+    assert ("only with start and stop" if wait_flag else "unknown") in error.problem.lower()
     assert option in error.problem
     assert error.usage == usage
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("stat orders-etl", "Did you mean `status`?"),
+        ("restart sales orders-etl", "no restart: use `stop`, then `start`"),
+        ("start sales orders-etl --nowait", "Did you mean `--no-wait`?"),
+        ("status sales orders-etl", "status takes only the app name, no project: /gathr status orders-etl"),
+        ("help strat", "Did you mean `start`?"),
+        ("deploy orders-etl", "The actions are start, stop, status, update"),
+    ],
+)
+def test_common_mistakes_get_advice_that_fixes_them(text: str, hint: str) -> None:
+    assert hint in usage_error(text).problem
 
 
 # -- missing and extra arguments -------------------------------------------------------
@@ -528,5 +544,5 @@ def test_an_unclosed_quote_shows_the_usage_of_the_action_typed() -> None:
     with pytest.raises(UsageError) as raised:
         parse('start "sales orders-etl')
 
-    assert "no closing quotation" in raised.value.problem
+    assert "a quote is not closed" in raised.value.problem
     assert raised.value.usage == "/gathr start <project> <app> [--wait | --no-wait]"

@@ -26,7 +26,7 @@ def test_start_is_reported_until_running_then_the_parent_is_edited() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "[channel #1] <@UCONSOLE> asked to *start* `orders-etl` in project `sales`" in out
-    assert "[thread #1] Gathr accepted the request." in out
+    assert "[thread #1] Gathr accepted the request: “Request to start the application is accepted.”" in out
     assert "STARTING" in out
     final_edit = out.rsplit("[edited #1]", 1)[1]
     assert "*RUNNING* after" in final_edit
@@ -48,7 +48,7 @@ def test_status_stop_update_and_help_all_answer() -> None:
     out = result.stdout
     assert "`customers-etl` is :large_green_circle: *RUNNING*" in out
     assert "Do you want to *stop* `customers-etl`" in out
-    assert "Accepted by Gathr (not waiting for the final status)." in out
+    assert "Accepted by Gathr; not following it further. Check with `/gathr status customers-etl`." in out
     assert "Cancelled: nothing was sent to Gathr for *update* `ledger-etl`" in out
     assert "/gathr start <project> <app> [--wait | --no-wait]" in out
 

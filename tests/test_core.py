@@ -129,13 +129,13 @@ def test_start_replies_accepted_then_starting_in_the_thread(rig: Rig) -> None:
 
     replies = talk.of("reply", parent_ref)
     assert len(replies) == 1
-    assert "Gathr accepted the request." in replies[0].text
+    assert "Gathr accepted the request: “Request to start the application is accepted.”" in replies[0].text
 
     rig.scheduler.advance(5.0)
 
     replies = talk.of("reply", parent_ref)
     assert len(replies) == 2
-    assert "`orders-etl` is :hourglass_flowing_sand: *STARTING*" in replies[1].text
+    assert "`orders-etl` is now :hourglass_flowing_sand: *STARTING*" in replies[1].text
     assert all(s.ref == parent_ref for s in talk.said if s.kind in ("reply", "edit"))
 
 
@@ -181,10 +181,10 @@ def test_start_no_wait_says_accepted_and_never_polls(rig: Rig) -> None:
     talk = rig.say("start sales orders-etl --no-wait")
     rig.scheduler.advance(600.0)
 
-    assert "Accepted by Gathr (not waiting for the final status)." in rig.parent_text()
+    assert "Accepted by Gathr; not following it further. Check with `/gathr status orders-etl`." in rig.parent_text()
     assert rig.sim.status_calls == {}
     assert rig.scheduler.pending() == 0
-    assert "Gathr accepted the request." in talk.of("reply")[0].text
+    assert "Gathr accepted the request: “" in talk.of("reply")[0].text
 
 
 def test_start_without_flag_follows_wait_by_default(
@@ -194,14 +194,14 @@ def test_start_without_flag_follows_wait_by_default(
     rig.say("start sales orders-etl")
     scheduler.advance(600.0)
 
-    assert "not waiting for the final status" in rig.parent_text()
+    assert "not following it further" in rig.parent_text()
     assert sim.status_calls == {}
 
 
 def test_gathr_rejection_edits_the_parent_to_failed_with_its_message_escaped(rig: Rig) -> None:
     talk = rig.say('start sales "<!channel>"')
 
-    assert ":x: Failed: Gathr said: _Application '&lt;!channel&gt;' does not exist" in rig.parent_text()
+    assert ":x: Failed: Gathr said “Application '&lt;!channel&gt;' does not exist" in rig.parent_text()
     everything = talk.everything()
     assert "&lt;!channel&gt;" in everything
     assert "<!channel>" not in everything
@@ -219,7 +219,7 @@ def test_unreachable_gathr_is_named_plainly_on_the_parent(rig: Rig) -> None:
     rig.sim.inject(Fault(status=500, body=b"Traceback (most recent call last)", path_contains="/start"))
     talk = rig.say("start sales orders-etl")
 
-    assert ":x: Failed: Gathr is not reachable right now (Gathr is unavailable (HTTP 500))." in rig.parent_text()
+    assert ":x: Failed: Gathr is unavailable (HTTP 500). Try again in a few minutes." in rig.parent_text()
     assert "Traceback" not in talk.everything()
 
 
@@ -242,7 +242,7 @@ def test_wait_that_cannot_read_the_status_fails_with_the_reason(
     sim.inject(Fault(status=500, times=2, path_contains="/status/"))
     scheduler.advance(60.0)
 
-    assert ":x: Failed: could not read the status: Gathr is not reachable right now" in rig.parent_text()
+    assert ":x: Failed: could not read the status: Gathr is unavailable (HTTP 500)." in rig.parent_text()
 
 
 # -- stop, update, status ----------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_stop_waits_for_stopped(rig: Rig) -> None:
 
     rig.scheduler.advance(5.0)
     assert "STOPPED" not in rig.parent_text()
-    assert "`customers-etl` is :large_green_circle: *RUNNING*" in talk.of("reply")[-1].text
+    assert "`customers-etl` is now :large_green_circle: *RUNNING*" in talk.of("reply")[-1].text
 
     rig.scheduler.advance(5.0)
     assert ":white_circle: *STOPPED* after 10 s." in rig.parent_text()
@@ -327,7 +327,7 @@ def test_usage_error_from_triage_is_a_message_with_the_usage(rig: Rig) -> None:
 
     assert isinstance(outcome, Message)
     assert "missing <app>" not in outcome.text  # "<" is escaped for Slack
-    assert "missing &lt;app&gt;" in outcome.text
+    assert "Missing &lt;app&gt;." in outcome.text
     assert "Usage: `/gathr start &lt;project&gt; &lt;app&gt; [--wait | --no-wait]`" in outcome.text
     assert "<" not in outcome.text  # Slack reads a bare < as the start of a link or mention
     assert list(rig.sim.requests) == []
@@ -499,7 +499,7 @@ def test_shutdown_interrupts_running_waits_and_refuses_later_commands(rig: Rig) 
 
     rig.core.shutdown()
 
-    assert ":recycle: Stopped waiting after 5 s: gathr-bot restarted." in rig.parent_text()
+    assert ":recycle: No longer followed after 5 s: gathr-bot restarted." in rig.parent_text()
     assert "gathr-bot is restarting, so this wait has stopped." in talk.of("reply")[-1].text
     assert rig.core.active_waits == 0
 
@@ -567,3 +567,72 @@ def test_a_surface_that_breaks_while_posting_does_not_leave_the_app_busy(
 
     assert not any("busy" in text for text in rig.talk.texts())
     assert "asked to *start*" in rig.talk.of("post")[0].text
+
+
+# -- words that tell the user what to do next ----------------------------------------------
+
+
+def test_a_stop_of_a_busy_app_is_refused_before_any_confirmation_prompt(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    rig = make_rig(sim, scheduler, gathr, confirm=frozenset({Action.STOP}))
+    rig.say("start sales orders-etl")
+    asked = RecordingConversation()
+
+    rig.core.run(U1, Command(Action.STOP, project="sales", app="orders-etl"), asked)
+
+    [answer] = asked.said
+    assert answer.kind == "ephemeral" and answer.message.blocks is not None
+    assert "is busy: you asked to *start* it just now" in answer.message.text
+    assert not any(block["type"] == "actions" for block in answer.message.blocks)  # no buttons
+
+
+def test_a_denial_names_the_setting_and_the_users_id(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    rig = make_rig(sim, scheduler, gathr, access=AccessPolicy({}))
+
+    text = rig.say("status orders-etl").last("ephemeral").text
+
+    assert "You are not allowed to see the *status* of Gathr apps." in text
+    assert "add your ID U1 to GATHR_ALLOW_STATUS" in text
+
+
+def test_a_post_gathr_did_not_answer_warns_it_may_have_taken_effect(rig: Rig) -> None:
+    rig.sim.inject(Fault(status=200, body=b"{}", delay=0.6, path_contains="/start"))
+    rig.core.gathr.timeout = 0.2
+
+    rig.say("start sales orders-etl")
+
+    parent = rig.parent_text()
+    assert "Failed" not in parent
+    assert "did not answer within 0.2 s. The request may still have reached Gathr" in parent
+    assert "check with `/gathr status orders-etl` before trying again" in parent
+
+
+def test_an_app_that_ends_in_error_says_where_to_look(rig: Rig) -> None:
+    rig.say("start finance broken-etl")
+    rig.scheduler.advance(60.0)
+
+    assert "*ERROR* after" in rig.parent_text()
+    assert "look at the application in Gathr" in rig.parent_text()
+
+
+def test_an_immediate_failure_edits_the_parent_and_leaves_no_thread(rig: Rig) -> None:
+    rig.say("start sales no-such-etl")
+
+    assert "Failed: Gathr said" in rig.parent_text()
+    assert rig.talk.of("reply") == []  # the thread would only repeat the parent
+
+
+def test_help_for_one_action_explains_it_with_an_example(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    rig = make_rig(sim, scheduler, gathr, confirm=frozenset({Action.UPDATE}))
+
+    answer = rig.core.triage(U1, "help update")
+
+    assert isinstance(answer, Message)
+    assert "component ID is the S3 source's ID" in answer.text
+    assert "Example: `/gathr update sales orders-etl S3_orders" in answer.text
+    assert "asked to confirm" in answer.text

@@ -423,7 +423,7 @@ def test_watching_while_gathr_is_unreachable_is_refused_and_adds_nothing(
     answer = say(core, f"watch {APP}")
 
     assert answer.of("post") == []
-    assert "not reachable" in answer.last("ephemeral").text
+    assert "Gathr is unavailable (HTTP 500)" in answer.last("ephemeral").text
     assert board_of(core).watches("C1") == []
 
 
@@ -467,7 +467,7 @@ def test_an_outage_of_three_checks_is_told_once_per_channel_then_the_recovery_on
     for channel in ("C1", "C2"):
         told = outage_notices(notifier, channel)
         assert len(told) == 1, notifier.notices
-        assert APP in told[0] and "not reachable" in told[0]
+        assert APP in told[0] and "could not be read" in told[0] and "Try again" in told[0]
     scheduler.advance(INTERVAL)  # the fourth: not repeated
     assert len(notifier.notices) == 2
 
@@ -717,7 +717,7 @@ def test_console_watch_then_start_tells_the_change_in_the_thread_not_again_in_th
     assert any("STARTING" in line for line in thread), out
     notices = [line for line in console.lines if line.startswith("[channel") and "is now" in line]
     assert len(notices) == 1, out
-    assert "STOPPED" in notices[0] and "(was RUNNING)" in notices[0], out
+    assert "STOPPED" in notices[0] and "(was :large_green_circle: *RUNNING*)" in notices[0], out
 
 
 def test_a_read_slower_than_the_interval_never_overlaps_the_next_check() -> None:

@@ -138,7 +138,7 @@ def test_an_operator_watch_is_checked_from_start_and_cannot_be_unwatched_from_sl
     assert refused.get("response_type") == "ephemeral"
 
     sim.set_status("customers-etl", AppStatus.RUNNING)
-    wait_for_call_saying(fake, "chat.postMessage", "customers-etl", "is now", "(was STOPPED)")
+    wait_for_call_saying(fake, "chat.postMessage", "customers-etl", "is now", "(was :white_circle: *STOPPED*)")
     assert len(changes_in(fake, "C0OPS")) == 2
 
 
