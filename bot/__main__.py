@@ -90,7 +90,7 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.simulator import Simulator
 
     # The console's own output is the point; logs would interleave with it.
-    configure_logging("WARNING", sys.stderr, audit=False)
+    configure_logging("ERROR", sys.stderr, audit=False)
     simulator = Simulator() if simulate else None
     if simulator is not None:
         simulator.start()
