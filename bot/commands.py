@@ -126,9 +126,9 @@ def parse(text: str) -> Command:
         raise UsageError(f"missing <{missing}>", USAGE[action])
     if action is not Action.UPDATE and len(positionals) > len(names):
         if names == ("app",) and len(positionals) == 2:  # "status sales orders-etl"
+            meant = shlex.quote(_shown(positionals[1], limit=MAX_NAME_LENGTH))
             raise UsageError(
-                f"{action} takes only the app name, no project: "
-                f"/gathr {action} {_shown(positionals[1])}",
+                f"{action} takes only the app name, no project: `/gathr {action} {meant}`",
                 USAGE[action],
             )
         raise UsageError(f"unexpected extra word '{_shown(positionals[len(names)])}'", USAGE[action])

@@ -431,7 +431,7 @@ class _Request:
         try:
             said = self._call_gathr()
         except GathrNoAnswer as error:  # it went out: Gathr may have acted on it
-            self.finish(messages.state_no_answer(command.app, error), f"no answer: {error.message}")
+            self.finish(messages.state_no_answer(command, error), f"no answer: {error.message}")
             return
         except (GathrError, UserError) as error:
             self.finish(messages.state_failed(messages.problem(error)), f"failed: {_problem(error)}")
@@ -505,7 +505,7 @@ class _Request:
                 self.finish(messages.state_failed(INTERNAL_ERROR), "internal error")
                 return
             self.finish(
-                messages.state_failed(messages.wait_gave_up_detail(result.error)),
+                messages.state_failed(messages.wait_gave_up_detail(self.command.app, result.error)),
                 f"wait failed: {result.error.message}",
             )
 

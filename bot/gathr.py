@@ -193,6 +193,8 @@ class GathrClient:
             raise GathrNoAnswer(f"Gathr did not answer within {self.timeout:g} s", url=url) from None
         except requests.ConnectionError as exc:
             raise _connection_problem(exc, self.timeout, url) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            raise GathrNoAnswer("Gathr's answer broke off", url=url) from None
         except requests.RequestException as exc:
             raise GathrUnavailable(
                 f"the request to Gathr failed ({type(exc).__name__})", url=url
@@ -201,7 +203,7 @@ class GathrClient:
             "gathr %s %s -> %s in %.0f ms",
             method, url, response.status_code, (time.monotonic() - started) * 1000,
         )
-        return _parse_answer(response, url)
+        return _parse_answer(response, url, method)
 
 
 def _connection_problem(exc: requests.ConnectionError, timeout: float, url: str) -> GathrError:
@@ -226,9 +228,12 @@ def _connection_problem(exc: requests.ConnectionError, timeout: float, url: str)
     return GathrUnavailable("Gathr could not be reached", url=url)
 
 
-def _parse_answer(response: requests.Response, url: str) -> dict[str, Any]:
+def _parse_answer(response: requests.Response, url: str, method: str) -> dict[str, Any]:
     """Turn an HTTP answer into Gathr's documented JSON, or the right `GathrError`."""
     code = response.status_code
+    if method == "POST" and code in (502, 504):
+        # A gateway's "bad gateway" or "time-out": Gathr behind it may have acted.
+        raise GathrNoAnswer(f"Gathr's gateway answered HTTP {code}", url=url, status=code)
     if code in (401, 403):
         raise GathrAuthError(
             f"Gathr refused the token (HTTP {code}); check GATHR_TOKEN", url=url, status=code

@@ -18,6 +18,7 @@ from bot.errors import (
     GathrAuthError,
     GathrBadResponse,
     GathrError,
+    GathrNoAnswer,
     GathrRejected,
     GathrUnavailable,
     UsageError,
@@ -311,7 +312,11 @@ def not_your_confirmation(requester: str) -> Message:
 # -- start / stop / update conversation --------------------------------------------------
 
 def parent(command: Command, requester: str, state: str) -> Message:
-    return _message(f"{user(requester)} asked to {describe(command)}\n{state}")
+    """The request, and its state in a block of its own: a long request is clipped to
+    Slack's limit, never the outcome."""
+    request = f"{user(requester)} asked to {describe(command)}"
+    blocks = [*_section(request), *_section(state)]
+    return Message(f"{request}\n{state}", blocks)
 
 
 def state_working() -> str:
@@ -345,10 +350,15 @@ def state_failed(detail: str) -> str:
     return f":x: Failed: {detail}"
 
 
-def state_no_answer(app: str, error: GathrError) -> str:
+def state_no_answer(command: Command, error: GathrError) -> str:
+    check = (
+        "check the component's files in Gathr"
+        if command.action is Action.UPDATE
+        else f"check with {status_command(command.app)}"
+    )
     return (
         f":warning: {esc(error.message)}. The request may still have reached Gathr: "
-        f"check with {status_command(app)} before trying again."
+        f"{check} before trying again."
     )
 
 
@@ -381,8 +391,8 @@ def interrupted_reply(app: str) -> Message:
     )
 
 
-def wait_gave_up_detail(error: GathrError) -> str:
-    return f"could not read the status: {gathr_problem(error)}"
+def wait_gave_up_detail(app: str, error: GathrError) -> str:
+    return f"could not read the status: {gathr_problem(error)} Check later with {status_command(app)}."
 
 
 # -- status ------------------------------------------------------------------------------
@@ -397,19 +407,25 @@ def status_failed(app: str, error: BotError) -> Message:
 
 # -- Gathr errors ------------------------------------------------------------------------
 
-def problem(error: BotError) -> str:
-    """A Gathr failure or a refused name, as one plain sentence safe for mrkdwn."""
-    return gathr_problem(error) if isinstance(error, GathrError) else esc(error)
+def problem(error: BotError, *, advice: bool = True) -> str:
+    """A Gathr failure or a refused name, as plain sentences safe for mrkdwn; with
+    `advice`, what to do about an outage."""
+    if not isinstance(error, GathrError):
+        return esc(error)
+    text = gathr_problem(error)
+    if advice and isinstance(error, GathrUnavailable) and not isinstance(error, GathrNoAnswer):
+        text += " Try again in a few minutes."
+    return text
 
 
 def gathr_problem(error: GathrError) -> str:
     """One plain sentence for any Gathr failure, with Gathr's own words escaped."""
     if isinstance(error, GathrRejected):
-        return f"Gathr said {quoted(error.message)}"
+        return f"Gathr said {quoted(error.message)}."
     if isinstance(error, GathrAuthError):
         return "Gathr refused the bot's token. An operator must check GATHR_TOKEN."
     if isinstance(error, GathrUnavailable):
-        return f"{esc(error.message)}. Try again in a few minutes."
+        return f"{esc(error.message)}."
     if isinstance(error, GathrBadResponse):
         return (
             f"Gathr gave an answer the bot cannot read: {esc(error.message)}. "
@@ -426,9 +442,13 @@ def quoted(words: str) -> str:
 
 # -- watches -----------------------------------------------------------------------------
 
-def watch_changed(app: str, old: AppStatus | None, new: AppStatus) -> Message:
+def watch_changed(app: str, old: AppStatus | None, new: AppStatus, *, operators: bool = False) -> Message:
     was = f" (was {status_word(old)})" if old is not None else ""
-    how_to_stop = f"Watched in this channel · {code('/gathr unwatch ' + shlex.quote(app))} to stop"
+    how_to_stop = (
+        "Watched in this channel by the operator (GATHR_WATCHES)"
+        if operators
+        else f"Watched in this channel · {code('/gathr unwatch ' + shlex.quote(app))} to stop"
+    )
     if new is AppStatus.ERROR:
         # ERROR stands out: a siren and the status in bold, but never an @-mention.
         return _message(f":rotating_light: {code(app)} is now {status_word(new)}{was}", how_to_stop)

@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     def _slack_token_kind(cls, token: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         # The two are easy to swap when copying them from Slack's pages.
         prefix = "xoxb-" if info.field_name == "slack_bot_token" else "xapp-"
-        if token is not None and not token.get_secret_value().startswith(prefix):
+        value = token.get_secret_value().removeprefix("xoxe.") if token is not None else ""
+        if token is not None and not value.startswith(prefix):  # xoxe.: a rotating token
             raise ValueError(f"must be the token that starts with {prefix}")
         return token
 

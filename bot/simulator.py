@@ -94,6 +94,7 @@ class Simulator:
         self._apps = {app.name: app for app in (apps if apps is not None else seed_apps())}
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._closing = threading.Event()
         self.requests: deque[RecordedRequest] = deque(maxlen=record_limit)
         self.status_calls: dict[str, int] = {}
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -119,7 +120,13 @@ class Simulator:
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
+    def pause(self, seconds: float) -> None:
+        """Hold an answer (latency, a slow fault); cut short when the simulator closes, so
+        no client is left waiting on a simulator that is gone."""
+        self._closing.wait(seconds)
+
     def close(self) -> None:
+        self._closing.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -308,11 +315,11 @@ class Simulator:
                 headers = {key.lower(): value for key, value in self.headers.items()}
                 simulator.requests.append(RecordedRequest(method, self.path, headers, body))
                 if simulator.latency:
-                    time.sleep(simulator.latency)
+                    simulator.pause(simulator.latency)
                 fault = simulator._take_fault(self.path)
                 if fault is not None:
                     if fault.delay:
-                        time.sleep(fault.delay)
+                        simulator.pause(fault.delay)
                     if fault.drop_connection:
                         self.close_connection = True
                         self.connection.close()

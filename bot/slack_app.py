@@ -11,6 +11,8 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET = 8.0  # seconds for the whole stop; the contract allows 10
 WORKERS = 16
+NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
 # Threads answer requests (each ack is milliseconds); the backlog absorbs bursts of commands.
 WAITRESS_OPTIONS: dict[str, Any] = {
     "threads": 16, "connection_limit": 1000, "backlog": 1024, "channel_timeout": 30,
@@ -198,16 +201,20 @@ class Service:
         """
         log.info("shutting down")
         deadline = time.monotonic() + budget
-        steps = [
-            threading.Thread(
-                target=self.core.shutdown, args=(self.scheduler.submit,), name="stop-waits", daemon=True
-            ),
-            threading.Thread(target=self._close_server, name="stop-server", daemon=True),
-        ]
-        for step in steps:
-            step.start()
-        for step in steps:
-            step.join(max(0.0, deadline - time.monotonic()))
+        # The notices get threads of their own: the workers may all be stuck in calls to a
+        # hung Gathr, which is exactly when the threads most need telling.
+        notices: list[Future[None]] = []
+        notifier = ThreadPoolExecutor(max_workers=NOTICE_THREADS, thread_name_prefix="gathr-stop")
+
+        def tell(task: Callable[[], None]) -> None:
+            notices.append(notifier.submit(task))
+
+        server = threading.Thread(target=self._close_server, name="stop-server", daemon=True)
+        server.start()
+        self.core.shutdown(tell)
+        notifier.shutdown(wait=False)
+        wait_for_futures(notices, timeout=max(0.0, deadline - time.monotonic()))
+        server.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         self.core.gathr.close()
         self.stopped.set()

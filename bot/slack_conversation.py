@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 NO_ACCESS_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
 RESPONSE_URL_USES = 5
+TRANSPORT_FAILED = "request_failed"  # our code for "no answer from Slack", not Slack's
 
 
 def retry_handlers() -> list[Any]:
@@ -76,9 +77,10 @@ class SlackConversation:
     def post(self, message: Message) -> object:
         response = self._call("chat_postMessage", channel=self._channel, **message.slack_kwargs())
         if isinstance(response, str):  # the error code
-            # not_in_channel and channel_not_found above all, but any failure: the
+            # Slack refused it (not_in_channel and channel_not_found above all): the
             # response_url needs no token and no membership, so the words still arrive.
-            if self._respond_in_channel(message, final=False):
+            # Not on a transport fault: Slack may have posted it, and twice is worse.
+            if response != TRANSPORT_FAILED and self._respond_in_channel(message, final=False):
                 return PostedMessage(self._channel, None)
             return None
         return PostedMessage(str(response.get("channel", self._channel)), str(response["ts"]))
@@ -111,7 +113,7 @@ class SlackConversation:
             return code
         except Exception as error:  # network faults: logged, never fatal
             log.warning("slack %s in %s failed: %s", method, kwargs.get("channel"), type(error).__name__)
-            return "request_failed"
+            return TRANSPORT_FAILED
 
     def _respond_in_channel(self, message: Message, *, final: bool) -> bool:
         return self._respond({"response_type": "in_channel", **message.slack_kwargs()}, final=final)

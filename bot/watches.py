@@ -172,7 +172,7 @@ class WatchBoard:
                 return
             old, watched.last = watched.last, status
             channels = watched.all_channels() - set(watched.held) - {reported_in}
-        self._tell(channels, messages.watch_changed(app, old, status))
+        self._tell_change(watched, channels, old, status)
 
     # -- the poller -------------------------------------------------------------------------
 
@@ -194,19 +194,22 @@ class WatchBoard:
                 return
         began = self._scheduler.now()
         try:
-            status = self._read_status(app)
-        except GathrError as error:
-            self._failed(app, error)
+            try:
+                status = self._read_status(app)
+            except GathrError as error:
+                self._failed(app, error)
+            else:
+                self._succeeded(app, status)
         except Exception:  # our bug: log it, keep watching
             log.exception("watch check of %s failed", app)
-        else:
-            self._succeeded(app, status)
-        # The next check is planned only now, so a slow read never overlaps the next one
-        # (a late answer could otherwise undo a newer one); the cadence stays `interval`.
-        with self._lock:
-            if self._started and self._apps.get(app) is watched:
-                delay = max(0.0, began + self._interval - self._scheduler.now())
-                watched.handle = self._scheduler.call_later(delay, lambda: self._check(app))
+        finally:
+            # The next check is planned only now, so a slow read never overlaps the next
+            # one (a late answer could otherwise undo a newer one); the cadence stays
+            # `interval`. In `finally`, so no failure can end the watch.
+            with self._lock:
+                if self._started and self._apps.get(app) is watched:
+                    delay = max(0.0, began + self._interval - self._scheduler.now())
+                    watched.handle = self._scheduler.call_later(delay, lambda: self._check(app))
 
     def _failed(self, app: str, error: GathrError) -> None:
         with self._lock:
@@ -235,7 +238,14 @@ class WatchBoard:
         if recovered:
             self._tell(channels, messages.watch_recovered(app, status))
         if old is not None and old != status:  # a change during an outage is told too
-            self._tell(channels - quiet, messages.watch_changed(app, old, status))
+            self._tell_change(watched, channels - quiet, old, status)
+
+    def _tell_change(
+        self, watched: _Watched, channels: Iterable[str], old: AppStatus, new: AppStatus
+    ) -> None:
+        for channel in sorted(channels):
+            operators = channel in watched.operator_channels  # they cannot unwatch it
+            self._tell([channel], messages.watch_changed(watched.app, old, new, operators=operators))
 
     def _tell(self, channels: Iterable[str], message: Message) -> None:
         for channel in sorted(channels):

@@ -27,6 +27,7 @@ from bot.errors import (
     GathrAuthError,
     GathrBadResponse,
     GathrError,
+    GathrNoAnswer,
     GathrRejected,
     GathrUnavailable,
     InvalidName,
@@ -644,3 +645,22 @@ def test_a_retry_after_header_cannot_hold_a_status_call_past_its_time_out() -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"body": requests.exceptions.ChunkedEncodingError("broke off")},
+        {"status": 504, "body": "<html>gateway time-out</html>", "content_type": "text/html"},
+        {"status": 502, "body": "<html>bad gateway</html>", "content_type": "text/html"},
+    ],
+    ids=["answer-broke-off", "gateway-504", "gateway-502"],
+)
+def test_a_post_that_went_out_without_a_real_answer_may_have_taken_effect(answer: dict[str, object]) -> None:
+    responses.add(responses.POST, "http://gathr.test/api/v1/application/start", **answer)  # type: ignore[arg-type]
+    client = GathrClient("http://gathr.test", "t0k", timeout=1.0)
+
+    with pytest.raises(GathrNoAnswer):
+        client.start("sales", "orders-etl")
+    assert len(responses.calls) == 1  # and it is not sent again

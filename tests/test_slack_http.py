@@ -334,6 +334,34 @@ def test_shutdown_tells_many_waits_side_by_side_within_its_time(
     )
 
 
+def test_shutdown_tells_waits_even_when_every_worker_is_stuck_on_a_hung_gathr(
+    fake: FakeSlack, sim: Simulator, start_bot: BotFactory
+) -> None:
+    from bot.simulator import SimApp
+    from bot.slack_app import WORKERS
+
+    apps = [f"etl-{i:02d}" for i in range(WORKERS + 4)]
+    for app in apps:
+        sim.add_app(SimApp("sales", app))
+    sim.start_delay = 3600.0
+    bot = http_bot(start_bot, fake, sim, gathr_allow_start=REQUESTER, gathr_timeout=30)
+    for app in apps:
+        bot.command(f"start sales {app}", response=app)
+    fake.wait_for("chat.update", len(apps), timeout=20)  # every wait is polling
+    sim.latency = 20.0  # Gathr hangs: every worker ends up inside a status poll
+    polls = len(sim.requests)
+    deadline = time.monotonic() + 5
+    while len(sim.requests) < polls + WORKERS and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    began = time.monotonic()
+    bot.stop()
+    assert time.monotonic() - began < 10
+
+    told = [call for call in fake.calls("chat.update") if "restarted" in said(call)]
+    assert len(told) == len(apps)
+
+
 # ---------------------------------------------------------------- `gathr-bot run`
 
 

@@ -467,7 +467,7 @@ def test_an_outage_of_three_checks_is_told_once_per_channel_then_the_recovery_on
     for channel in ("C1", "C2"):
         told = outage_notices(notifier, channel)
         assert len(told) == 1, notifier.notices
-        assert APP in told[0] and "could not be read" in told[0] and "Try again" in told[0]
+        assert APP in told[0] and "could not be read" in told[0] and "told when it can be read again" in told[0]
     scheduler.advance(INTERVAL)  # the fourth: not repeated
     assert len(notifier.notices) == 2
 
