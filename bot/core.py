@@ -17,7 +17,7 @@ from typing import Protocol
 from bot import audit, messages
 from bot.access import AccessPolicy
 from bot.commands import Action, Command, parse
-from bot.errors import GathrError, GathrNoAnswer, UsageError, UserError
+from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UsageError, UserError
 from bot.gathr import AppStatus, GathrClient
 from bot.messages import Message
 from bot.scheduling import Scheduler
@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 CONFIRMATION_TTL = 600.0
 INTERNAL_ERROR = "an internal error; it has been logged."
+# Where a start or stop refused by Gathr has nothing left to do.
+ALREADY: dict[Action, frozenset[AppStatus]] = {
+    Action.START: frozenset({AppStatus.RUNNING, AppStatus.STARTING}),
+    Action.STOP: frozenset({AppStatus.STOPPED}),
+}
 
 
 @dataclass(frozen=True)
@@ -433,6 +438,13 @@ class _Request:
         except GathrNoAnswer as error:  # it went out: Gathr may have acted on it
             self.finish(messages.state_no_answer(command, error), f"no answer: {error.message}")
             return
+        except GathrRejected as error:
+            already = self._already_there()
+            if already is not None:  # "already running": nothing was wrong, nothing to do
+                self.finish(messages.state_already(command.app, already, error), f"already {already}")
+            else:
+                self.finish(messages.state_failed(messages.problem(error)), f"failed: {error.message}")
+            return
         except (GathrError, UserError) as error:
             self.finish(messages.state_failed(messages.problem(error)), f"failed: {_problem(error)}")
             return
@@ -450,6 +462,18 @@ class _Request:
             ),
         )
         self._start_wait()
+
+    def _already_there(self) -> AppStatus | None:
+        """After Gathr refused a start or stop: the app's status if it is already where the
+        request wanted it. Gathr's wording is not ours to parse, so ask for the status."""
+        wanted = ALREADY.get(self.command.action)
+        if not wanted:
+            return None
+        try:
+            status = self.core.gathr.status(self.command.app)
+        except GathrError:
+            return None
+        return status if status in wanted else None
 
     def _call_gathr(self) -> str:
         command, gathr = self.command, self.core.gathr

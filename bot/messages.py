@@ -362,6 +362,13 @@ def state_no_answer(command: Command, error: GathrError) -> str:
     )
 
 
+def state_already(app: str, status: AppStatus, refusal: GathrError) -> str:
+    return (
+        f":information_source: {code(app)} is already {status_word(status)}: nothing to do. "
+        f"(Gathr said {quoted(refusal.message)}.)"
+    )
+
+
 def state_interrupted(elapsed: float) -> str:
     return f":recycle: No longer followed after {duration(elapsed)}: gathr-bot restarted."
 

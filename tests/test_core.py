@@ -205,7 +205,7 @@ def test_gathr_rejection_edits_the_parent_to_failed_with_its_message_escaped(rig
     everything = talk.everything()
     assert "&lt;!channel&gt;" in everything
     assert "<!channel>" not in everything
-    assert rig.sim.status_calls == {}  # a rejected start is not waited on
+    assert rig.sim.status_calls == {"<!channel>": 1}  # one look (already running?), no wait
     assert rig.core.active_waits == 0
 
 
@@ -636,3 +636,19 @@ def test_help_for_one_action_explains_it_with_an_example(
     assert "component ID is the S3 source's ID" in answer.text
     assert "Example: `/gathr update sales orders-etl S3_orders" in answer.text
     assert "asked to confirm" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [("start sales customers-etl", "RUNNING"), ("stop sales orders-etl", "STOPPED")],
+)
+def test_a_start_of_a_running_app_or_stop_of_a_stopped_one_is_nothing_to_do(
+    rig: Rig, text: str, status: str
+) -> None:
+    rig.say(text)
+
+    parent = rig.parent_text()
+    assert f"is already :" in parent and f"*{status}*: nothing to do" in parent
+    assert "Failed" not in parent
+    assert "Gathr said “Application" in parent  # Gathr's own words are still shown
+    assert rig.core.active_waits == 0
