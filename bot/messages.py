@@ -365,7 +365,7 @@ def state_no_answer(command: Command, error: GathrError) -> str:
 def state_already(app: str, status: AppStatus, refusal: GathrError) -> str:
     return (
         f":information_source: {code(app)} is already {status_word(status)}: nothing to do. "
-        f"(Gathr said {quoted(refusal.message)}.)"
+        f"(Gathr said {quoted(refusal.message)})"
     )
 
 
