@@ -123,6 +123,7 @@ class Core:
         self._locks = AppLocks()
         self._pending: dict[str, Pending] = {}
         self._waits: set[StatusWait] = set()
+        self._waiting: dict[str, _Request] = {}  # app -> the request waiting on it
         self._state_lock = threading.Lock()
         self._closing = False
         self.watches = watches
@@ -312,6 +313,8 @@ class Core:
         started = self.scheduler.now()
         holder = Holder(requester.user_id, command.action, started)
         current = self._locks.acquire(command.app, holder)
+        if current is not None and self._supersede(command, requester):
+            current = self._locks.acquire(command.app, holder)
         if current is not None:
             self._say_busy(requester, command, conversation, current)
             return
@@ -320,9 +323,28 @@ class Core:
 
     def _tell_if_busy(self, requester: Requester, command: Command, conversation: Conversation) -> bool:
         current = self._locks.holder(command.app) if command.action.changes_app else None
+        if current is not None and self._waiting_start(command) is not None:
+            current = None  # a stop may end a start's wait: see _supersede
         if current is not None:
             self._say_busy(requester, command, conversation, current)
         return current is not None
+
+    def _waiting_start(self, command: Command) -> _Request | None:
+        """The start of this app that is waiting for RUNNING, if `command` is a stop."""
+        if command.action is not Action.STOP:
+            return None
+        with self._state_lock:
+            request = self._waiting.get(command.app)
+        return request if request is not None and request.command.action is Action.START else None
+
+    def _supersede(self, command: Command, requester: Requester) -> bool:
+        """A stop ends the wait of a start of the same app, so that an app stuck in
+        STARTING can be stopped without waiting out GATHR_POLL_TIMEOUT."""
+        start = self._waiting_start(command)
+        if start is None:
+            return False
+        start.supersede(requester.user_id)  # finishes the start, freeing the app
+        return True
 
     def _say_busy(
         self, requester: Requester, command: Command, conversation: Conversation, current: Holder
@@ -346,6 +368,14 @@ class Core:
     def untrack_wait(self, wait: StatusWait) -> None:
         with self._state_lock:
             self._waits.discard(wait)
+
+    def waiting(self, app: str, request: _Request, *, done: bool = False) -> None:
+        """Record the request whose wait reports on `app`, or (`done`) forget it."""
+        with self._state_lock:
+            if not done:
+                self._waiting[app] = request
+            elif self._waiting.get(app) is request:
+                del self._waiting[app]
 
     def release_app(self, app: str, holder: Holder) -> None:
         self._locks.release(app, holder)
@@ -410,6 +440,8 @@ class _Request:
         self.holding = False  # this request holds its channel's watch of the app
         self.finished = False
         self.replied = False  # the thread has replies
+        self.wait: StatusWait | None = None
+        self.superseded_by = ""
 
     def _elapsed(self) -> float:
         return self.core.scheduler.now() - self.started
@@ -503,7 +535,15 @@ class _Request:
         if not core.track_wait(wait):
             self._waited(wait, WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
             return
+        self.wait = wait
+        core.waiting(self.command.app, self)
         wait.start()
+
+    def supersede(self, by_user: str) -> None:
+        """Another request (a stop) takes over the app: end this wait, saying who."""
+        self.superseded_by = by_user
+        if self.wait is not None:
+            self.wait.interrupt(WaitEnd.SUPERSEDED)
 
     def _changed(self, old: AppStatus | None, new: AppStatus, _elapsed: float) -> None:
         if self.core.watches is not None:
@@ -521,6 +561,11 @@ class _Request:
             self.finish(messages.state_reached(result.status, elapsed), result.status.value)
         elif result.end is WaitEnd.TIMED_OUT:
             self.finish(messages.state_timed_out(self.command.app, result.status, elapsed), "timed out")
+        elif result.end is WaitEnd.SUPERSEDED:
+            self.finish(
+                messages.state_superseded(self.superseded_by, elapsed, result.status),
+                "superseded by a stop",
+            )
         elif result.end is WaitEnd.INTERRUPTED:
             self._reply(messages.interrupted_reply(self.command.app))
             self.finish(messages.state_interrupted(elapsed), "interrupted by shutdown", reply=False)
@@ -546,6 +591,8 @@ class _Request:
         if self.finished:
             return
         self.finished = True
+        if self.wait is not None:
+            self.core.waiting(self.command.app, self, done=True)
         self.core.release_app(self.command.app, self.holder)
         if self.holding and self.core.watches is not None:
             self.holding = False

@@ -369,6 +369,13 @@ def state_already(app: str, status: AppStatus, refusal: GathrError) -> str:
     )
 
 
+def state_superseded(by_user: str, elapsed: float, last: AppStatus | None) -> str:
+    return (
+        f":leftwards_arrow_with_hook: No longer followed after {duration(elapsed)}, last status "
+        f"{status_word(last)}: {user(by_user)} asked to stop it (see that request's thread)."
+    )
+
+
 def state_interrupted(elapsed: float) -> str:
     return f":recycle: No longer followed after {duration(elapsed)}: gathr-bot restarted."
 

@@ -43,6 +43,7 @@ class WaitEnd(enum.Enum):
     TIMED_OUT = "timed out"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,12 @@ class StatusWait:
     def start(self) -> None:
         self._schedule(self._policy.delay_after(0))
 
-    def interrupt(self) -> None:
-        """End the wait now (the bot is shutting down)."""
+    def interrupt(self, end: WaitEnd = WaitEnd.INTERRUPTED) -> None:
+        """End the wait now: the bot is shutting down, or another request took over."""
         if self._finish():
             if self._handle is not None:
                 self._handle.cancel()
-            self._report(WaitEnd.INTERRUPTED)
+            self._report(end)
 
     def _elapsed(self) -> float:
         return self._scheduler.now() - self._started

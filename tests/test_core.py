@@ -17,6 +17,7 @@ import pytest
 
 from bot.access import AccessPolicy
 from bot.commands import Action, Command
+from bot.commands import parse as parse_command
 from bot.core import Core, Requester
 from bot.gathr import AppStatus, GathrClient
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
@@ -24,7 +25,7 @@ from bot.scheduling import ManualScheduler
 from bot.simulator import Fault, Simulator
 from bot.waits import WaitPolicy
 from tests.recording import RecordingConversation, full_text
-from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
+from tests.clocked import STOP_DELAY, gathr, scheduler, sim  # noqa: F401  (fixtures)
 
 POLICY = WaitPolicy(interval=5.0, timeout=60.0)
 U1 = Requester("U1", "C1")
@@ -572,14 +573,14 @@ def test_a_surface_that_breaks_while_posting_does_not_leave_the_app_busy(
 # -- words that tell the user what to do next ----------------------------------------------
 
 
-def test_a_stop_of_a_busy_app_is_refused_before_any_confirmation_prompt(
+def test_an_update_of_a_busy_app_is_refused_before_any_confirmation_prompt(
     sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
 ) -> None:
-    rig = make_rig(sim, scheduler, gathr, confirm=frozenset({Action.STOP}))
+    rig = make_rig(sim, scheduler, gathr, confirm=frozenset({Action.UPDATE}))
     rig.say("start sales orders-etl")
     asked = RecordingConversation()
 
-    rig.core.run(U1, Command(Action.STOP, project="sales", app="orders-etl"), asked)
+    rig.core.run(U1, parse_command("update sales orders-etl S3_orders bucket a.csv"), asked)
 
     [answer] = asked.said
     assert answer.kind == "ephemeral" and answer.message.blocks is not None
@@ -652,3 +653,30 @@ def test_a_start_of_a_running_app_or_stop_of_a_stopped_one_is_nothing_to_do(
     assert "Failed" not in parent
     assert "Gathr said “Application" in parent  # Gathr's own words are still shown
     assert rig.core.active_waits == 0
+
+
+def test_a_stop_ends_a_start_still_waiting_so_a_stuck_app_can_be_stopped(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    rig = make_rig(sim, scheduler, gathr, confirm=frozenset({Action.STOP}))
+    rig.sim.start_delay = 3600.0  # stuck in STARTING
+    rig.say("start sales orders-etl")
+    rig.scheduler.advance(30.0)
+    stopper = RecordingConversation()
+
+    rig.core.run(U2, Command(Action.STOP, project="sales", app="orders-etl"), stopper)
+    [prompt] = stopper.said  # no "busy": the stop may take over
+    token = next(
+        element["value"]
+        for block in prompt.message.blocks or ()
+        for element in block.get("elements", ())
+        if element.get("action_id") == "gathr_confirm"
+    )
+    rig.core.click(U2, token, True, stopper)
+    rig.scheduler.advance(STOP_DELAY + 10.0)
+
+    start_parent = rig.parent_text()
+    assert "No longer followed after 30 s" in start_parent and "<@U2> asked to stop it" in start_parent
+    assert "*STOPPED* after" in stopper.of("edit")[-1].text
+    assert rig.core.active_waits == 0
+    assert len(rig.posts_to_gathr("stop")) == 1
