@@ -17,7 +17,7 @@ import pytest
 
 from bot.access import AccessPolicy
 from bot.commands import Action, Command
-from bot.commands import parse as parse_command
+from bot.commands import parse as parse_command  # the text a user types, as a Command
 from bot.core import Core, Requester
 from bot.gathr import AppStatus, GathrClient
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
