@@ -55,6 +55,7 @@ class _Watched:
     operator_channels: set[str] = field(default_factory=set)
     held: dict[str, int] = field(default_factory=dict)  # channel -> waits reporting there
     last: AppStatus | None = None
+    observed_at: float = float("-inf")  # when a wait last told us the status
     failures: int = 0
     outage_told: bool = False
     handle: Handle | None = None
@@ -166,6 +167,8 @@ class WatchBoard:
         """A wait saw `status`: tell the other watching channels, remember it."""
         with self._lock:
             watched = self._apps.get(app)
+            if watched is not None:
+                watched.observed_at = self._scheduler.now()
             if watched is None or watched.last is None or status == watched.last:
                 if watched is not None and watched.last is None:
                     watched.last = status
@@ -199,7 +202,7 @@ class WatchBoard:
             except GathrError as error:
                 self._failed(app, error)
             else:
-                self._succeeded(app, status)
+                self._succeeded(app, status, began)
         except Exception:  # our bug: log it, keep watching
             log.exception("watch check of %s failed", app)
         finally:
@@ -225,13 +228,15 @@ class WatchBoard:
             since = watched.failures * self._interval
         self._tell(channels, messages.watch_outage(app, error, since))
 
-    def _succeeded(self, app: str, status: AppStatus) -> None:
+    def _succeeded(self, app: str, status: AppStatus, began: float) -> None:
         with self._lock:
             watched = self._apps.get(app)
             if watched is None:
                 return
             recovered = watched.outage_told
             watched.failures, watched.outage_told = 0, False
+            if began <= watched.observed_at:  # a wait saw a status no older than this read
+                status = watched.last or status
             old, watched.last = watched.last, status
             channels = watched.all_channels()
             quiet = set(watched.held)

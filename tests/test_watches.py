@@ -755,3 +755,27 @@ def test_a_read_slower_than_the_interval_never_overlaps_the_next_check() -> None
         board.stop()
         scheduler.shutdown(timeout=1)
     assert most == 1
+
+
+def test_a_read_older_than_what_a_wait_saw_meanwhile_tells_nothing_false(scheduler: ManualScheduler) -> None:
+    notifier = RecordingNotifier()
+    answers = iter([AppStatus.STOPPED, AppStatus.STARTING])
+    board: WatchBoard
+
+    def read(app: str) -> AppStatus:
+        answer = next(answers)
+        if answer is AppStatus.STARTING:
+            # While this (slow) read is on its way, a start's wait sees RUNNING.
+            board.observed(APP, AppStatus.RUNNING, reported_in="C9")
+        return answer  # STARTING: older than what the wait just saw
+
+    board = WatchBoard(
+        read_status=read, scheduler=scheduler, notifier=notifier, interval=60.0,
+        operator_watches=[(APP, "C1")],
+    )
+    board.start()
+    scheduler.advance(120.0)  # the first check records STOPPED; the second is the slow one
+
+    changes = [message.text for _, message in notifier.notices]
+    assert len(changes) == 1 and "now :large_green_circle: *RUNNING*" in changes[0]
+    assert board.watches("C1")[0].status is AppStatus.RUNNING
