@@ -370,9 +370,10 @@ def state_already(app: str, status: AppStatus, refusal: GathrError) -> str:
 
 
 def state_superseded(by_user: str, elapsed: float, last: AppStatus | None) -> str:
+    seen = f", last status {status_word(last)}" if last is not None else ""
     return (
-        f":leftwards_arrow_with_hook: No longer followed after {duration(elapsed)}, last status "
-        f"{status_word(last)}: {user(by_user)} asked to stop it (see that request's thread)."
+        f":leftwards_arrow_with_hook: No longer followed after {duration(elapsed)}{seen}: "
+        f"{user(by_user)} asked to stop it (see that request's thread)."
     )
 
 
