@@ -126,7 +126,8 @@ def parse(text: str) -> Command:
         raise UsageError(f"missing <{missing}>", USAGE[action])
     if action is not Action.UPDATE and len(positionals) > len(names):
         if names == ("app",) and len(positionals) == 2:  # "status sales orders-etl"
-            meant = shlex.quote(_shown(positionals[1], limit=MAX_NAME_LENGTH))
+            # The look-alike of a backtick keeps the name inside the code span shown.
+            meant = shlex.quote(_shown(positionals[1], limit=MAX_NAME_LENGTH)).replace("`", "\u02cb")
             raise UsageError(
                 f"{action} takes only the app name, no project: `/gathr {action} {meant}`",
                 USAGE[action],

@@ -219,7 +219,7 @@ class Core:
         if self.watches is not None:
             self.watches.stop()
         for wait in waits:
-            (run or _call)(wait.interrupt)
+            (run or _call)(_interrupter(wait))
 
     @property
     def active_waits(self) -> int:
@@ -343,8 +343,7 @@ class Core:
         start = self._waiting_start(command)
         if start is None:
             return False
-        start.supersede(requester.user_id)  # finishes the start, freeing the app
-        return True
+        return start.supersede(requester.user_id)  # finishes the start, freeing the app
 
     def _say_busy(
         self, requester: Requester, command: Command, conversation: Conversation, current: Holder
@@ -413,6 +412,13 @@ def _call(task: Callable[[], None]) -> None:
     task()
 
 
+def _interrupter(wait: StatusWait) -> Callable[[], None]:
+    def interrupt() -> None:
+        wait.interrupt()
+
+    return interrupt
+
+
 def _problem(error: Exception) -> str:
     return error.message if isinstance(error, GathrError) else str(error)
 
@@ -472,7 +478,11 @@ class _Request:
             return
         except GathrRejected as error:
             already = self._already_there()
-            if already is not None:  # "already running": nothing was wrong, nothing to do
+            if already is AppStatus.STARTING and wait:
+                # Someone else's start is under way: follow it to RUNNING or ERROR.
+                self._reply(messages.already_starting_reply(command.app, error))
+                self._follow(messages.state_following())
+            elif already is not None:  # "already running": nothing was wrong, nothing to do
                 self.finish(messages.state_already(command.app, already, error), f"already {already}")
             else:
                 self.finish(messages.state_failed(messages.problem(error)), f"failed: {error.message}")
@@ -487,11 +497,12 @@ class _Request:
         if not wait:
             self.finish(messages.state_accepted(command.app, waiting=False), "accepted", reply=False)
             return
+        self._follow(messages.state_accepted(command.app, waiting=True))
+
+    def _follow(self, state: str) -> None:
+        """Show `state` on the parent, and wait for the app's final status."""
         self.conversation.edit(
-            self.parent,
-            messages.parent(
-                command, self.requester.user_id, messages.state_accepted(command.app, waiting=True)
-            ),
+            self.parent, messages.parent(self.command, self.requester.user_id, state)
         )
         self._start_wait()
 
@@ -537,17 +548,27 @@ class _Request:
             return
         self.wait = wait
         core.waiting(self.command.app, self)
+        if self.finished:  # a shutdown ended the wait before it was recorded
+            core.waiting(self.command.app, self, done=True)
+            return
         wait.start()
 
-    def supersede(self, by_user: str) -> None:
-        """Another request (a stop) takes over the app: end this wait, saying who."""
+    def supersede(self, by_user: str) -> bool:
+        """Another request (a stop) takes over the app: end this wait, saying who.
+        False if the wait had already ended (on its own, or by a shutdown)."""
         self.superseded_by = by_user
-        if self.wait is not None:
-            self.wait.interrupt(WaitEnd.SUPERSEDED)
+        return self.wait is not None and self.wait.interrupt(WaitEnd.SUPERSEDED)
 
     def _changed(self, old: AppStatus | None, new: AppStatus, _elapsed: float) -> None:
+        if self.finished:  # ended (superseded) while this status was on its way
+            return
         if self.core.watches is not None:
-            self.core.watches.observed(self.command.app, new, reported_in=self.requester.channel_id)
+            self.core.watches.observed(
+                self.command.app,
+                new,
+                reported_in=self.requester.channel_id,
+                read_began=self.wait.read_began if self.wait is not None else None,
+            )
         if new in self.final:
             return  # the final reply says it, once
         self._reply(
@@ -591,8 +612,7 @@ class _Request:
         if self.finished:
             return
         self.finished = True
-        if self.wait is not None:
-            self.core.waiting(self.command.app, self, done=True)
+        self.core.waiting(self.command.app, self, done=True)
         self.core.release_app(self.command.app, self.holder)
         if self.holding and self.core.watches is not None:
             self.holding = False

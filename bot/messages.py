@@ -332,6 +332,10 @@ def state_accepted(app: str, waiting: bool) -> str:
     )
 
 
+def state_following() -> str:
+    return ":hourglass_flowing_sand: Already starting; waiting for the final status…"
+
+
 def state_reached(status: AppStatus, elapsed: float) -> str:
     text = f"{status_word(status)} after {duration(elapsed)}."
     if status is AppStatus.ERROR:
@@ -374,6 +378,13 @@ def state_superseded(by_user: str, elapsed: float, last: AppStatus | None) -> st
     return (
         f":leftwards_arrow_with_hook: No longer followed after {duration(elapsed)}{seen}: "
         f"{user(by_user)} asked to stop it (see that request's thread)."
+    )
+
+
+def already_starting_reply(app: str, refusal: GathrError) -> Message:
+    return _message(
+        f"{code(app)} is already {status_word(AppStatus.STARTING)} (Gathr said "
+        f"{quoted(refusal.message)}): following it to its final status."
     )
 
 

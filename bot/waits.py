@@ -81,6 +81,7 @@ class StatusWait:
         self._last: AppStatus | None = None
         self._polls = 0
         self._errors = 0
+        self.read_began = self._started  # when the latest status read began
         self._at_deadline = False  # the scheduled poll is the one at the time-out
 
     @property
@@ -90,12 +91,15 @@ class StatusWait:
     def start(self) -> None:
         self._schedule(self._policy.delay_after(0))
 
-    def interrupt(self, end: WaitEnd = WaitEnd.INTERRUPTED) -> None:
-        """End the wait now: the bot is shutting down, or another request took over."""
-        if self._finish():
-            if self._handle is not None:
-                self._handle.cancel()
-            self._report(end)
+    def interrupt(self, end: WaitEnd = WaitEnd.INTERRUPTED) -> bool:
+        """End the wait now: the bot is shutting down, or another request took over.
+        False if it had already ended."""
+        if not self._finish():
+            return False
+        if self._handle is not None:
+            self._handle.cancel()
+        self._report(end)
+        return True
 
     def _elapsed(self) -> float:
         return self._scheduler.now() - self._started
@@ -129,6 +133,7 @@ class StatusWait:
             return
         self._polls += 1
         try:
+            self.read_began = self._scheduler.now()
             status = self._read_status(self.app)
         except (GathrUnavailable, GathrBadResponse) as exc:
             self._errors += 1

@@ -55,7 +55,7 @@ class _Watched:
     operator_channels: set[str] = field(default_factory=set)
     held: dict[str, int] = field(default_factory=dict)  # channel -> waits reporting there
     last: AppStatus | None = None
-    observed_at: float = float("-inf")  # when a wait last told us the status
+    read_at: float = float("-inf")  # when the read that gave `last` began
     failures: int = 0
     outage_told: bool = False
     handle: Handle | None = None
@@ -116,7 +116,7 @@ class WatchBoard:
             new_app = not watched.all_channels()
             watched.channels.add(channel)
             if new_app:
-                watched.last = current
+                watched.last, watched.read_at = current, self._scheduler.now()
             if new_app and self._started:
                 self._schedule_first(watched)
             return WatchChange.ADDED
@@ -163,15 +163,19 @@ class WatchBoard:
                 if not watched.held[channel]:
                     del watched.held[channel]
 
-    def observed(self, app: str, status: AppStatus, reported_in: str) -> None:
-        """A wait saw `status`: tell the other watching channels, remember it."""
+    def observed(
+        self, app: str, status: AppStatus, reported_in: str, read_began: float | None = None
+    ) -> None:
+        """A wait saw `status` (its read began at `read_began`): tell the other watching
+        channels and remember it, unless a newer read has already said otherwise."""
         with self._lock:
             watched = self._apps.get(app)
-            if watched is not None:
-                watched.observed_at = self._scheduler.now()
-            if watched is None or watched.last is None or status == watched.last:
-                if watched is not None and watched.last is None:
-                    watched.last = status
+            began = self._scheduler.now() if read_began is None else read_began
+            if watched is None or began < watched.read_at:
+                return  # older than what a watch check saw: it must not undo it
+            watched.read_at = began
+            if watched.last is None or status == watched.last:
+                watched.last = status
                 return
             old, watched.last = watched.last, status
             channels = watched.all_channels() - set(watched.held) - {reported_in}
@@ -235,8 +239,10 @@ class WatchBoard:
                 return
             recovered = watched.outage_told
             watched.failures, watched.outage_told = 0, False
-            if began <= watched.observed_at:  # a wait saw a status no older than this read
-                status = watched.last or status
+            if watched.last is not None and began <= watched.read_at:
+                status = watched.last  # a wait's read, no older than this one, said it
+            else:
+                watched.read_at = began
             old, watched.last = watched.last, status
             channels = watched.all_channels()
             quiet = set(watched.held)

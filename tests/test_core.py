@@ -680,3 +680,15 @@ def test_a_stop_ends_a_start_still_waiting_so_a_stuck_app_can_be_stopped(
     assert "*STOPPED* after" in stopper.of("edit")[-1].text
     assert rig.core.active_waits == 0
     assert len(rig.posts_to_gathr("stop")) == 1
+
+
+def test_a_start_of_an_app_already_starting_follows_it_to_its_end(rig: Rig) -> None:
+    rig.core.gathr.start("sales", "orders-etl")  # started outside Slack: STARTING
+    second = RecordingConversation()
+
+    rig.core.run(U2, Command(Action.START, project="sales", app="orders-etl"), second)
+    rig.scheduler.advance(60.0)
+
+    replies = [m.text for m in second.of("reply")]
+    assert "is already :hourglass_flowing_sand: *STARTING*" in replies[0]
+    assert "*RUNNING* after" in second.of("edit")[-1].text

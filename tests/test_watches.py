@@ -779,3 +779,21 @@ def test_a_read_older_than_what_a_wait_saw_meanwhile_tells_nothing_false(schedul
     changes = [message.text for _, message in notifier.notices]
     assert len(changes) == 1 and "now :large_green_circle: *RUNNING*" in changes[0]
     assert board.watches("C1")[0].status is AppStatus.RUNNING
+
+
+def test_a_waits_read_older_than_a_watch_check_cannot_undo_it(scheduler: ManualScheduler) -> None:
+    notifier = RecordingNotifier()
+    answers = iter([AppStatus.STOPPED, AppStatus.RUNNING])
+    board = WatchBoard(
+        read_status=lambda app: next(answers), scheduler=scheduler, notifier=notifier,
+        interval=60.0, operator_watches=[(APP, "C1")],
+    )
+    board.start()
+    scheduler.advance(120.0)  # STOPPED recorded, then RUNNING told
+    began_long_ago = scheduler.now() - 90.0
+
+    board.observed(APP, AppStatus.STARTING, reported_in="C9", read_began=began_long_ago)
+
+    changes = [message.text for _, message in notifier.notices]
+    assert len(changes) == 1 and "now :large_green_circle: *RUNNING*" in changes[0]
+    assert board.watches("C1")[0].status is AppStatus.RUNNING
