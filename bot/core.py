@@ -122,8 +122,9 @@ class Core:
         self._new_token = new_token
         self._locks = AppLocks()
         self._pending: dict[str, Pending] = {}
-        self._waits: set[StatusWait] = set()
-        self._waiting: dict[str, _Request] = {}  # app -> the request waiting on it
+        # The requests following their app to a final status, by app (one each: the app
+        # lock). Shutdown tells them; a stop may take over a start's.
+        self._waiting: dict[str, _Request] = {}
         self._state_lock = threading.Lock()
         self._closing = False
         self.watches = watches
@@ -215,16 +216,16 @@ class Core:
         """
         with self._state_lock:
             self._closing = True
-            waits = list(self._waits)
+            waiting = list(self._waiting.values())
         if self.watches is not None:
             self.watches.stop()
-        for wait in waits:
-            (run or _call)(_interrupter(wait))
+        for request in waiting:
+            (run or _call)(request.interrupt)
 
     @property
     def active_waits(self) -> int:
         with self._state_lock:
-            return len(self._waits)
+            return len(self._waiting)
 
     # -- the request path -----------------------------------------------------------------
 
@@ -356,25 +357,18 @@ class Core:
 
     # -- for the requests it runs ---------------------------------------------------------
 
-    def track_wait(self, wait: StatusWait) -> bool:
-        """Remember a running wait so shutdown can tell it; False if shutting down."""
+    def track_wait(self, request: _Request) -> bool:
+        """Remember a request that follows its app; False if shutting down."""
         with self._state_lock:
             if self._closing:
                 return False
-            self._waits.add(wait)
+            self._waiting[request.command.app] = request
             return True
 
-    def untrack_wait(self, wait: StatusWait) -> None:
+    def untrack_wait(self, request: _Request) -> None:
         with self._state_lock:
-            self._waits.discard(wait)
-
-    def waiting(self, app: str, request: _Request, *, done: bool = False) -> None:
-        """Record the request whose wait reports on `app`, or (`done`) forget it."""
-        with self._state_lock:
-            if not done:
-                self._waiting[app] = request
-            elif self._waiting.get(app) is request:
-                del self._waiting[app]
+            if self._waiting.get(request.command.app) is request:
+                del self._waiting[request.command.app]
 
     def release_app(self, app: str, holder: Holder) -> None:
         self._locks.release(app, holder)
@@ -410,13 +404,6 @@ class Core:
 
 def _call(task: Callable[[], None]) -> None:
     task()
-
-
-def _interrupter(wait: StatusWait) -> Callable[[], None]:
-    def interrupt() -> None:
-        wait.interrupt()
-
-    return interrupt
 
 
 def _problem(error: Exception) -> str:
@@ -534,24 +521,24 @@ class _Request:
 
     def _start_wait(self) -> None:
         core = self.core
-        wait = StatusWait(
+        self.wait = StatusWait(
             app=self.command.app,
             final=self.final,
             read_status=core.gathr.status,
             scheduler=core.scheduler,
             policy=core.wait_policy,
             on_change=self._changed,
-            on_done=lambda result: self._waited(wait, result),
+            on_done=self._waited,
         )
-        if not core.track_wait(wait):
-            self._waited(wait, WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
+        if not core.track_wait(self):
+            self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
             return
-        self.wait = wait
-        core.waiting(self.command.app, self)
-        if self.finished:  # a shutdown ended the wait before it was recorded
-            core.waiting(self.command.app, self, done=True)
-            return
-        wait.start()
+        self.wait.start()  # schedules nothing if a shutdown has already ended it
+
+    def interrupt(self) -> None:
+        """The bot is shutting down: end the wait, telling the thread."""
+        if self.wait is not None:
+            self.wait.interrupt()
 
     def supersede(self, by_user: str) -> bool:
         """Another request (a stop) takes over the app: end this wait, saying who.
@@ -575,8 +562,7 @@ class _Request:
             messages.status_changed_reply(self.command.app, old, new, self._elapsed())
         )
 
-    def _waited(self, wait: StatusWait, result: WaitResult) -> None:
-        self.core.untrack_wait(wait)
+    def _waited(self, result: WaitResult) -> None:
         elapsed = self._elapsed()
         if result.end is WaitEnd.REACHED and result.status is not None:
             self.finish(messages.state_reached(result.status, elapsed), result.status.value)
@@ -612,7 +598,7 @@ class _Request:
         if self.finished:
             return
         self.finished = True
-        self.core.waiting(self.command.app, self, done=True)
+        self.core.untrack_wait(self)
         self.core.release_app(self.command.app, self.holder)
         if self.holding and self.core.watches is not None:
             self.holding = False
