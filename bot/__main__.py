@@ -71,7 +71,7 @@ def _simulator(host: str, port: int) -> int:
     configure_logging("INFO")
     simulator = Simulator(host=host, port=port)
     print(f"Gathr simulator on {simulator.base_url} (token: Authorization: {simulator.token})")
-    print("Apps: " + ", ".join(f"{a.project}/{a.name}" for a in simulator.apps()))
+    print(f"Apps: {simulator.app_list()}")
     try:
         simulator.serve_forever()
     except KeyboardInterrupt:
@@ -97,8 +97,7 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
         settings = settings.model_copy(
             update={"gathr_base_url": simulator.base_url, "gathr_token": SecretStr(simulator.token)}
         )
-        print(f"Gathr simulator running; apps: "
-              + ", ".join(f"{a.project}/{a.name}" for a in simulator.apps()))
+        print(f"Gathr simulator running; apps: {simulator.app_list()}")
     else:
         require(settings, "GATHR_TOKEN")
     scheduler = ThreadScheduler()

@@ -96,8 +96,9 @@ class ThreadScheduler:
             return sum(1 for entry in self._heap if not entry[2].cancelled)
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Drop what is scheduled for later; let what the workers hold (running or queued,
-        such as the notices of a shutdown) finish, up to `timeout`."""
+        """Drop what is scheduled for later; let what the workers hold, running or queued,
+        finish up to `timeout` (a command acknowledged just before a shutdown then still
+        hears that the bot is restarting, rather than nothing)."""
         deadline = time.monotonic() + timeout
         with self._wake:
             self._stopped = True

@@ -160,6 +160,10 @@ class Simulator:
         with self._lock:
             return list(self._apps.values())
 
+    def app_list(self) -> str:
+        """`project/app, …`: what there is to try."""
+        return ", ".join(f"{app.project}/{app.name}" for app in self.apps())
+
     def add_app(self, app: SimApp) -> None:
         with self._lock:
             self._apps[app.name] = app

@@ -19,7 +19,7 @@ from bot.access import AccessPolicy
 from bot.commands import Action, Command
 from bot.commands import parse as parse_command  # the text a user types, as a Command
 from bot.core import Core, Requester
-from bot.gathr import AppStatus, GathrClient
+from bot.gathr import GathrClient
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ManualScheduler
 from bot.simulator import Fault, Simulator
@@ -649,7 +649,7 @@ def test_a_start_of_a_running_app_or_stop_of_a_stopped_one_is_nothing_to_do(
     rig.say(text)
 
     parent = rig.parent_text()
-    assert f"is already :" in parent and f"*{status}*: nothing to do" in parent
+    assert "is already :" in parent and f"*{status}*: nothing to do" in parent
     assert "Failed" not in parent
     assert "Gathr said “Application" in parent  # Gathr's own words are still shown
     assert rig.core.active_waits == 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from bot.simulator import Fault, Simulator
+from tests.programs import free_port
 from tests.fakes.slack import UNSET_RESPONSE_URL, FakeSlack
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     CHANNEL,
@@ -161,17 +161,11 @@ def test_a_gathr_fault_is_named_plainly_to_the_requester_and_the_bot_keeps_servi
     assert_no_bug_was_logged(caplog)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("kind", ["start", "status"])
 def test_a_refused_connection_is_named_and_the_bot_serves_once_gathr_is_back(
     fake: FakeSlack, sim: Simulator, start_bot: BotFactory, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
-    port = _free_port()  # nothing listens here (yet)
+    port = free_port()  # nothing listens here (yet)
     bot = _bot(start_bot, fake, sim, gathr_base_url=f"http://127.0.0.1:{port}")
 
     if kind == "start":

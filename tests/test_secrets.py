@@ -15,9 +15,7 @@ import logging
 import os
 import queue
 import signal
-import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 import requests
 
 from bot.simulator import Fault, Simulator
+from tests.programs import free_port, gathr_bot
 from tests.fakes.slack import FakeSlack, form_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     CHANNEL,
@@ -174,15 +173,6 @@ def test_no_secret_in_debug_logs_or_in_slack_in_socket_mode(
 # ---------------------------------------------------------------- `gathr-bot` as a program
 
 
-def _program() -> list[str]:
-    script = Path(sys.executable).with_name("gathr-bot")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _environment(**variables: str) -> dict[str, str]:
@@ -210,7 +200,7 @@ class Running:
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.process = subprocess.Popen(
-            [*_program(), "run"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            gathr_bot("run"), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.out: list[str] = []
@@ -261,7 +251,7 @@ def test_gathr_bot_run_at_debug_prints_no_secret_through_gathr_and_slack_failure
     fake: FakeSlack, secret_sim: Simulator, tmp_path: Path
 ) -> None:
     fake.bot_token = BOT_SECRET
-    port = _free_port()
+    port = free_port()
     bot = Running(_secret_environment(fake, secret_sim, PORT=str(port)), tmp_path)
     try:
         bot.wait_for_line("serving Slack over HTTP")
@@ -334,10 +324,10 @@ def test_invalid_settings_exit_2_naming_the_variable_and_no_secret(
     fake: FakeSlack, secret_sim: Simulator, tmp_path: Path, variable: str, bad: dict[str, str]
 ) -> None:
     fake.bot_token = "xoxb-other"  # only matters once settings are valid: auth.test fails
-    env = _secret_environment(fake, secret_sim, PORT=str(_free_port()))
+    env = _secret_environment(fake, secret_sim, PORT=str(free_port()))
     env.update(bad)
 
-    result = subprocess.run([*_program(), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(gathr_bot("run"), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
 
     assert result.returncode == 2, result.stderr
     problem = result.stderr.strip().splitlines()
@@ -355,7 +345,7 @@ def test_gathr_bot_check_names_refused_tokens_without_printing_them(
     env = _secret_environment(fake, secret_sim)
     env["GATHR_TOKEN"] = GATHR_SECRET + "-old"  # Gathr refuses it (401)
 
-    result = subprocess.run([*_program(), "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(gathr_bot("check"), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
 
     assert result.returncode != 0
     output = result.stdout + result.stderr

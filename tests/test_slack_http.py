@@ -12,9 +12,7 @@ import logging
 import os
 import queue
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 import requests
 
 from bot.simulator import Simulator
+from tests.programs import RUN_SPELLINGS, free_port, gathr_bot
 from tests.fakes.slack import FakeSlack, form_body, interactive_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     ALLOW_ALL_CHANGES,
@@ -365,27 +364,20 @@ def test_shutdown_tells_waits_even_when_every_worker_is_stuck_on_a_hung_gathr(
 # ---------------------------------------------------------------- `gathr-bot run`
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _program() -> list[str]:
-    script = Path(sys.executable).with_name("gathr-bot")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
-
-
 def _environment(**variables: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "PYTHONPATH")}
     return {**keep, "PYTHONUNBUFFERED": "1", **variables}
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    ("spelling", "stop_signal"),
+    [("gathr-bot run", signal.SIGTERM), ("gathr-bot run", signal.SIGINT), ("python -m bot", signal.SIGTERM)],
+    ids=["SIGTERM", "SIGINT", "python-m-bot"],
+)
 def test_gathr_bot_run_serves_http_and_exits_0_on_a_stop_signal(
-    fake: FakeSlack, sim: Simulator, tmp_path: Path, stop_signal: signal.Signals
+    fake: FakeSlack, sim: Simulator, tmp_path: Path, spelling: str, stop_signal: signal.Signals
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = _environment(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -395,7 +387,7 @@ def test_gathr_bot_run_serves_http_and_exits_0_on_a_stop_signal(
         PORT=str(port),
     )
     process = subprocess.Popen(
-        [*_program(), "run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        RUN_SPELLINGS[spelling], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines: queue.Queue[str] = queue.Queue()
 
@@ -432,10 +424,10 @@ def test_gathr_bot_run_without_a_bot_token_exits_2_naming_it(fake: FakeSlack, si
         SLACK_API_URL=fake.api_url,
         GATHR_TOKEN=sim.token,
         GATHR_BASE_URL=sim.base_url,
-        PORT=str(_free_port()),
+        PORT=str(free_port()),
     )
 
-    result = subprocess.run([*_program(), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(gathr_bot("run"), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
 
     assert result.returncode == 2
     problem = result.stderr.strip().splitlines()
