@@ -67,17 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _simulator(host: str, port: int) -> int:
     from bot.simulator import Simulator
+    from bot.stop_signals import StopSignals
 
     configure_logging("INFO")
-    simulator = Simulator(host=host, port=port)
-    print(f"Gathr simulator on {simulator.base_url} (token: Authorization: {simulator.token})")
-    print(f"Apps: {simulator.app_list()}")
-    try:
-        simulator.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator.close()
+    with StopSignals() as stop_signals, Simulator(host=host, port=port) as simulator:
+        print(f"Gathr simulator on {simulator.base_url} (token: Authorization: {simulator.token})", flush=True)
+        print(f"Apps: {simulator.app_list()}", flush=True)
+        stop_signals.wait()
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +28,7 @@ from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require, requirements_for_run
 from bot.slack_conversation import SlackConversation, SlackNotifier, retry_handlers
+from bot.stop_signals import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -255,18 +255,10 @@ def serve(settings: Settings) -> int:
     for variable in requirements_for_run(settings):
         require(settings, variable)
     service = Service(settings)
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    service.start()
-    while not stop_requested.wait(1.0):
-        pass
-    service.stop()
+    with StopSignals() as stop_signals:
+        service.start()
+        stop_signals.wait()
+        service.stop()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         # A worker still stuck in a call would hold the interpreter's exit past the
         # contract's 10 s; everything worth saying has been said by now.

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from bot.simulator import Simulator
 from tests.fakes.slack import FakeSlack
+from tests.programs import free_port, gathr_bot
 
 
 @pytest.fixture
@@ -84,34 +88,44 @@ def test_missing_settings_and_unreachable_services_are_named(fake: FakeSlack, si
     ]
 
 
-def test_the_simulator_command_serves_the_spec_api_until_interrupted(tmp_path: object) -> None:
-    import signal
-    import socket
-    import time
+# A shell starts a background job (`gathr-bot simulator &`) with SIGINT ignored.
+_WITH_SIGINT_IGNORED = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
 
-    import requests
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+@pytest.mark.parametrize(
+    ("launcher", "stop_signal"),
+    [([], signal.SIGINT), ([], signal.SIGTERM), (_WITH_SIGINT_IGNORED, signal.SIGINT)],
+    ids=["SIGINT", "SIGTERM", "SIGINT-ignored-by-the-shell"],
+)
+def test_the_simulator_command_serves_the_spec_api_until_told_to_stop(
+    tmp_path: object, launcher: list[str], stop_signal: signal.Signals
+) -> None:
+    port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path),
+        [*launcher, *gathr_bot("simulator", "--host", "127.0.0.1", "--port", str(port))],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path),
     )
     try:
         url = f"http://127.0.0.1:{port}/api/v1/application/status/etl/orders-etl"
         deadline = time.monotonic() + 20
         while True:
             try:
-                answer = requests.get(url, headers={"Authorization": "simulator-token"}, timeout=2)
+                answer = requests.get(url, headers={"Authorization": "simulator-token"}, timeout=5)
                 break
             except requests.ConnectionError:
+                assert server.poll() is None, server.communicate()[0]
                 assert time.monotonic() < deadline, "the simulator never answered"
                 time.sleep(0.05)
         assert answer.json() == {"application_status": "STOPPED", "status": "Success"}
-        refused = requests.get(url, headers={"Authorization": "wrong"}, timeout=2)
+        refused = requests.get(url, headers={"Authorization": "wrong"}, timeout=5)
         assert refused.status_code == 401
+
+        server.send_signal(stop_signal)
+        output, _ = server.communicate(timeout=20)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=10)
-    assert server.returncode == 0
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, output
+    assert f"Gathr simulator on http://127.0.0.1:{port}" in output
+    assert "Traceback" not in output

@@ -1,0 +1,52 @@
+"""SIGTERM and SIGINT as a request to stop: how the long-running commands know to end."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType, TracebackType
+from typing import Any
+
+log = logging.getLogger("gathr_bot")
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopSignals:
+    """While entered, SIGTERM or SIGINT ask the program to stop instead of killing it.
+
+    Both are set explicitly, whatever this process inherited: a PaaS stops a worker with
+    SIGTERM, which by default ends it with no clean-up, and a shell starts a background
+    job with SIGINT ignored, which Python keeps."""
+
+    def __init__(self) -> None:
+        self._requested = threading.Event()
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        for stop_signal in _STOP_SIGNALS:
+            self._previous[stop_signal] = signal.signal(stop_signal, self._request_stop)
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _value: BaseException | None, _traceback: TracebackType | None
+    ) -> None:
+        for stop_signal, handler in self._previous.items():
+            signal.signal(stop_signal, handler)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a stop signal arrives (True), or `timeout` seconds pass (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # In slices of at most 1 s: the handler runs between bytecodes, so the loop must come round.
+            if self._requested.wait(min(remaining, 1.0)):
+                return True
+
+    def _request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        self._requested.set()
