@@ -41,12 +41,15 @@ TOKEN = "gathr-user-token-7Q2x"
 SPEC_HEADERS = {"Content-Type": "application/json", "Authorization": TOKEN}
 STATUS_PREFIX = f"{API_PATH}status/etl/"
 RUNNING_BODY = b'{"application_status": "RUNNING", "status": "Success"}'
+# For calls whose outcome is not a time-out: long, so a loaded machine cannot turn the
+# outcome under test into one. Tests of time-outs set their own.
+TIMEOUT = 5.0
 
 
 @pytest.fixture
 def client() -> Iterator[GathrClient]:
-    """A client for `responses` tests: no back-off sleeps, tiny time-out."""
-    gathr = GathrClient(BASE, TOKEN, timeout=0.3, retry_backoff=0)
+    """A client for `responses` tests: no back-off sleeps."""
+    gathr = GathrClient(BASE, TOKEN, timeout=TIMEOUT, retry_backoff=0)
     yield gathr
     gathr.close()
 
@@ -60,7 +63,7 @@ def rsps() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def sim_client(simulator: Simulator) -> Iterator[GathrClient]:
-    gathr = GathrClient(simulator.base_url, simulator.token, timeout=0.3, retry_backoff=0)
+    gathr = GathrClient(simulator.base_url, simulator.token, timeout=TIMEOUT, retry_backoff=0)
     yield gathr
     gathr.close()
 
@@ -142,7 +145,7 @@ def test_update_sends_the_spec_body_with_filenames_joined_in_one_element(
 
 
 def test_update_with_filenames_as_list_sends_one_element_per_file(rsps: responses.RequestsMock) -> None:
-    gathr = GathrClient(BASE, TOKEN, timeout=0.3, filenames_as_list=True, retry_backoff=0)
+    gathr = GathrClient(BASE, TOKEN, timeout=TIMEOUT, filenames_as_list=True, retry_backoff=0)
     expected = _app_body(componentId="S3_orders", bucketName="landing", filename=["a.csv", "b.csv"])
     rsps.post(
         f"{API}/update",
@@ -160,7 +163,7 @@ def test_update_with_filenames_as_list_sends_one_element_per_file(rsps: response
 def test_a_trailing_slash_on_the_base_url_does_not_double_the_slash(
     rsps: responses.RequestsMock, base: str
 ) -> None:
-    gathr = GathrClient(base, TOKEN, timeout=0.3, retry_backoff=0)
+    gathr = GathrClient(base, TOKEN, timeout=TIMEOUT, retry_backoff=0)
     rsps.get(f"{API}/status/etl/orders-etl", json={"application_status": "RUNNING", "status": "Success"})
     assert gathr.status("orders-etl") is AppStatus.RUNNING
     assert rsps.calls[0].request.url == f"{API}/status/etl/orders-etl"
@@ -296,7 +299,7 @@ def test_401_and_403_mean_the_token_was_refused(
 
 
 def test_the_simulators_401_for_a_wrong_token_is_an_auth_error(simulator: Simulator) -> None:
-    gathr = GathrClient(simulator.base_url, "not-the-token", timeout=0.3, retry_backoff=0)
+    gathr = GathrClient(simulator.base_url, "not-the-token", timeout=TIMEOUT, retry_backoff=0)
     with pytest.raises(GathrAuthError) as caught:
         gathr.status("orders-etl")
     assert caught.value.status == 401
@@ -396,8 +399,9 @@ def test_bad_bodies_over_real_http_are_bad_responses(
 def test_a_slow_gathr_is_unavailable_saying_it_did_not_answer_in_time(
     simulator: Simulator, method: str
 ) -> None:
-    gathr = GathrClient(simulator.base_url, simulator.token, timeout=0.1, retry_backoff=0)
-    simulator.inject(Fault(status=200, body=RUNNING_BODY, content_type="application/json", delay=0.5))
+    gathr = GathrClient(simulator.base_url, simulator.token, timeout=0.5, retry_backoff=0)
+    # Held far longer than the time-out (and cut short when the simulator closes).
+    simulator.inject(Fault(status=200, body=RUNNING_BODY, content_type="application/json", delay=30))
     started = time.monotonic()
     with pytest.raises(GathrUnavailable) as caught:
         if method == "status":
@@ -406,13 +410,17 @@ def test_a_slow_gathr_is_unavailable_saying_it_did_not_answer_in_time(
             gathr.start("sales", "orders-etl")
     assert "did not answer" in str(caught.value)
     assert caught.value.status is None
-    assert time.monotonic() - started < 0.45  # gave up at its time-out, not at Gathr's answer
+    assert time.monotonic() - started < 10  # gave up at its time-out, not at Gathr's answer
+    deadline = time.monotonic() + 10
+    while not simulator.requests and time.monotonic() < deadline:
+        time.sleep(0.01)  # the simulator's thread may not have read the request yet
+    time.sleep(0.5)  # time for a retry to arrive, had there been one
     assert len(simulator.requests) == 1  # a read time-out is not retried, not even for GET
 
 
 @pytest.mark.parametrize("method", ["status", "start"])
 def test_a_refused_connection_is_unavailable(method: str) -> None:
-    gathr = GathrClient(f"http://127.0.0.1:{_unused_port()}", TOKEN, timeout=0.3, retry_backoff=0)
+    gathr = GathrClient(f"http://127.0.0.1:{_unused_port()}", TOKEN, timeout=TIMEOUT, retry_backoff=0)
     with pytest.raises(GathrUnavailable) as caught:
         if method == "status":
             gathr.status("orders-etl")
@@ -426,7 +434,7 @@ def test_a_token_that_cannot_be_sent_in_a_header_is_an_auth_error_and_nothing_is
     simulator: Simulator,
 ) -> None:
     for bad_token in ("tok€n-Ω", "token\nX-Injected: 1", " leading-space"):
-        gathr = GathrClient(simulator.base_url, bad_token, timeout=0.3, retry_backoff=0)
+        gathr = GathrClient(simulator.base_url, bad_token, timeout=TIMEOUT, retry_backoff=0)
         with pytest.raises(GathrAuthError) as caught:
             gathr.status("orders-etl")
         assert bad_token not in repr(caught.value)
@@ -545,7 +553,7 @@ def test_status_gives_up_after_its_retries_with_the_last_status(
 
 
 def test_status_with_no_retries_configured_is_tried_once(simulator: Simulator) -> None:
-    gathr = GathrClient(simulator.base_url, simulator.token, timeout=0.3, retry_backoff=0, status_retries=0)
+    gathr = GathrClient(simulator.base_url, simulator.token, timeout=TIMEOUT, retry_backoff=0, status_retries=0)
     simulator.inject(Fault(status=503, times=1))
     with pytest.raises(GathrUnavailable):
         gathr.status("orders-etl")
@@ -576,7 +584,7 @@ def test_status_is_retried_when_gathr_drops_the_connection_without_answering(
 
 def test_status_is_retried_on_a_refused_connection(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
-    gathr = GathrClient(f"http://127.0.0.1:{_unused_port()}", TOKEN, timeout=0.3, retry_backoff=0)
+    gathr = GathrClient(f"http://127.0.0.1:{_unused_port()}", TOKEN, timeout=TIMEOUT, retry_backoff=0)
     with pytest.raises(GathrUnavailable):
         gathr.status("orders-etl")
     retries = [r for r in caplog.records if r.getMessage().startswith("Retrying")]
@@ -590,7 +598,7 @@ def test_status_is_retried_on_a_refused_connection(caplog: pytest.LogCaptureFixt
     ids=["503", "502", "dropped"],
 )
 def test_a_post_is_never_retried(simulator: Simulator, action: str, fault: Fault) -> None:
-    gathr = GathrClient(simulator.base_url, simulator.token, timeout=0.3, retry_backoff=0)
+    gathr = GathrClient(simulator.base_url, simulator.token, timeout=TIMEOUT, retry_backoff=0)
     simulator.inject(dataclasses.replace(fault))
     with pytest.raises(GathrUnavailable):
         if action == "update":
@@ -603,7 +611,7 @@ def test_a_post_is_never_retried(simulator: Simulator, action: str, fault: Fault
 
 def test_a_start_on_a_refused_connection_is_not_retried(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
-    gathr = GathrClient(f"http://127.0.0.1:{_unused_port()}", TOKEN, timeout=0.3, retry_backoff=0)
+    gathr = GathrClient(f"http://127.0.0.1:{_unused_port()}", TOKEN, timeout=TIMEOUT, retry_backoff=0)
     with pytest.raises(GathrUnavailable):
         gathr.start("sales", "orders-etl")
     assert [r for r in caplog.records if r.getMessage().startswith("Retrying")] == []
@@ -637,7 +645,7 @@ def test_a_retry_after_header_cannot_hold_a_status_call_past_its_time_out() -> N
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
-        gathr = GathrClient(f"http://127.0.0.1:{server.server_port}", TOKEN, timeout=0.3, retry_backoff=0)
+        gathr = GathrClient(f"http://127.0.0.1:{server.server_port}", TOKEN, timeout=TIMEOUT, retry_backoff=0)
         started = time.monotonic()
         assert gathr.status("orders-etl") is AppStatus.RUNNING
         assert time.monotonic() - started < 2.0  # not the 10 s Gathr asked for

@@ -1,7 +1,9 @@
 """The shared scheduler: a timer thread plus a worker pool, and its manual twin for tests.
 
 ThreadScheduler tests use short real delays and wait on `threading.Event`s bounded by a
-time-out; they assert on what ran and in which order, never on how long it took.
+time-out; they assert on what ran and in which order, never on how long it took. Where an
+order depends on due times, the clock is held still while tasks are scheduled, so a stall
+of the test thread between two calls cannot change which is due first.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ def one_worker() -> Iterator[ThreadScheduler]:
     scheduler.shutdown(timeout=1.0)
 
 
+class HeldClock:
+    """A clock that stands still until the test moves it; the timer thread still waits in real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _shutdown_in_thread(scheduler: ThreadScheduler, timeout: float) -> threading.Thread:
     thread = threading.Thread(target=scheduler.shutdown, kwargs={"timeout": timeout}, daemon=True)
     thread.start()
@@ -33,9 +45,9 @@ def _shutdown_in_thread(scheduler: ThreadScheduler, timeout: float) -> threading
 # -- ThreadScheduler -------------------------------------------------------------------
 
 
-def test_thread_scheduler_runs_tasks_in_due_order_not_in_scheduling_order(
-    one_worker: ThreadScheduler,
-) -> None:
+def test_thread_scheduler_runs_tasks_in_due_order_not_in_scheduling_order() -> None:
+    clock = HeldClock()
+    scheduler = ThreadScheduler(workers=1, clock=clock)
     ran: list[str] = []
     all_ran = threading.Event()
 
@@ -44,12 +56,16 @@ def test_thread_scheduler_runs_tasks_in_due_order_not_in_scheduling_order(
         if len(ran) == 3:
             all_ran.set()
 
-    one_worker.call_later(0.15, lambda: task("third"))
-    one_worker.call_later(0.05, lambda: task("first"))
-    one_worker.call_later(0.10, lambda: task("second"))
+    try:
+        scheduler.call_later(0.15, lambda: task("third"))
+        scheduler.call_later(0.05, lambda: task("first"))
+        scheduler.call_later(0.10, lambda: task("second"))
+        clock.now = 1.0  # all due at once: only their due times decide the order
 
-    assert all_ran.wait(WAIT)
-    assert ran == ["first", "second", "third"]
+        assert all_ran.wait(WAIT)
+        assert ran == ["first", "second", "third"]
+    finally:
+        scheduler.shutdown(timeout=1.0)
 
 
 def test_thread_scheduler_submit_runs_a_task_on_a_worker(one_worker: ThreadScheduler) -> None:
@@ -66,17 +82,23 @@ def test_thread_scheduler_submit_runs_a_task_on_a_worker(one_worker: ThreadSched
     assert where[0].startswith("gathr-work")
 
 
-def test_thread_scheduler_cancel_prevents_the_run(one_worker: ThreadScheduler) -> None:
+def test_thread_scheduler_cancel_prevents_the_run() -> None:
+    clock = HeldClock()
+    scheduler = ThreadScheduler(workers=1, clock=clock)
     cancelled_ran = threading.Event()
     later_ran = threading.Event()
 
-    handle = one_worker.call_later(0.05, cancelled_ran.set)
-    one_worker.call_later(0.10, later_ran.set)
-    handle.cancel()
+    try:
+        handle = scheduler.call_later(0.05, cancelled_ran.set)
+        scheduler.call_later(0.10, later_ran.set)
+        handle.cancel()
+        clock.now = 1.0  # both due now; the cancelled one is due first, so it had its chance
 
-    assert later_ran.wait(WAIT)
-    assert not cancelled_ran.is_set()
-    assert one_worker.pending() == 0
+        assert later_ran.wait(WAIT)
+        assert not cancelled_ran.is_set()
+        assert scheduler.pending() == 0
+    finally:
+        scheduler.shutdown(timeout=1.0)
 
 
 def test_thread_scheduler_survives_a_task_that_raises(
@@ -102,7 +124,8 @@ def test_thread_scheduler_survives_a_task_that_raises(
 
 
 def test_thread_scheduler_shutdown_drops_pending_tasks_and_returns_promptly() -> None:
-    scheduler = ThreadScheduler(workers=2)
+    clock = HeldClock()
+    scheduler = ThreadScheduler(workers=2, clock=clock)
     ran = threading.Event()
     scheduler.call_later(60.0, ran.set)
     scheduler.call_later(0.2, ran.set)
@@ -113,7 +136,8 @@ def test_thread_scheduler_shutdown_drops_pending_tasks_and_returns_promptly() ->
 
     assert not stopper.is_alive(), "shutdown() did not return"
     assert scheduler.pending() == 0
-    assert not ran.wait(0.4)  # the 0.2 s task would have run by now had it been kept
+    clock.now = 100.0  # both would be due now had they been kept
+    assert not ran.wait(0.4)
 
 
 def test_thread_scheduler_takes_no_tasks_after_shutdown() -> None:

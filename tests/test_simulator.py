@@ -443,10 +443,3 @@ def test_each_simulator_binds_its_own_loopback_port(clock: Clock) -> None:
     with socket.socket() as probe:
         probe.settimeout(1)
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # closed: nothing listens any more
-
-
-def test_close_is_prompt() -> None:
-    simulator = Simulator().__enter__()
-    started = time.monotonic()
-    simulator.close()
-    assert time.monotonic() - started < 0.3

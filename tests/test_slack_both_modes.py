@@ -147,10 +147,12 @@ def test_denial_is_ephemeral_names_the_action_and_is_audited(
 def test_start_posts_one_parent_replies_in_its_thread_and_edits_it_to_running(
     fake: FakeSlack, sim: Simulator, bot_for: BotFor
 ) -> None:
-    sim.start_delay = 0.3  # a few polls see STARTING first
+    sim.start_delay = 3600.0  # STARTING until the test says otherwise, however slow the machine
     bot = bot_for(sim, gathr_allow_start=REQUESTER)
 
     bot.command("start sales orders-etl")
+    wait_for_call_saying(fake, "chat.postMessage", "STARTING")
+    sim.set_status("orders-etl", AppStatus.RUNNING)
 
     final = wait_for_call_saying(fake, "chat.update", "RUNNING")
     parent, *later = fake.calls("chat.postMessage")

@@ -120,7 +120,8 @@ def test_watches_and_unwatch_answer_the_requester_only_and_unwatch_stops_the_che
     checks_pass(sim, "customers-etl", 3)  # the poller went on for the app still watched
 
     assert changes_in(fake, CHANNEL) == []
-    assert sim.status_calls.get(APP, 0) == calls
+    # A check already past its turn when the unwatch came may still reach Gathr; no more.
+    assert sim.status_calls.get(APP, 0) <= calls + 1
 
 
 def test_an_operator_watch_is_checked_from_start_and_cannot_be_unwatched_from_slack(
@@ -158,11 +159,21 @@ def test_a_start_in_a_watching_channel_is_told_in_its_thread_and_once_in_the_oth
         bot.command(f"watch {APP}", channel=channel)
     eventually(lambda: len(top_level(fake, CHANNEL)) == 1 and len(top_level(fake, OTHER_CHANNEL)) == 1)
 
+    sim.start_delay = 3600.0  # STARTING until both the wait and the watch have seen it
     bot.command(f"start sales {APP}")
+
+    def thread() -> list[str]:
+        return [said(c) for c in fake.calls("chat.postMessage") if c.params.get("thread_ts")]
+
+    eventually(
+        lambda: any("STARTING" in text for text in thread())
+        and any("STARTING" in text for text in changes_in(fake, OTHER_CHANNEL)),
+        timeout=10,
+        what="STARTING in the thread and in the other channel",
+    )
+    sim.set_status(APP, AppStatus.RUNNING)
     final = wait_for_call_saying(fake, "chat.update", "*RUNNING* after", timeout=10)
     assert final.params["channel"] == CHANNEL
-    thread = [said(c) for c in fake.calls("chat.postMessage") if c.params.get("thread_ts")]
-    assert any("STARTING" in text for text in thread)
 
     checks_pass(sim, APP, 3)  # later checks add nothing
     assert changes_in(fake, CHANNEL) == []

@@ -674,8 +674,9 @@ def _message_fields(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class _HttpServer(ThreadingHTTPServer):
-    # block_on_close (the default) makes server_close() join every request thread.
-    daemon_threads = True
+    # Not daemon threads: only then does block_on_close (the default) make server_close()
+    # join every request thread, so a closed fake leaves no thread behind.
+    daemon_threads = False
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, fake: FakeSlack) -> None:
         self.fake = fake
