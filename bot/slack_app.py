@@ -39,6 +39,9 @@ NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
 WAITRESS_OPTIONS: dict[str, Any] = {
     "threads": 16, "connection_limit": 1000, "backlog": 1024, "channel_timeout": 30,
 }
+# Idle request threads end in milliseconds once told to, but only if given any time at all:
+# this much even when the workers' stop used up the budget.
+SERVER_RELEASE_MIN = 0.5
 
 
 class _DropClientTokenWarning(logging.Filter):
@@ -155,6 +158,7 @@ class Service:
         self.host = host
         self.stopped = threading.Event()
         self._stop_serving: Callable[[], None] = lambda: None
+        self._release_server: Callable[[float], None] = lambda timeout: None
         self.port: int | None = None
 
     def start(self) -> None:
@@ -179,18 +183,10 @@ class Service:
             self._stop_serving = handler.close
             log.info("serving Slack in Socket Mode")
             return
-        from waitress import create_server
-
-        server = create_server(
-            health_wrapped(SlackRequestHandler(self.app)),
-            host=self.host,
-            port=self.settings.port,
-            **WAITRESS_OPTIONS,
-        )
-        self.port = server.effective_port
-        thread = threading.Thread(target=server.run, name="http", daemon=True)
-        thread.start()
-        self._stop_serving = lambda: _stop_accepting(server, thread)
+        server = _Waitress(health_wrapped(SlackRequestHandler(self.app)), host=self.host, port=self.settings.port)
+        self.port = server.port
+        self._stop_serving = server.stop_accepting
+        self._release_server = server.release
         log.info("serving Slack over HTTP on %s:%s (POST /slack/events)", self.host, self.port)
 
     def stop(self, budget: float = SHUTDOWN_BUDGET) -> None:
@@ -216,6 +212,9 @@ class Service:
         wait_for_futures(notices, timeout=max(0.0, deadline - time.monotonic()))
         server.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        self._release_server(max(SERVER_RELEASE_MIN, deadline - time.monotonic()))
+        # Bolt runs listeners on a pool of its own; no request is left to hand it one.
+        self.app.listener_runner.listener_executor.shutdown(wait=False)
         self.core.gathr.close()
         self.stopped.set()
 
@@ -226,28 +225,61 @@ class Service:
             log.exception("stopping the server failed")
 
 
-def _stop_accepting(server: Any, loop: threading.Thread, timeout: float = 2.0) -> None:
-    """Close waitress's listening socket, from waitress's own loop thread.
+class _Waitress:
+    """waitress serving on a loop thread of its own, stopped in two steps: `stop_accepting`
+    while requests in flight finish, then `release` of its threads, sockets and pipe."""
 
-    Only the listener: requests in flight finish, and the wake-up pipe that worker threads
-    pull when they finish stays open (closing it races them into EBADF). Closed from another
-    thread, a socket can vanish while the loop sits in select(), so the loop does it.
-    """
-    from waitress import wasyncore
+    def __init__(self, app: Callable[..., Iterable[bytes]], *, host: str, port: int) -> None:
+        from waitress import create_server
 
-    closed = threading.Event()
+        self._map: dict[int, Any] = {}  # every socket and pipe waitress opens: ours to close
+        self._server = create_server(app, map=self._map, host=host, port=port, **WAITRESS_OPTIONS)
+        self.port: int = self._server.effective_port
+        self._loop = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._loop.start()
 
-    def close_listener() -> None:
-        try:
-            wasyncore.dispatcher.close(server)
-        finally:
-            closed.set()
+    def stop_accepting(self, timeout: float = 2.0) -> None:
+        """Close the listening socket, from waitress's own loop thread.
 
-    if loop.is_alive():
-        server.trigger.pull_trigger(close_listener)
-        if closed.wait(timeout):
+        Only the listener: requests in flight finish, and the wake-up pipe that worker threads
+        pull when they finish stays open (closing it races them into EBADF). Closed from another
+        thread, a socket can vanish while the loop sits in select(), so the loop does it.
+        """
+        from waitress import wasyncore
+
+        closed = threading.Event()
+
+        def close_listener() -> None:
+            try:
+                wasyncore.dispatcher.close(self._server)
+            finally:
+                closed.set()
+
+        if self._loop.is_alive():
+            self._server.trigger.pull_trigger(close_listener)
+            if closed.wait(timeout):
+                return
+        close_listener()  # the loop is gone (or stuck): nothing left to race with
+
+    def release(self, timeout: float) -> None:
+        """End the request threads, then close every socket and the wake-up pipe, which ends
+        the loop: what waitress's MultiSocketServer.close() does, made safe from another thread."""
+        from waitress import wasyncore
+
+        deadline = time.monotonic() + timeout
+        workers = self._server.task_dispatcher
+        workers.shutdown(timeout=timeout)
+        if workers.threads:
+            # Each pulls the wake-up pipe when its request ends; closed, that descriptor's
+            # number could by then belong to another file.
+            log.warning("%d HTTP request thread(s) still running; the server stays open", len(workers.threads))
             return
-    close_listener()  # the loop is gone (or stuck): nothing left to race with
+        if not self._loop.is_alive():
+            wasyncore.close_all(self._map)
+            return
+        # The loop closes them itself (see stop_accepting), and ends once its map is empty.
+        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+        self._loop.join(max(0.0, deadline - time.monotonic()))
 
 
 def serve(settings: Settings) -> int:

@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -359,6 +360,27 @@ def test_shutdown_tells_waits_even_when_every_worker_is_stuck_on_a_hung_gathr(
 
     told = [call for call in fake.calls("chat.update") if "restarted" in said(call)]
     assert len(told) == len(apps)
+
+
+def test_stop_ends_every_thread_the_bot_started_and_closes_its_port(
+    fake: FakeSlack, sim: Simulator, start_bot: BotFactory
+) -> None:
+    # Tests start many Services in one process: a stopped one must not leave idle waitress
+    # and Bolt threads (and their pipes) behind.
+    before = set(threading.enumerate())
+    bot = http_bot(start_bot, fake, sim)
+    assert bot.command("help").status == 200  # a request has gone through waitress and Bolt
+    port = bot.service.port
+    assert port is not None
+
+    bot.stop()
+
+    deadline = time.monotonic() + 5
+    while (left := [t.name for t in threading.enumerate() if t not in before]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert left == []
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 # ---------------------------------------------------------------- `gathr-bot run`
