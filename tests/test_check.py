@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +13,7 @@ import requests
 
 from bot.simulator import Simulator
 from tests.fakes.slack import FakeSlack
-from tests.programs import free_port, gathr_bot
+from tests.programs import RunningProgram, gathr_bot
 
 
 @pytest.fixture
@@ -100,32 +99,16 @@ _WITH_SIGINT_IGNORED = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
 def test_the_simulator_command_serves_the_spec_api_until_told_to_stop(
     tmp_path: object, launcher: list[str], stop_signal: signal.Signals
 ) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [*launcher, *gathr_bot("simulator", "--host", "127.0.0.1", "--port", str(port))],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path),
-    )
+    program = RunningProgram([*launcher, *gathr_bot("simulator", "--port", "0")], cwd=str(tmp_path))
     try:
-        url = f"http://127.0.0.1:{port}/api/v1/application/status/etl/orders-etl"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                answer = requests.get(url, headers={"Authorization": "simulator-token"}, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, server.communicate()[0]
-                assert time.monotonic() < deadline, "the simulator never answered"
-                time.sleep(0.05)
+        base_url = program.wait_for_line(r"Gathr simulator on (http://127\.0\.0\.1:\d+) ").group(1)
+        url = f"{base_url}/api/v1/application/status/etl/orders-etl"
+        answer = requests.get(url, headers={"Authorization": "simulator-token"}, timeout=5)
         assert answer.json() == {"application_status": "STOPPED", "status": "Success"}
         refused = requests.get(url, headers={"Authorization": "wrong"}, timeout=5)
         assert refused.status_code == 401
 
-        server.send_signal(stop_signal)
-        output, _ = server.communicate(timeout=20)
+        assert program.stop(stop_signal) == 0, program.output()
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
-    assert server.returncode == 0, output
-    assert f"Gathr simulator on http://127.0.0.1:{port}" in output
-    assert "Traceback" not in output
+        program.close()
+    assert "Traceback" not in program.output()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ import pytest
 import requests
 
 from bot.simulator import Simulator
-from tests.programs import RUN_SPELLINGS, free_port, gathr_bot
+from tests.programs import RUN_SPELLINGS, RunningProgram, free_port, gathr_bot
 from tests.fakes.slack import FakeSlack, form_body, interactive_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     ALLOW_ALL_CHANGES,
@@ -399,43 +398,25 @@ def _environment(**variables: str) -> dict[str, str]:
 def test_gathr_bot_run_serves_http_and_exits_0_on_a_stop_signal(
     fake: FakeSlack, sim: Simulator, tmp_path: Path, spelling: str, stop_signal: signal.Signals
 ) -> None:
-    port = free_port()
     env = _environment(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake.api_url,
         GATHR_TOKEN=sim.token,
         GATHR_BASE_URL=sim.base_url,
-        PORT=str(port),
+        PORT="0",  # the system picks a free port, and the log says which
     )
-    process = subprocess.Popen(
-        RUN_SPELLINGS[spelling], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read_output() -> None:
-        for line in process.stdout or ():
-            lines.put(line)
-
-    reader = threading.Thread(target=read_output, daemon=True)
-    reader.start()
+    program = RunningProgram(RUN_SPELLINGS[spelling], env=env, cwd=tmp_path)
     try:
-        seen: list[str] = []
-        while not any("serving Slack over HTTP" in line for line in seen):
-            seen.append(lines.get(timeout=10))  # raises queue.Empty if it never serves
-        assert any(f":{port}" in line for line in seen if "serving Slack" in line)
+        port = int(program.wait_for_line(r"serving Slack over HTTP on .*:(\d+) \(POST /slack/events\)").group(1))
 
-        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=3)
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert health.status_code == 200
 
-        process.send_signal(stop_signal)
-        assert process.wait(timeout=10) == 0
+        assert program.stop(stop_signal) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        reader.join(timeout=5)
-    output = "".join(seen) + "".join(lines.queue)
+        program.close()
+    output = program.output()
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output and sim.token not in output
     assert "Traceback" not in output
 
