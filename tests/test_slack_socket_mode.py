@@ -7,6 +7,8 @@ in test_slack_both_modes.py. Here is only what is Socket Mode's own.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from bot.simulator import Simulator
@@ -60,3 +62,20 @@ def test_an_app_token_slack_refuses_stops_start_up_naming_the_setting(
     assert refused.value.variable == "SLACK_APP_TOKEN"
     assert "invalid_auth" in refused.value.problem
     assert APP_TOKEN not in str(refused.value)
+
+
+def test_stop_ends_every_thread_the_bot_started_and_closes_the_connection(
+    fake: FakeSlack, sim: Simulator, start_bot: BotFactory
+) -> None:
+    # As over HTTP: a stopped Service leaves no thread of its own (nor the WebSocket) behind.
+    before = set(threading.enumerate())
+    bot = socket_bot(start_bot, fake, sim)
+    assert bot.command("help").status == 200  # an envelope has gone through the handler and Bolt
+
+    bot.stop()
+
+    deadline = time.monotonic() + 10
+    while (left := [t.name for t in threading.enumerate() if t not in before]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert left == []
+    assert not fake.connected
