@@ -9,7 +9,9 @@ an injected clock drives the simulator without threads or sleeps.
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -62,6 +64,20 @@ class Fault:
     drop_connection: bool = False
 
 
+log = logging.getLogger(__name__)
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request (a bot stopped during a call, a client's
+        # time-out) is no fault of the simulator: a line for debugging, not a traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("client %s went away: %s", client_address, type(error).__name__)
+            return
+        super().handle_error(request, client_address)
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
@@ -97,7 +113,7 @@ class Simulator:
         self._closing = threading.Event()
         self.requests: deque[RecordedRequest] = deque(maxlen=record_limit)
         self.status_calls: dict[str, int] = {}
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _Server((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

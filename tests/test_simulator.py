@@ -6,7 +6,9 @@ Time is injected: `Simulator(clock=lambda: now[0])`, and tests move `now[0]`.
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -443,3 +445,23 @@ def test_each_simulator_binds_its_own_loopback_port(clock: Clock) -> None:
     with socket.socket() as probe:
         probe.settimeout(1)
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # closed: nothing listens any more
+
+
+def test_a_client_that_resets_mid_request_is_a_debug_line_not_a_traceback(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.simulator")
+    with Simulator() as simulator:
+        host, port = simulator.base_url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as client:
+            client.sendall(b"GET /api/v1/application/sta")  # cut off mid request line
+            # Closed with a reset (RST), as when the process of a bot is killed mid-call.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+        deadline = time.monotonic() + 5
+        while not any("went away" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the reset was never seen"
+            time.sleep(0.01)
+        assert status(simulator, "orders-etl").status_code == 200  # and it serves on
+
+    assert "Traceback" not in capfd.readouterr().err
