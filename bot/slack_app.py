@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,7 +40,7 @@ WAITRESS_OPTIONS: dict[str, Any] = {
     "threads": 16, "connection_limit": 1000, "backlog": 1024, "channel_timeout": 30,
 }
 # Idle request threads end in milliseconds once told to, but only if given any time at all:
-# this much even when the workers' stop used up the budget.
+# the stop keeps this much of its budget for them, however long the steps before take.
 SERVER_RELEASE_MIN = 0.5
 
 
@@ -70,13 +70,16 @@ def group_lookup(client: WebClient) -> CachedGroupLookup:
     return CachedGroupLookup(fetch, ttl=60.0)
 
 
-def build_app(core: Core, client: WebClient, *, signing_secret: str | None) -> App:
-    """The Bolt app. Calls `auth.test` once, here at start-up, so no request waits on it."""
+def build_app(core: Core, client: WebClient, *, signing_secret: str | None, listener_executor: Executor) -> App:
+    """The Bolt app. Calls `auth.test` once, here at start-up, so no request waits on it.
+
+    Bolt runs listeners on `listener_executor`: ours, so that a stop can shut it."""
     try:
         app = App(
             client=client,
             signing_secret=signing_secret or "",
             request_verification_enabled=signing_secret is not None,
+            listener_executor=listener_executor,
         )
     except BoltError:
         raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
@@ -150,15 +153,18 @@ class Service:
             notifier=SlackNotifier(self.client),
         )
         secret = settings.slack_signing_secret
+        # Bolt's own default, made here so that stop() can shut it.
+        self._listeners = ThreadPoolExecutor(max_workers=5, thread_name_prefix="bolt-listener")
         self.app = build_app(
             self.core,
             self.client,
             signing_secret=None if settings.socket_mode else (secret.get_secret_value() if secret else ""),
+            listener_executor=self._listeners,
         )
         self.host = host
         self.stopped = threading.Event()
         self._stop_serving: Callable[[], None] = lambda: None
-        self._release_server: Callable[[float], None] = lambda timeout: None
+        self._release_server: Callable[[float], bool] = lambda timeout: True
         self.port: int | None = None
 
     def start(self) -> None:
@@ -196,7 +202,9 @@ class Service:
         a while, and closing a Socket Mode connection can take seconds on its own.
         """
         log.info("shutting down")
-        deadline = time.monotonic() + budget
+        end = time.monotonic() + budget
+        # The last step, releasing the HTTP server, keeps a slice of its own.
+        deadline = end - min(SERVER_RELEASE_MIN, budget / 2)
         # The notices get threads of their own: the workers may all be stuck in calls to a
         # hung Gathr, which is exactly when the threads most need telling.
         notices: list[Future[None]] = []
@@ -212,9 +220,9 @@ class Service:
         wait_for_futures(notices, timeout=max(0.0, deadline - time.monotonic()))
         server.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
-        self._release_server(max(SERVER_RELEASE_MIN, deadline - time.monotonic()))
-        # Bolt runs listeners on a pool of its own; no request is left to hand it one.
-        self.app.listener_runner.listener_executor.shutdown(wait=False)
+        if self._release_server(max(0.0, end - time.monotonic())):
+            # No request is left to hand Bolt a listener (else it would fail on a shut pool).
+            self._listeners.shutdown(wait=False)
         self.core.gathr.close()
         self.stopped.set()
 
@@ -261,9 +269,10 @@ class _Waitress:
                 return
         close_listener()  # the loop is gone (or stuck): nothing left to race with
 
-    def release(self, timeout: float) -> None:
+    def release(self, timeout: float) -> bool:
         """End the request threads, then close every socket and the wake-up pipe, which ends
-        the loop: what waitress's MultiSocketServer.close() does, made safe from another thread."""
+        the loop: what waitress's MultiSocketServer.close() does, made safe from another thread.
+        False if a request was still running, so the server stays open."""
         from waitress import wasyncore
 
         deadline = time.monotonic() + timeout
@@ -273,21 +282,22 @@ class _Waitress:
             # Each pulls the wake-up pipe when its request ends; closed, that descriptor's
             # number could by then belong to another file.
             log.warning("%d HTTP request thread(s) still running; the server stays open", len(workers.threads))
-            return
+            return False
         if not self._loop.is_alive():
             wasyncore.close_all(self._map)
-            return
+            return True
         # The loop closes them itself (see stop_accepting), and ends once its map is empty.
         self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
         self._loop.join(max(0.0, deadline - time.monotonic()))
+        return True
 
 
 def serve(settings: Settings) -> int:
     """`gathr-bot run`: serve until SIGTERM or SIGINT, then stop in order and exit 0."""
     for variable in requirements_for_run(settings):
         require(settings, variable)
-    service = Service(settings)
-    with StopSignals() as stop_signals:
+    with StopSignals() as stop_signals:  # before anything slow, so no signal finds the default
+        service = Service(settings)
         service.start()
         stop_signals.wait()
         service.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 from types import FrameType, TracebackType
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 log = logging.getLogger("gathr_bot")
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_CHECK_EVERY = 0.1  # seconds: how soon a waiting program notices a stop signal
 
 
 class StopSignals:
@@ -22,7 +22,7 @@ class StopSignals:
     job with SIGINT ignored, which Python keeps."""
 
     def __init__(self) -> None:
-        self._requested = threading.Event()
+        self._received: int | None = None
         self._previous: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -39,14 +39,15 @@ class StopSignals:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a stop signal arrives (True), or `timeout` seconds pass (False)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+        while self._received is None:
+            remaining = _CHECK_EVERY if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            # In slices of at most 1 s: the handler runs between bytecodes, so the loop must come round.
-            if self._requested.wait(min(remaining, 1.0)):
-                return True
+            time.sleep(min(remaining, _CHECK_EVERY))
+        log.info("received %s", signal.Signals(self._received).name)
+        return True
 
     def _request_stop(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        self._requested.set()
+        # Only an assignment: a handler runs on the main thread between any two bytecodes,
+        # so taking a lock here (an Event's, logging's) could wait on the main thread itself.
+        self._received = signum

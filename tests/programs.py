@@ -61,8 +61,8 @@ class RunningProgram:
             except queue.Empty:
                 raise AssertionError(f"no line matching {pattern!r} within {timeout} s: {self.output()!r}") from None
 
-    def stop(self, stop_signal: signal.Signals, timeout: float = 20.0) -> int:
-        """Send `stop_signal` and wait for the exit; the exit code."""
+    def stop(self, stop_signal: signal.Signals, timeout: float = 10.0) -> int:
+        """Send `stop_signal` and wait for the exit; the exit code. CONTRACT: within 10 s."""
         self.process.send_signal(stop_signal)
         return self.process.wait(timeout=timeout)
 
@@ -74,4 +74,8 @@ class RunningProgram:
         self._reader.join(timeout=5)
 
     def output(self) -> str:
-        return "".join(self._seen) + "".join(self._lines.queue)
+        while True:  # take what the reader has put since, without iterating under its feet
+            try:
+                self._seen.append(self._lines.get_nowait())
+            except queue.Empty:
+                return "".join(self._seen)
