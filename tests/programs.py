@@ -3,6 +3,7 @@ program in the background whose output a test can wait on."""
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import signal
@@ -32,50 +33,83 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class RunningProgram:
-    """A program started in the background whose output (stdout and stderr together) is read
-    line by line on a thread of its own, so a test can wait for a line with a time-out."""
+def program_environment(**variables: str) -> dict[str, str]:
+    """A bare environment for a program under test: no setting leaks in from the machine's."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "PYTHONPATH")}
+    return {**keep, "PYTHONUNBUFFERED": "1", **variables}
 
-    def __init__(self, command: list[str], **popen: Any) -> None:
+
+class RunningProgram:
+    """A program started in the background. Its output (stdout and stderr together) is read
+    line by line on a thread of its own, so a test can wait for a line with a time-out and
+    learns at once if the program ended instead."""
+
+    def __init__(self, command: list[str], *, stdin: bool = False, **popen: Any) -> None:
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+            command,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            **popen,
         )
-        self._lines: queue.Queue[str] = queue.Queue()
-        self._seen: list[str] = []
+        self.lines: list[str] = []  # what read_until has read so far, without line ends
+        self._queue: queue.Queue[str | None] = queue.Queue()  # None: the output has ended
+        self._ended = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         for line in self.process.stdout or ():
-            self._lines.put(line)
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
 
-    def wait_for_line(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
-        """The first line that matches `pattern` (a regular expression), waiting for it."""
+    def read_until(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        """Read on to the next line that matches `pattern` (a regular expression)."""
         deadline = time.monotonic() + timeout
         while True:
-            for line in self._seen:
-                if match := re.search(pattern, line):
-                    return match
             try:
-                self._seen.append(self._lines.get(timeout=max(0.0, deadline - time.monotonic())))
+                line = None if self._ended else self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} within {timeout} s: {self.output()!r}") from None
+                raise AssertionError(f"no line matching {pattern!r} within {timeout} s:\n{self.output()}") from None
+            if line is None:
+                self._ended = True
+                raise AssertionError(f"the program ended before a line matching {pattern!r}:\n{self.output()}")
+            self.lines.append(line)
+            if match := re.search(pattern, line):
+                return match
 
-    def stop(self, stop_signal: signal.Signals, timeout: float = 10.0) -> int:
+    def type(self, line: str) -> None:
+        assert self.process.stdin is not None, "started without stdin=True"
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def stop(self, stop_signal: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> int:
         """Send `stop_signal` and wait for the exit; the exit code. CONTRACT: within 10 s."""
         self.process.send_signal(stop_signal)
+        return self.finish(timeout)
+
+    def finish(self, timeout: float) -> int:
+        """Close its stdin (if any) and wait for it to exit by itself; the exit code."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
         return self.process.wait(timeout=timeout)
 
     def close(self) -> None:
-        """Kill it if it still runs, and read what is left of its output."""
+        """Kill it if it still runs, and take the rest of its output."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
         self._reader.join(timeout=5)
 
     def output(self) -> str:
-        while True:  # take what the reader has put since, without iterating under its feet
+        """Everything it printed so far (once it has ended and been closed: everything)."""
+        while True:
             try:
-                self._seen.append(self._lines.get_nowait())
+                line = self._queue.get_nowait()
             except queue.Empty:
-                return "".join(self._seen)
+                return "\n".join(self.lines)
+            if line is None:
+                self._ended = True
+            else:
+                self.lines.append(line)

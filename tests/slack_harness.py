@@ -319,6 +319,14 @@ def gathr_calls(sim: Simulator, method: str, path_end: str) -> list[Any]:
     return [r for r in list(sim.requests) if r.method == method and r.raw_path.endswith(path_end)]
 
 
+def threads_left_after(before: set[threading.Thread], timeout: float = 10.0) -> list[str]:
+    """Names of the threads started since `before` still alive after up to `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while (left := [t.name for t in threading.enumerate() if t not in before]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
+
+
 def wait_for_call_saying(fake: FakeSlack, method: str, *needles: str, timeout: float = 5.0) -> ApiCall:
     """The first call of `method` whose text or blocks hold every one of `needles`."""
     deadline = time.monotonic() + timeout

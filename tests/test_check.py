@@ -101,7 +101,7 @@ def test_the_simulator_command_serves_the_spec_api_until_told_to_stop(
 ) -> None:
     program = RunningProgram([*launcher, *gathr_bot("simulator", "--port", "0")], cwd=str(tmp_path))
     try:
-        base_url = program.wait_for_line(r"Gathr simulator on (http://127\.0\.0\.1:\d+) ").group(1)
+        base_url = program.read_until(r"Gathr simulator on (http://127\.0\.0\.1:\d+) ").group(1)
         url = f"{base_url}/api/v1/application/status/etl/orders-etl"
         answer = requests.get(url, headers={"Authorization": "simulator-token"}, timeout=5)
         assert answer.json() == {"application_status": "STOPPED", "status": "Success"}

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import queue
-import signal
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +21,7 @@ import pytest
 import requests
 
 from bot.simulator import Fault, Simulator
-from tests.programs import free_port, gathr_bot
+from tests.programs import RunningProgram, free_port, gathr_bot, program_environment
 from tests.fakes.slack import FakeSlack, form_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     CHANNEL,
@@ -175,13 +171,8 @@ def test_no_secret_in_debug_logs_or_in_slack_in_socket_mode(
 
 
 
-def _environment(**variables: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "PYTHONPATH")}
-    return {**keep, "PYTHONUNBUFFERED": "1", **variables}
-
-
 def _secret_environment(fake: FakeSlack, sim: Simulator, **variables: str) -> dict[str, str]:
-    return _environment(
+    return program_environment(
         SLACK_BOT_TOKEN=BOT_SECRET,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake.api_url,
@@ -193,50 +184,6 @@ def _secret_environment(fake: FakeSlack, sim: Simulator, **variables: str) -> di
         LOG_LEVEL="DEBUG",
         **variables,
     )
-
-
-class Running:
-    """`gathr-bot run` in a subprocess, stdout and stderr read as they come."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.process = subprocess.Popen(
-            gathr_bot("run"), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, self.out), daemon=True),
-            threading.Thread(target=self._read, args=(self.process.stderr, self.err), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, stream: Any, into: list[str]) -> None:
-        for line in stream:
-            into.append(line)
-            self.lines.put(line)
-
-    def wait_for_line(self, needle: str, timeout: float = 10.0) -> None:
-        while True:
-            if needle in self.lines.get(timeout=timeout):  # queue.Empty if it never comes
-                return
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=10)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            for reader in self._readers:
-                reader.join(timeout=5)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.out) + "".join(self.err)
 
 
 def _command(port: int, fake: FakeSlack, text: str, response: str) -> int:
@@ -251,10 +198,9 @@ def test_gathr_bot_run_at_debug_prints_no_secret_through_gathr_and_slack_failure
     fake: FakeSlack, secret_sim: Simulator, tmp_path: Path
 ) -> None:
     fake.bot_token = BOT_SECRET
-    port = free_port()
-    bot = Running(_secret_environment(fake, secret_sim, PORT=str(port)), tmp_path)
+    bot = RunningProgram(gathr_bot("run"), env=_secret_environment(fake, secret_sim, PORT="0"), cwd=tmp_path)
     try:
-        bot.wait_for_line("serving Slack over HTTP")
+        port = int(bot.read_until(r"serving Slack over HTTP on .*:(\d+) ").group(1))
         assert _command(port, fake, "status customers-etl", "ok") == 200
         wait_for_call_saying(fake, "chat.postMessage", "customers-etl", "RUNNING")
         with secret_sim.faults(Fault(status=401, body=b"", path_contains="/start")):
@@ -267,14 +213,14 @@ def test_gathr_bot_run_at_debug_prints_no_secret_through_gathr_and_slack_failure
         assert _command(port, fake, "start finance ledger-etl", "slack-invalid-auth") == 200
         wait_for_response_saying(fake, "slack-invalid-auth", "<@U111>", "RUNNING")
         fake.invalid_auth(False)
+        assert bot.stop() == 0
     finally:
-        code = bot.stop()
+        bot.close()
 
-    assert code == 0
-    assert " DEBUG " in bot.output and "invalid_auth" in bot.output  # it did log, in detail
-    assert "Traceback" not in bot.output
-    assert_no_secret("".join(bot.out), "stdout")
-    assert_no_secret("".join(bot.err), "stderr")
+    output = bot.output()
+    assert " DEBUG " in output and "invalid_auth" in output  # it did log, in detail
+    assert "Traceback" not in output
+    assert_no_secret(output, "the output (stdout and stderr)")
     assert_no_secret(slack_got(fake), "messages to Slack")
 
 
@@ -282,21 +228,23 @@ def test_gathr_bot_run_in_socket_mode_at_debug_prints_no_secret(
     fake: FakeSlack, secret_sim: Simulator, tmp_path: Path
 ) -> None:
     fake.bot_token, fake.app_token = BOT_SECRET, APP_SECRET
-    bot = Running(_secret_environment(fake, secret_sim, SLACK_APP_TOKEN=APP_SECRET), tmp_path)
+    env = _secret_environment(fake, secret_sim, SLACK_APP_TOKEN=APP_SECRET)
+    bot = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
     try:
-        bot.wait_for_line("serving Slack in Socket Mode")
+        bot.read_until("serving Slack in Socket Mode")
         fake.wait_connected()
         envelope = fake.send_envelope(
             "slash_commands", fake.slash_command_payload("status customers-etl", user_id=REQUESTER, channel_id=CHANNEL)
         )
         fake.wait_for_ack(envelope, timeout=3)
         wait_for_call_saying(fake, "chat.postMessage", "customers-etl", "RUNNING")
+        assert bot.stop() == 0
     finally:
-        code = bot.stop()
+        bot.close()
 
-    assert code == 0
-    assert " DEBUG " in bot.output and "Traceback" not in bot.output
-    assert_no_secret(bot.output, "the output")
+    output = bot.output()
+    assert " DEBUG " in output and "Traceback" not in output
+    assert_no_secret(output, "the output (stdout and stderr)")
     assert_no_secret(slack_got(fake), "messages to Slack")
 
 

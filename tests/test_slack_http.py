@@ -9,7 +9,6 @@ fallback) are in test_slack_both_modes.py and run in both modes there.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 import requests
 
 from bot.simulator import Simulator
-from tests.programs import RUN_SPELLINGS, RunningProgram, free_port, gathr_bot
+from tests.programs import RUN_SPELLINGS, RunningProgram, free_port, gathr_bot, program_environment
 from tests.fakes.slack import FakeSlack, form_body, interactive_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     ALLOW_ALL_CHANGES,
@@ -41,6 +40,7 @@ from tests.slack_harness import (  # noqa: F401  (fixtures)
     settings_for,
     sim,
     start_bot,
+    threads_left_after,
     wait_for_call_saying,
     wait_for_response_saying,
 )
@@ -374,20 +374,12 @@ def test_stop_ends_every_thread_the_bot_started_and_closes_its_port(
 
     bot.stop()
 
-    deadline = time.monotonic() + 5
-    while (left := [t.name for t in threading.enumerate() if t not in before]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert left == []
+    assert threads_left_after(before) == []
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 # ---------------------------------------------------------------- `gathr-bot run`
-
-
-def _environment(**variables: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "PYTHONPATH")}
-    return {**keep, "PYTHONUNBUFFERED": "1", **variables}
 
 
 @pytest.mark.parametrize(
@@ -398,7 +390,7 @@ def _environment(**variables: str) -> dict[str, str]:
 def test_gathr_bot_run_serves_http_and_exits_0_on_a_stop_signal(
     fake: FakeSlack, sim: Simulator, tmp_path: Path, spelling: str, stop_signal: signal.Signals
 ) -> None:
-    env = _environment(
+    env = program_environment(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake.api_url,
@@ -408,7 +400,7 @@ def test_gathr_bot_run_serves_http_and_exits_0_on_a_stop_signal(
     )
     program = RunningProgram(RUN_SPELLINGS[spelling], env=env, cwd=tmp_path)
     try:
-        port = int(program.wait_for_line(r"serving Slack over HTTP on .*:(\d+) \(POST /slack/events\)").group(1))
+        port = int(program.read_until(r"serving Slack over HTTP on .*:(\d+) \(POST /slack/events\)").group(1))
 
         health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert health.status_code == 200
@@ -422,7 +414,7 @@ def test_gathr_bot_run_serves_http_and_exits_0_on_a_stop_signal(
 
 
 def test_gathr_bot_run_without_a_bot_token_exits_2_naming_it(fake: FakeSlack, sim: Simulator, tmp_path: Path) -> None:
-    env = _environment(
+    env = program_environment(
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake.api_url,
         GATHR_TOKEN=sim.token,

@@ -8,7 +8,6 @@ in test_slack_both_modes.py. Here is only what is Socket Mode's own.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from bot.simulator import Simulator
@@ -21,6 +20,7 @@ from tests.slack_harness import (  # noqa: F401  (fixtures)
     settings_for,
     sim,
     start_bot,
+    threads_left_after,
 )
 
 
@@ -74,8 +74,5 @@ def test_stop_ends_every_thread_the_bot_started_and_closes_the_connection(
 
     bot.stop()
 
-    deadline = time.monotonic() + 10
-    while (left := [t.name for t in threading.enumerate() if t not in before]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert left == []
+    assert threads_left_after(before) == []
     assert not fake.connected

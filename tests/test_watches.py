@@ -9,12 +9,9 @@ subprocess, in real time, and waits on what it prints.
 from __future__ import annotations
 
 import os
-import queue
 import re
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from bot.scheduling import ManualScheduler
 from bot.settings import Settings
 from bot.simulator import Fault, SimApp, Simulator
 from bot.watches import WatchBoard
+from tests.programs import RunningProgram
 from tests.recording import RecordingConversation, full_text
 from tests.clocked import T0, gathr, scheduler, sim  # noqa: F401  (fixtures)
 
@@ -635,84 +633,36 @@ def test_shutdown_stops_the_poller(
 # -- the console -------------------------------------------------------------------------------
 
 
-class ConsoleProcess:
-    """`python -m bot console --simulate` on pipes, read line by line as it prints."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(("GATHR_", "SLACK_"))}
-        environment.update(env)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "console", "--simulate"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=environment,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def type(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def read_until(self, predicate: Callable[[str], bool], timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError("console output so far:\n" + "\n".join(self.lines)) from None
-            if line is None:
-                raise AssertionError("the console ended early:\n" + "\n".join(self.lines))
-            self.lines.append(line)
-            if predicate(line):
-                return line
-
-    def quit(self) -> int:
-        self.type("quit")
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        code = self.process.wait(timeout=30)
-        while (line := self._queue.get(timeout=5)) is not None:  # the rest of the output
-            self.lines.append(line)
-        return code
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+def console_process(env: dict[str, str]) -> RunningProgram:
+    """`python -m bot console --simulate`, typed into and read line by line as it prints."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("GATHR_", "SLACK_"))}
+    return RunningProgram(
+        [sys.executable, "-m", "bot", "console", "--simulate"],
+        stdin=True,
+        env={**environment, **env},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
 
 
 def test_console_watch_then_start_tells_the_change_in_the_thread_not_again_in_the_channel() -> None:
     # The watch checks more often than the wait polls, so the watch sees each change of
     # the start first: only the wait's hold keeps it out of the channel.
-    console = ConsoleProcess(
-        {"GATHR_WATCH_INTERVAL": "1", "GATHR_POLL_INTERVAL": "1.7", "GATHR_CONFIRM": ""}
-    )
+    console = console_process({"GATHR_WATCH_INTERVAL": "1", "GATHR_POLL_INTERVAL": "1.7", "GATHR_CONFIRM": ""})
     try:
         console.type(f"watch {APP}")
-        console.read_until(lambda line: line.startswith("[channel #1]") and APP in line)
+        console.read_until(rf"^\[channel #1\].*{APP}")
         console.type(f"start sales {APP}")
-        console.read_until(lambda line: "*RUNNING* after" in line)
+        console.read_until(r"\*RUNNING\* after")
         # A stop without a wait: its change is the watch's to tell, at a check that
         # comes after the start's wait has ended.
         console.type(f"stop sales {APP} --no-wait")
-        console.read_until(lambda line: line.startswith("[channel") and "is now" in line)
-        assert console.quit() == 0
+        console.read_until(r"^\[channel.*is now")
+        console.type("quit")
+        assert console.finish(timeout=30) == 0
     finally:
-        console.kill()
+        console.close()
 
-    out = "\n".join(console.lines)
+    out = console.output()
     thread = [line for line in console.lines if line.lstrip().startswith("[thread")]
     assert any("STARTING" in line for line in thread), out
     notices = [line for line in console.lines if line.startswith("[channel") and "is now" in line]
