@@ -18,7 +18,10 @@ def record(
     outcome: str,
     duration_s: float = 0.0,
 ) -> None:
-    """Log the request as one JSON object (user and channel are Slack IDs, never names)."""
+    """Log the request as one JSON object (user and channel are Slack IDs, never names).
+
+    `gathr-bot run` writes these lines with nothing before them (`configure_audit`), so
+    each is one JSON object for a log drain."""
     log.info(
         json.dumps(
             {
@@ -31,6 +34,8 @@ def record(
                 "outcome": outcome,
                 "duration_s": round(duration_s, 3),
             },
-            ensure_ascii=False,
+            # Pure ASCII: every control character, and U+2028/U+2029 (line breaks to some
+            # log drains and to JavaScript), is a \u escape; one request is one line.
+            ensure_ascii=True,
         )
     )
