@@ -1,63 +1,75 @@
-"""`gathr-bot check`: are the settings complete, and do Slack and Gathr answer?
+"""`gathr-bot check`: would `gathr-bot run` start, and would its first command work?
 
-One line per problem and a non-zero exit if there is any; never a secret's value.
+One line per check on standard output, `ok   …` or `FAIL …`, and nothing else (no library
+logs, no retry noise); then, if any failed, one `gathr-bot: …` line on standard error. The
+exit status is the one `run` would give: 2 when `run` would refuse to start (a setting
+missing or invalid, Slack refusing a token), 1 when it would start but fail later (Gathr
+unreachable, a wrong base path, a refused Gathr token, missing scopes), else 0. Never a
+secret's value, nor the password of a URL.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TextIO
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import ConfigError, GathrAuthError, GathrError, GathrRejected
-from bot.gathr import GathrClient
-from bot.settings import Settings, require, requirements_for_run
+from bot.errors import GathrAuthError, GathrError, GathrRejected
+from bot.gathr import API_PATH, GathrClient
+from bot.settings import Settings, run_problems
+from bot.urls import shown_url
 
 REQUIRED_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "usergroups:read"})
 PROBE_APP = "gathr-bot-check"
 
 
-def check_settings(settings: Settings) -> list[str]:
-    problems = []
-    for variable in requirements_for_run(settings):
-        try:
-            require(settings, variable)
-        except ConfigError as error:
-            problems.append(f"{error.variable}: {error.problem}")
-    return problems
+@dataclass(frozen=True)
+class Result:
+    """One check's line. `stops_run`: `gathr-bot run` would refuse to start for this."""
+
+    passed: bool
+    text: str
+    stops_run: bool = False
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.passed else 'FAIL'} {self.text}"
 
 
-def check_gathr(settings: Settings) -> list[str]:
-    if settings.gathr_token is None:
-        return []  # already reported as a missing setting
-    client = GathrClient(
-        settings.gathr_base_url, settings.gathr_token.get_secret_value(), timeout=settings.gathr_timeout
-    )
-    try:
-        client.status(PROBE_APP)
-    except GathrRejected:
-        pass  # Gathr answered in its documented way and accepted the token
-    except GathrAuthError:
-        return ["GATHR_TOKEN: Gathr refused the token"]
-    except GathrError as error:
-        return [f"GATHR_BASE_URL: {error.message} ({settings.gathr_base_url})"]
-    finally:
-        client.close()
-    return []
+def ok(text: str) -> Result:
+    return Result(True, text)
 
 
-def check_slack(settings: Settings, make_client: Callable[[Settings], WebClient]) -> list[str]:
+def fail(text: str, *, stops_run: bool = False) -> Result:
+    return Result(False, text, stops_run)
+
+
+def check_settings(settings: Settings) -> Iterator[Result]:
+    problems = run_problems(settings)
+    for problem in problems:
+        yield fail(f"{problem.variable}: {problem.problem}", stops_run=True)
+    if not problems:
+        mode = "Socket Mode" if settings.socket_mode else "HTTP mode"
+        yield ok(f"settings complete for {mode}")
+
+
+def check_slack(settings: Settings, make_client: Callable[[Settings], WebClient]) -> Iterator[Result]:
+    """The bot token (`auth.test`, scopes), then in Socket Mode the app token
+    (`apps.connections.open`, the connection itself left unopened)."""
     if settings.slack_bot_token is None:
-        return []
+        return  # already reported as a missing setting
+    client = make_client(settings)
     try:
-        response = make_client(settings).auth_test()
+        response = client.auth_test()
     except SlackApiError as error:
-        return [f"SLACK_BOT_TOKEN: Slack refused it ({error.response.get('error', 'unknown error')})"]
-    except Exception as error:
-        return [f"SLACK_API_URL: Slack could not be reached ({type(error).__name__})"]
+        yield fail(_refused("Slack bot token", "SLACK_BOT_TOKEN", error, settings), stops_run=True)
+        return
+    except Exception as error:  # urllib's errors, a body that is not JSON, ...
+        yield fail(_unreachable(settings, error), stops_run=True)
+        return
     granted = {
         scope.strip()
         for scope in str(response.headers.get("x-oauth-scopes", "")).split(",")
@@ -65,16 +77,103 @@ def check_slack(settings: Settings, make_client: Callable[[Settings], WebClient]
     }
     missing = sorted(REQUIRED_SCOPES - granted)
     if missing:
-        return [f"SLACK_BOT_TOKEN: missing scopes {', '.join(missing)}; reinstall the app from manifest.yml"]
-    return []
+        yield fail(
+            f"Slack bot token: missing scopes {', '.join(missing)}; reinstall the app from manifest.yml"
+        )
+    else:
+        yield ok(f"Slack bot token (team {response.get('team_id')}, bot {response.get('bot_id')})")
+    if settings.slack_app_token is not None:
+        yield _check_app_token(client, settings, settings.slack_app_token.get_secret_value())
 
 
-def run_check(settings: Settings, out: TextIO = sys.stdout) -> int:
+def _refused(what: str, variable: str, error: SlackApiError, settings: Settings) -> str:
+    status = getattr(error.response, "status_code", 200)
+    code = error.response.get("error") if isinstance(error.response.data, dict) else None
+    if status != 200 and not code:  # not Slack's Web API answering
+        return f"Slack: no Slack Web API at {shown_url(settings.slack_api_url)} (HTTP {status}); check SLACK_API_URL"
+    return f"{what}: Slack refused it ({code or 'unknown error'}); check {variable}"
+
+
+def _check_app_token(client: WebClient, settings: Settings, app_token: str) -> Result:
+    try:
+        client.apps_connections_open(app_token=app_token)
+    except SlackApiError as error:
+        return fail(_refused("Slack app token", "SLACK_APP_TOKEN", error, settings), stops_run=True)
+    except Exception as error:
+        return fail(f"Slack app token: {_reason(error)}", stops_run=True)
+    return ok("Slack app token (Socket Mode may connect)")
+
+
+def _unreachable(settings: Settings, error: Exception) -> str:
+    return f"Slack: {_reason(error)} at {shown_url(settings.slack_api_url)}; check SLACK_API_URL"
+
+
+def _reason(error: Exception) -> str:
+    return f"could not be reached ({type(error).__name__})"
+
+
+def check_gathr(settings: Settings) -> Iterator[Result]:
+    """A status read of a probe app: Gathr's documented answer, `200` or the `400` of an
+    unknown app, proves the API is at that path and takes the token."""
+    if settings.gathr_token is None:
+        return
+    base = shown_url(settings.gathr_base_url)
+    api = shown_url(settings.gathr_base_url.rstrip("/") + API_PATH)
+    client = GathrClient(
+        settings.gathr_base_url,
+        settings.gathr_token.get_secret_value(),
+        timeout=settings.gathr_timeout,
+        status_retries=0,  # a check says what it found; run retries, check need not
+    )
+    try:
+        client.status(PROBE_APP)
+    except GathrRejected as error:
+        if error.status != 400:  # a 404 {"status": "Error"} from some other service
+            yield fail(_no_api(api, error.status))
+            return
+    except GathrAuthError as error:
+        yield fail(f"Gathr token: {error.message}")
+        return
+    except GathrError as error:
+        if error.status == 404:
+            yield fail(_no_api(api, error.status))
+        else:
+            yield fail(f"Gathr: {error.message} at {base}; check GATHR_BASE_URL")
+        return
+    finally:
+        client.close()
+    yield ok(f"Gathr API at {api} (token accepted)")
+
+
+def _no_api(api: str, status: int | None) -> str:
+    return f"Gathr: no Gathr API at {api} (HTTP {status}); check the path of GATHR_BASE_URL"
+
+
+def check_store(settings: Settings) -> Iterator[Result]:
+    """The store of GATHR_STATE_URL, once the bot has one: a store `run` could not use stops
+    it at start-up (CONTRACT §6), so a failure here must say `stops_run=True`."""
+    return iter(())
+
+
+def results(settings: Settings, make_client: Callable[[Settings], WebClient]) -> Iterator[Result]:
+    yield from check_settings(settings)
+    yield from check_slack(settings, make_client)
+    yield from check_gathr(settings)
+    yield from check_store(settings)
+
+
+def run_check(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     from bot.slack_app import web_client
 
-    problems = check_settings(settings) + check_gathr(settings) + check_slack(settings, web_client)
-    for problem in problems:
-        print(problem, file=out)
-    if not problems:
-        print("ok: settings complete, Slack and Gathr answer", file=out)
-    return 1 if problems else 0
+    failed: list[Result] = []
+    for result in results(settings, web_client):
+        print(result.line(), file=out, flush=True)
+        if not result.passed:
+            failed.append(result)
+    if not failed:
+        return 0
+    stops = any(result.stops_run for result in failed)
+    verdict = "gathr-bot run would not start" if stops else "gathr-bot run would start, but fail"
+    count = f"{len(failed)} check{'s' if len(failed) > 1 else ''} failed"
+    print(f"gathr-bot: {count}; {verdict}", file=err)
+    return 2 if stops else 1

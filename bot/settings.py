@@ -177,6 +177,10 @@ def load_settings(env_file: str | None = ".env", **overrides: object) -> Setting
     """Build the settings or raise one `ConfigError` naming the first bad variable."""
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]
+    except UnicodeDecodeError:
+        raise ConfigError(str(env_file), "cannot be read: it is not UTF-8 text") from None
+    except OSError as error:  # e.g. a .env the program may not read
+        raise ConfigError(str(env_file), f"cannot be read ({error.strerror or type(error).__name__})") from None
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
@@ -201,3 +205,30 @@ def requirements_for_run(settings: Settings) -> tuple[str, ...]:
     if not settings.socket_mode:
         needed.append("SLACK_SIGNING_SECRET")
     return tuple(needed)
+
+
+def no_mode() -> ConfigError:
+    """Neither mode's secret is set: which mode was meant is not known, so name both."""
+    return ConfigError(
+        "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET",
+        "neither is set: Socket Mode needs SLACK_APP_TOKEN (xapp-...), "
+        "HTTP mode needs SLACK_SIGNING_SECRET",
+    )
+
+
+def run_problems(settings: Settings) -> list[ConfigError]:
+    """Every setting `gathr-bot run` needs and does not have, in the order it would say them."""
+    problems = []
+    for variable in requirements_for_run(settings):
+        try:
+            require(settings, variable)
+        except ConfigError as error:
+            missing_mode = variable == "SLACK_SIGNING_SECRET" and not settings.socket_mode
+            problems.append(no_mode() if missing_mode else error)
+    return problems
+
+
+def require_for_run(settings: Settings) -> None:
+    """Raise the first of `run_problems`, if any."""
+    for problem in run_problems(settings):
+        raise problem

@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -47,12 +49,24 @@ def good_settings(fake: FakeSlack, sim: Simulator) -> dict[str, str]:
     }
 
 
+def lines(text: str) -> list[str]:
+    return text.strip().splitlines()
+
+
 def test_all_well_exits_0_after_asking_slack_and_gathr(fake: FakeSlack, sim: Simulator, tmp_path: object) -> None:
     result = check(tmp_path, **good_settings(fake, sim))
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("ok")
-    assert [call.method for call in fake.calls()] == ["auth.test"]
+    assert lines(result.stdout) == [
+        "ok   settings complete for Socket Mode",
+        "ok   Slack bot token (team T111, bot BBOT)",
+        "ok   Slack app token (Socket Mode may connect)",
+        f"ok   Gathr API at {sim.base_url}/api/v1/application/ (token accepted)",
+    ]
+    assert result.stderr == ""
+    # The app token is tried as run would, but no connection is kept open.
+    assert [call.method for call in fake.calls()] == ["auth.test", "apps.connections.open"]
+    assert not fake.connected
     assert [r.raw_path for r in sim.requests] == ["/api/v1/application/status/etl/gathr-bot-check"]
 
 
@@ -62,29 +76,151 @@ def test_each_problem_is_one_line_and_the_exit_is_not_zero(fake: FakeSlack, sim:
 
     result = check(tmp_path, **settings)
 
-    assert result.returncode != 0
-    lines = result.stdout.strip().splitlines()
-    assert lines == [
-        "GATHR_TOKEN: Gathr refused the token",
-        "SLACK_BOT_TOKEN: missing scopes chat:write.public, usergroups:read; reinstall the app from manifest.yml",
+    assert result.returncode == 1  # run would start, and fail later
+    assert lines(result.stdout) == [
+        "ok   settings complete for Socket Mode",
+        "FAIL Slack bot token: missing scopes chat:write.public, usergroups:read; reinstall the app from manifest.yml",
+        "ok   Slack app token (Socket Mode may connect)",
+        "FAIL Gathr token: Gathr refused the token (HTTP 401); check GATHR_TOKEN",
     ]
+    assert lines(result.stderr) == ["gathr-bot: 2 checks failed; gathr-bot run would start, but fail"]
     assert "wrong-token" not in result.stdout + result.stderr
 
 
 def test_missing_settings_and_unreachable_services_are_named(fake: FakeSlack, sim: Simulator, tmp_path: object) -> None:
     fake.invalid_auth()
-    settings = good_settings(fake, sim)
-    del settings["SLACK_APP_TOKEN"]  # HTTP mode: the signing secret becomes required
+    settings = good_settings(fake, sim) | {"SLACK_SIGNING_SECRET": "s3cret"}
+    del settings["SLACK_APP_TOKEN"]
+    del settings["GATHR_TOKEN"]
     sim.close()  # nobody answers at GATHR_BASE_URL any more
 
     result = check(tmp_path, **settings)
 
-    assert result.returncode != 0
-    assert result.stdout.strip().splitlines() == [
-        "SLACK_SIGNING_SECRET: is required but not set",
-        f"GATHR_BASE_URL: Gathr refused the connection ({sim.base_url})",
-        "SLACK_BOT_TOKEN: Slack refused it (invalid_auth)",
+    assert result.returncode == 2  # as run: settings missing, a token refused
+    assert lines(result.stdout) == [
+        "FAIL GATHR_TOKEN: is required but not set",
+        "FAIL Slack bot token: Slack refused it (invalid_auth); check SLACK_BOT_TOKEN",
     ]
+    assert lines(result.stderr) == ["gathr-bot: 2 checks failed; gathr-bot run would not start"]
+
+
+def test_an_app_token_that_slack_refuses_fails_the_check_as_it_fails_run(
+    fake: FakeSlack, sim: Simulator, tmp_path: object
+) -> None:
+    fake.app_token = "xapp-the-right-one"
+
+    result = check(tmp_path, **good_settings(fake, sim))
+
+    assert result.returncode == 2
+    assert "FAIL Slack app token: Slack refused it (invalid_auth); check SLACK_APP_TOKEN" in lines(result.stdout)
+    assert lines(result.stderr) == ["gathr-bot: 1 check failed; gathr-bot run would not start"]
+    assert not fake.connected
+
+
+def test_gathr_unreachable_is_one_line_without_retry_noise_or_the_url_password(
+    fake: FakeSlack, sim: Simulator, tmp_path: object
+) -> None:
+    host = sim.base_url.removeprefix("http://")
+    sim.close()
+    settings = good_settings(fake, sim) | {"GATHR_BASE_URL": f"http://ops:hunter2@{host}/"}
+
+    result = check(tmp_path, **settings)
+
+    assert result.returncode == 1
+    assert lines(result.stdout)[-1] == (
+        f"FAIL Gathr: Gathr refused the connection at http://***@{host}/; check GATHR_BASE_URL"
+    )
+    assert lines(result.stderr) == ["gathr-bot: 1 check failed; gathr-bot run would start, but fail"]
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+class _NotGathr(ThreadingHTTPServer):
+    """A web server that is not Gathr: 404 for every path, as HTML or as some other JSON."""
+
+    def __init__(self, content_type: str, body: bytes) -> None:
+        content = (content_type, body)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(404)
+                self.send_header("Content-Type", content[0])
+                self.send_header("Content-Length", str(len(content[1])))
+                self.end_headers()
+                self.wfile.write(content[1])
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.daemon_threads = True
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/html", b"<html><body><h1>404 Not Found</h1></body></html>"),
+        # Some gateways answer a wrong path in Gathr's own words: still no API there.
+        ("application/json", b'{"status": "Error", "message": "No such endpoint"}'),
+    ],
+    ids=["html", "json-error"],
+)
+def test_a_base_url_whose_api_path_answers_404_fails(
+    fake: FakeSlack, sim: Simulator, tmp_path: object, content_type: str, body: bytes
+) -> None:
+    server = _NotGathr(content_type, body)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        settings = good_settings(fake, sim) | {"GATHR_BASE_URL": f"{server.base_url}/gathr"}
+        result = check(tmp_path, **settings)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert result.returncode == 1
+    assert lines(result.stdout)[-1] == (
+        f"FAIL Gathr: no Gathr API at {server.base_url}/gathr/api/v1/application/ (HTTP 404); "
+        "check the path of GATHR_BASE_URL"
+    )
+    assert lines(result.stderr) == ["gathr-bot: 1 check failed; gathr-bot run would start, but fail"]
+
+
+def test_the_simulators_wrong_path_answer_fails_but_an_unknown_app_passes(
+    fake: FakeSlack, sim: Simulator, tmp_path: object
+) -> None:
+    # The probe app is unknown to the simulator: its documented 400 proves the API is there.
+    assert check(tmp_path, **good_settings(fake, sim)).returncode == 0
+    wrong_path = good_settings(fake, sim) | {"GATHR_BASE_URL": f"{sim.base_url}/gathr"}
+
+    result = check(tmp_path, **wrong_path)
+
+    assert result.returncode == 1
+    assert "no Gathr API at" in lines(result.stdout)[-1]
+
+
+def test_neither_mode_secret_names_both_variables(fake: FakeSlack, sim: Simulator, tmp_path: object) -> None:
+    settings = good_settings(fake, sim)
+    del settings["SLACK_APP_TOKEN"]
+
+    result = check(tmp_path, **settings)
+
+    assert result.returncode == 2
+    assert lines(result.stdout)[0] == (
+        "FAIL SLACK_APP_TOKEN or SLACK_SIGNING_SECRET: neither is set: Socket Mode needs "
+        "SLACK_APP_TOKEN (xapp-...), HTTP mode needs SLACK_SIGNING_SECRET"
+    )
+
+
+def test_an_invalid_setting_is_the_one_line_run_gives(fake: FakeSlack, sim: Simulator, tmp_path: object) -> None:
+    result = check(tmp_path, **good_settings(fake, sim) | {"GATHR_TIMEOUT": "soon"})
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert lines(result.stderr) == ["gathr-bot: GATHR_TIMEOUT: Input should be a valid number, unable to parse string as a number"]
 
 
 # A shell starts a background job (`gathr-bot simulator &`) with SIGINT ignored.
