@@ -3,29 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
+from bot.startup import bind_problem
 
 log = logging.getLogger("gathr_bot")
 
 
+COMMANDS = ("run", "console", "simulator", "check")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors said as every other `gathr-bot:` line: the usage, then one
+    line naming the mistake, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"gathr-bot: {message}\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text[:20]}' is not a port number (0 to 65535; 0: any free port)")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gathr-bot", description="Slack chat-ops for Gathr ETL apps.")
-    commands = parser.add_subparsers(dest="command")
+    parser = _Parser(prog="gathr-bot", description="Slack chat-ops for Gathr ETL apps.")
+    commands = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}", parser_class=_Parser)
     commands.add_parser("run", help="serve Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
     console = commands.add_parser("console", help="a local terminal surface, no Slack needed")
     console.add_argument("--simulate", action="store_true", help="use the embedded Gathr simulator")
     console.add_argument("--user", metavar="ID", help="act as this Slack user ID (allow-lists apply)")
     simulator = commands.add_parser("simulator", help="serve the Gathr simulator over HTTP")
     simulator.add_argument("--host", default="127.0.0.1")
-    simulator.add_argument("--port", type=int, default=8080)
+    simulator.add_argument("--port", type=_port, default=8080, help="0: any free port")
     commands.add_parser("check", help="check settings and reach Slack and Gathr")
     return parser
 
@@ -37,14 +63,47 @@ def configure_logging(level: str, stream: TextIO = sys.stdout, *, audit: bool = 
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         force=True,
     )
-    # Every request is audited, denials above all, whatever LOG_LEVEL hides (but the
-    # console, whose screen is the point, shows no log lines).
-    logging.getLogger("gathr_bot.audit").setLevel(logging.INFO if audit else logging.NOTSET)
+    configure_audit(stream if audit else None)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    command = args.command or "run"
+def configure_audit(stream: TextIO | None) -> None:
+    """Every request is audited, denials above all, whatever LOG_LEVEL hides: one JSON
+    object per line, nothing before it, on a handler of its own (the general log format
+    does not apply). None: no audit lines at all (the console, whose screen is the point)."""
+    audit_log = logging.getLogger("gathr_bot.audit")
+    for handler in list(audit_log.handlers):
+        if getattr(handler, "gathr_audit", False):
+            audit_log.removeHandler(handler)
+            handler.close()
+    if stream is None:
+        audit_log.setLevel(logging.NOTSET)
+        audit_log.propagate = True
+        return
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.gathr_audit = True  # type: ignore[attr-defined]
+    audit_log.addHandler(handler)
+    audit_log.setLevel(logging.INFO)
+    audit_log.propagate = False
+
+
+def configure_check_logging(settings: Settings) -> None:
+    """`check` speaks in its own lines: library logs and warnings only with LOG_LEVEL=DEBUG."""
+    if settings.log_level == "DEBUG":
+        configure_logging("DEBUG", sys.stderr, audit=False)
+        return
+    warnings.simplefilter("ignore")
+    configure_logging("CRITICAL", sys.stderr, audit=False)
+    logging.disable(logging.CRITICAL)
+
+
+def main(argv: Sequence[str] | None = None, *, default_command: str | None = None) -> int:
+    """`gathr-bot`; `python -m bot` passes default_command="run" (CONTRACT §1)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = args.command or default_command
+    if command is None:
+        parser.error(f"say which command: {', '.join(COMMANDS)} (gathr-bot -h: what each does)")
     try:
         if command == "simulator":
             return _simulator(args.host, args.port)
@@ -54,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "check":
             from bot.check import run_check
 
-            configure_logging("WARNING", sys.stderr)
+            configure_check_logging(settings)
             return run_check(settings)
         from bot.slack_app import serve
 
@@ -63,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"gathr-bot: {error.variable}: {error.problem}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the stop signals are ours (e.g. in check)
+        return 130
 
 
 def _simulator(host: str, port: int) -> int:
@@ -70,7 +131,12 @@ def _simulator(host: str, port: int) -> int:
     from bot.stop_signals import StopSignals
 
     configure_logging("INFO")
-    with StopSignals() as stop_signals, Simulator(host=host, port=port) as simulator:
+    try:
+        simulator = Simulator(host=host, port=port)
+    except OSError as error:
+        about_host = isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL
+        raise ConfigError("--host" if about_host else "--port", bind_problem(error, host=host, port=port)) from None
+    with StopSignals() as stop_signals, simulator:
         print(f"Gathr simulator on {simulator.base_url} (token: Authorization: {simulator.token})", flush=True)
         print(f"Apps: {simulator.app_list()}", flush=True)
         stop_signals.wait()
@@ -112,4 +178,4 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(default_command="run"))

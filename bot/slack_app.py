@@ -26,7 +26,8 @@ from bot.core import Core, Requester, build_core
 from bot.errors import ConfigError
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
-from bot.settings import Settings, require, requirements_for_run
+from bot.settings import Settings, require_for_run
+from bot.startup import bind_problem, log_summary
 from bot.slack_conversation import SlackConversation, SlackNotifier, retry_handlers
 from bot.stop_signals import StopSignals
 
@@ -189,7 +190,10 @@ class Service:
             self._stop_serving = handler.close
             log.info("serving Slack in Socket Mode")
             return
-        server = _Waitress(health_wrapped(SlackRequestHandler(self.app)), host=self.host, port=self.settings.port)
+        try:
+            server = _Waitress(health_wrapped(SlackRequestHandler(self.app)), host=self.host, port=self.settings.port)
+        except OSError as error:
+            raise ConfigError("PORT", bind_problem(error, host=self.host, port=self.settings.port)) from None
         self.port = server.port
         self._stop_serving = server.stop_accepting
         self._release_server = server.release
@@ -294,11 +298,15 @@ class _Waitress:
 
 def serve(settings: Settings) -> int:
     """`gathr-bot run`: serve until SIGTERM or SIGINT, then stop in order and exit 0."""
-    for variable in requirements_for_run(settings):
-        require(settings, variable)
+    require_for_run(settings)
     with StopSignals() as stop_signals:  # before anything slow, so no signal finds the default
         service = Service(settings)
-        service.start()
+        try:
+            service.start()
+        except ConfigError:
+            service.stop(budget=2.0)
+            raise
+        log_summary(settings, mode="Socket Mode" if service.port is None else f"HTTP on {service.host}:{service.port}")
         stop_signals.wait()
         service.stop()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):

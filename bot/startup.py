@@ -1,0 +1,95 @@
+"""The block of log lines `gathr-bot run` writes once it serves: what the operator set up."""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+
+from bot.settings import EVERYONE, Settings
+from bot.urls import shown_url
+
+log = logging.getLogger("gathr_bot.startup")
+
+# (action, setting) in the order operators read them; a setting this version lacks is skipped.
+_ALLOW_LISTS = (
+    ("start", "gathr_allow_start"),
+    ("stop", "gathr_allow_stop"),
+    ("update", "gathr_allow_update"),
+    ("trigger", "gathr_allow_trigger"),
+    ("status", "gathr_allow_status"),
+    ("watch", "gathr_allow_watch"),
+)
+_CHANGES = ("start", "stop", "update")
+
+
+def version() -> str:
+    try:
+        return metadata.version("gathr-bot")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def who(entries: frozenset[str]) -> str:
+    """An allow-list as counts: "everyone", "nobody" or "2 users, 1 group"."""
+    if EVERYONE in entries:
+        return "everyone"
+    # A scoped entry (`S0SALES@sales/*`) counts by its principal.
+    principals = {entry.partition("@")[0] for entry in entries}
+    groups = sum(1 for p in principals if p.startswith("S"))
+    users = len(principals) - groups
+    parts = [_count(users, "user"), _count(groups, "group")]
+    return ", ".join(part for part in parts if part) or "nobody"
+
+
+def _count(n: int, noun: str) -> str:
+    return "" if n == 0 else f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def summary_lines(settings: Settings, *, mode: str) -> list[str]:
+    """The summary, one log line each; `mode` is "Socket Mode" or "HTTP on host:port"."""
+    allowed = {
+        action: who(getattr(settings, field))
+        for action, field in _ALLOW_LISTS
+        if hasattr(settings, field)
+    }
+    confirmed = ", ".join(sorted(settings.gathr_confirm)) or "none"
+    return [
+        f"gathr-bot {version()} serving Slack: {mode}",
+        f"Gathr: {shown_url(settings.gathr_base_url)}",
+        "who may: " + "; ".join(f"{action}: {people}" for action, people in allowed.items()),
+        f"confirmed before they run: {confirmed}",
+        f"watches set by the operator (GATHR_WATCHES): {len(settings.gathr_watches)}, "
+        f"checked every {settings.gathr_watch_interval:g} s",
+    ]
+
+
+def nobody_may_change(settings: Settings) -> bool:
+    return all(
+        not getattr(settings, f"gathr_allow_{action}") for action in _CHANGES
+    )
+
+
+def log_summary(settings: Settings, *, mode: str) -> None:
+    for line in summary_lines(settings, mode=mode):
+        log.info("%s", line)
+    if nobody_may_change(settings):
+        log.warning(
+            "nobody may start, stop or update apps: set GATHR_ALLOW_START, GATHR_ALLOW_STOP "
+            "or GATHR_ALLOW_UPDATE (Slack user or group IDs, or *)"
+        )
+
+
+def bind_problem(error: OSError, *, host: str, port: int) -> str:
+    """Why a server could not listen on host:port, in the operator's words."""
+    import errno
+    import socket
+
+    if isinstance(error, socket.gaierror):
+        return f"{host} is not a host name or address this machine knows"
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} is already in use on {host}; stop the program using it or choose another port"
+    if error.errno == errno.EACCES:
+        return f"no permission to listen on port {port} (ports below 1024 need privileges)"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine"
+    return f"cannot listen on {host}:{port} ({error.strerror or type(error).__name__})"

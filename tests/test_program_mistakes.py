@@ -1,0 +1,173 @@
+"""An operator's mistakes with the program commands: one `gathr-bot:` line on standard
+error, exit status 2, never a traceback. Each runs the real program as a subprocess."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.simulator import Simulator
+from tests.fakes.slack import FakeSlack
+from tests.programs import RUN_SPELLINGS, gathr_bot, program_environment
+
+USAGE = "usage: gathr-bot [-h] {run,console,simulator,check} ..."
+SIMULATOR_USAGE = "usage: gathr-bot simulator [-h] [--host HOST] [--port PORT]"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as slack:
+        yield slack
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port some other program listens on, on every address."""
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+def program(command: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env=program_environment(**env), cwd=tmp_path
+    )
+
+
+def assert_mistake(result: subprocess.CompletedProcess[str], *stderr: str) -> None:
+    assert (result.returncode, result.stderr.splitlines()) == (2, list(stderr)), result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_bare_gathr_bot_shows_the_usage_and_exits_2(tmp_path: Path) -> None:
+    assert_mistake(
+        program(gathr_bot(), tmp_path),
+        USAGE,
+        "gathr-bot: say which command: run, console, simulator, check (gathr-bot -h: what each does)",
+    )
+
+
+def test_python_m_bot_alone_is_still_run(tmp_path: Path) -> None:
+    # CONTRACT §1: `python -m bot` is `gathr-bot run`, here stopped by its missing settings.
+    assert_mistake(program(RUN_SPELLINGS["python -m bot"], tmp_path), "gathr-bot: SLACK_BOT_TOKEN: is required but not set")
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["launch"], "gathr-bot: argument {run,console,simulator,check}: invalid choice: 'launch' "
+                     "(choose from 'run', 'console', 'simulator', 'check')"),
+        (["run", "--verbose"], "gathr-bot: unrecognized arguments: --verbose"),
+        (["check", "now"], "gathr-bot: unrecognized arguments: now"),
+        (["--colour"], "gathr-bot: unrecognized arguments: --colour"),
+    ],
+)
+def test_an_unknown_command_or_option_is_the_usage_and_one_line(tmp_path: Path, args: list[str], problem: str) -> None:
+    assert_mistake(program(gathr_bot(*args), tmp_path), USAGE, problem)
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http", ""])
+def test_the_simulator_refuses_a_port_out_of_range(tmp_path: Path, port: str) -> None:
+    assert_mistake(
+        program(gathr_bot("simulator", "--port", port), tmp_path),
+        SIMULATOR_USAGE,
+        f"gathr-bot: argument --port: '{port}' is not a port number (0 to 65535; 0: any free port)",
+    )
+
+
+def test_the_simulator_on_a_port_in_use_says_so(tmp_path: Path, taken_port: int) -> None:
+    assert_mistake(
+        program(gathr_bot("simulator", "--port", str(taken_port)), tmp_path),
+        f"gathr-bot: --port: port {taken_port} is already in use on 127.0.0.1; "
+        "stop the program using it or choose another port",
+    )
+
+
+def test_the_simulator_on_an_unknown_host_says_so(tmp_path: Path) -> None:
+    assert_mistake(
+        program(gathr_bot("simulator", "--host", "nosuch.invalid"), tmp_path),
+        "gathr-bot: --host: nosuch.invalid is not a host name or address this machine knows",
+    )
+
+
+def _http_settings(fake: FakeSlack, sim: Simulator, **more: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_API_URL": fake.api_url,
+        "GATHR_TOKEN": sim.token,
+        "GATHR_BASE_URL": sim.base_url,
+        **more,
+    }
+
+
+def test_run_in_http_mode_on_a_port_in_use_says_so(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path, taken_port: int
+) -> None:
+    result = program(gathr_bot("run"), tmp_path, **_http_settings(fake, sim, PORT=str(taken_port)))
+
+    assert_mistake(
+        result,
+        f"gathr-bot: PORT: port {taken_port} is already in use on 0.0.0.0; "
+        "stop the program using it or choose another port",
+    )
+
+
+@pytest.mark.parametrize(
+    ("port", "problem"),
+    [
+        ("99999", "Input should be less than or equal to 65535"),
+        ("-1", "Input should be greater than or equal to 0"),
+        ("http", "Input should be a valid integer, unable to parse string as an integer"),
+    ],
+)
+def test_run_refuses_a_port_out_of_range(fake: FakeSlack, sim: Simulator, tmp_path: Path, port: str, problem: str) -> None:
+    result = program(gathr_bot("run"), tmp_path, **_http_settings(fake, sim, PORT=port))
+
+    assert_mistake(result, f"gathr-bot: PORT: {problem}")
+    assert not fake.calls()
+
+
+def test_run_with_neither_mode_secret_names_both(fake: FakeSlack, sim: Simulator, tmp_path: Path) -> None:
+    settings = _http_settings(fake, sim)
+    del settings["SLACK_SIGNING_SECRET"]
+
+    assert_mistake(
+        program(gathr_bot("run"), tmp_path, **settings),
+        "gathr-bot: SLACK_APP_TOKEN or SLACK_SIGNING_SECRET: neither is set: Socket Mode needs "
+        "SLACK_APP_TOKEN (xapp-...), HTTP mode needs SLACK_SIGNING_SECRET",
+    )
+
+
+@pytest.mark.parametrize("command", [["run"], ["check"], ["console"]])
+def test_a_dot_env_that_is_not_utf8_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / ".env").write_bytes(b"GATHR_TOKEN=\xff\xfe\n")
+
+    assert_mistake(program(gathr_bot(*command), tmp_path), "gathr-bot: .env: cannot be read: it is not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        (["run"], "gathr-bot: LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+        (["console"], "gathr-bot: LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+        (["check"], "gathr-bot: LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_in_every_command(tmp_path: Path, command: list[str], problem: str) -> None:
+    assert_mistake(program(gathr_bot(*command), tmp_path, LOG_LEVEL="loud"), problem)
+
+
+def test_the_console_without_a_gathr_token_is_one_line(tmp_path: Path) -> None:
+    assert_mistake(program(gathr_bot("console"), tmp_path), "gathr-bot: GATHR_TOKEN: is required but not set")
