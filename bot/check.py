@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import GathrAuthError, GathrError, GathrRejected
 from bot.gathr import API_PATH, GathrClient
 from bot.settings import Settings, run_problems
+from bot.startup import slack_refusal
 from bot.urls import shown_url
 
 REQUIRED_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "usergroups:read"})
@@ -87,11 +88,10 @@ def check_slack(settings: Settings, make_client: Callable[[Settings], WebClient]
 
 
 def _refused(what: str, variable: str, error: SlackApiError, settings: Settings) -> str:
-    status = getattr(error.response, "status_code", 200)
-    code = error.response.get("error") if isinstance(error.response.data, dict) else None
-    if status != 200 and not code:  # not Slack's Web API answering
-        return f"Slack: no Slack Web API at {shown_url(settings.slack_api_url)} (HTTP {status}); check SLACK_API_URL"
-    return f"{what}: Slack refused it ({code or 'unknown error'}); check {variable}"
+    setting, problem = slack_refusal(error, variable=variable, api_url=settings.slack_api_url)
+    if setting != variable:
+        return f"Slack: {problem}; check {setting}"
+    return f"{what}: {problem}; check {variable}"
 
 
 def _check_app_token(client: WebClient, settings: Settings, app_token: str) -> Result:

@@ -27,7 +27,7 @@ from bot.errors import ConfigError
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run
-from bot.startup import bind_problem, log_summary
+from bot.startup import bind_problem, log_summary, slack_refusal
 from bot.slack_conversation import SlackConversation, SlackNotifier, retry_handlers
 from bot.stop_signals import StopSignals
 
@@ -82,7 +82,12 @@ def build_app(core: Core, client: WebClient, *, signing_secret: str | None, list
             request_verification_enabled=signing_secret is not None,
             listener_executor=listener_executor,
         )
-    except BoltError:
+    except BoltError as error:
+        if isinstance(error.__context__, SlackApiError):  # Bolt's auth.test at start-up
+            variable, problem = slack_refusal(
+                error.__context__, variable="SLACK_BOT_TOKEN", api_url=str(client.base_url)
+            )
+            raise ConfigError(variable, problem) from None
         raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
     except OSError as error:  # urllib's URLError and socket errors
         raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
@@ -181,8 +186,10 @@ class Service:
             try:
                 handler.connect()  # type: ignore[no-untyped-call]
             except SlackApiError as error:
-                code = error.response.get("error", "unknown error")
-                raise ConfigError("SLACK_APP_TOKEN", f"Slack refused it ({code})") from None
+                variable, problem = slack_refusal(
+                    error, variable="SLACK_APP_TOKEN", api_url=self.settings.slack_api_url
+                )
+                raise ConfigError(variable, problem) from None
             except OSError as error:
                 raise ConfigError(
                     "SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})"

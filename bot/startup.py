@@ -93,3 +93,16 @@ def bind_problem(error: OSError, *, host: str, port: int) -> str:
     if error.errno == errno.EADDRNOTAVAIL:
         return f"{host} is not an address of this machine"
     return f"cannot listen on {host}:{port} ({error.strerror or type(error).__name__})"
+
+
+def slack_refusal(error: object, *, variable: str, api_url: str) -> tuple[str, str]:
+    """(setting, problem) for a Slack Web API call that failed with `error` (a
+    SlackApiError): Slack's own error code names the token, any other answer (an HTML
+    404, another service) means SLACK_API_URL does not point at Slack's Web API."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", 200)
+    data = getattr(response, "data", None)
+    code = data.get("error") if isinstance(data, dict) else None
+    if status not in (200, 429):  # Slack answers its errors with 200 (429: rate limits)
+        return "SLACK_API_URL", f"no Slack Web API at {shown_url(api_url)} (HTTP {status})"
+    return variable, f"Slack refused it ({code or 'unknown error'})"

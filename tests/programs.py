@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,42 @@ class RunningProgram:
                 self._ended = True
             else:
                 self.lines.append(line)
+
+
+class NotFound(ThreadingHTTPServer):
+    """A web server on loopback that is neither Slack nor Gathr: 404 for every path, as an
+    HTML page unless told otherwise. Use as a context manager."""
+
+    def __init__(self, content_type: str = "text/html", body: bytes = b"<html><h1>404 Not Found</h1></html>") -> None:
+        content = (content_type, body)
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(404)
+                self.send_header("Content-Type", content[0])
+                self.send_header("Content-Length", str(len(content[1])))
+                self.end_headers()
+                self.wfile.write(content[1])
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.daemon_threads = True
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> NotFound:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)

@@ -6,16 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from bot.simulator import Simulator
 from tests.fakes.slack import FakeSlack
-from tests.programs import RunningProgram, gathr_bot
+from tests.programs import NotFound, RunningProgram, gathr_bot
 
 
 @pytest.fixture
@@ -134,31 +132,6 @@ def test_gathr_unreachable_is_one_line_without_retry_noise_or_the_url_password(
     assert "hunter2" not in result.stdout + result.stderr
 
 
-class _NotGathr(ThreadingHTTPServer):
-    """A web server that is not Gathr: 404 for every path, as HTML or as some other JSON."""
-
-    def __init__(self, content_type: str, body: bytes) -> None:
-        content = (content_type, body)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(404)
-                self.send_header("Content-Type", content[0])
-                self.send_header("Content-Length", str(len(content[1])))
-                self.end_headers()
-                self.wfile.write(content[1])
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.daemon_threads = True
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
@@ -171,15 +144,9 @@ class _NotGathr(ThreadingHTTPServer):
 def test_a_base_url_whose_api_path_answers_404_fails(
     fake: FakeSlack, sim: Simulator, tmp_path: object, content_type: str, body: bytes
 ) -> None:
-    server = _NotGathr(content_type, body)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with NotFound(content_type, body) as server:
         settings = good_settings(fake, sim) | {"GATHR_BASE_URL": f"{server.base_url}/gathr"}
         result = check(tmp_path, **settings)
-    finally:
-        server.shutdown()
-        server.server_close()
 
     assert result.returncode == 1
     assert lines(result.stdout)[-1] == (
@@ -200,6 +167,16 @@ def test_the_simulators_wrong_path_answer_fails_but_an_unknown_app_passes(
 
     assert result.returncode == 1
     assert "no Gathr API at" in lines(result.stdout)[-1]
+
+
+def test_a_slack_api_url_that_is_not_slack_fails(fake: FakeSlack, sim: Simulator, tmp_path: object) -> None:
+    with NotFound() as server:
+        result = check(tmp_path, **good_settings(fake, sim) | {"SLACK_API_URL": f"{server.base_url}/api/"})
+
+    assert result.returncode == 2
+    assert lines(result.stdout)[1] == (
+        f"FAIL Slack: no Slack Web API at {server.base_url}/api/ (HTTP 404); check SLACK_API_URL"
+    )
 
 
 def test_neither_mode_secret_names_both_variables(fake: FakeSlack, sim: Simulator, tmp_path: object) -> None:

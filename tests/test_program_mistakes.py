@@ -12,7 +12,7 @@ import pytest
 
 from bot.simulator import Simulator
 from tests.fakes.slack import FakeSlack
-from tests.programs import RUN_SPELLINGS, gathr_bot, program_environment
+from tests.programs import RUN_SPELLINGS, NotFound, gathr_bot, program_environment
 
 USAGE = "usage: gathr-bot [-h] {run,console,simulator,check} ..."
 SIMULATOR_USAGE = "usage: gathr-bot simulator [-h] [--host HOST] [--port PORT]"
@@ -148,6 +148,31 @@ def test_run_with_neither_mode_secret_names_both(fake: FakeSlack, sim: Simulator
         "gathr-bot: SLACK_APP_TOKEN or SLACK_SIGNING_SECRET: neither is set: Socket Mode needs "
         "SLACK_APP_TOKEN (xapp-...), HTTP mode needs SLACK_SIGNING_SECRET",
     )
+
+
+def test_run_with_a_slack_api_url_that_is_not_slack_says_so(fake: FakeSlack, sim: Simulator, tmp_path: Path) -> None:
+    with NotFound() as server:
+        settings = _http_settings(fake, sim, SLACK_API_URL=f"{server.base_url}/nope/", PORT="0")
+        result = program(gathr_bot("run"), tmp_path, **settings)
+
+    assert_mistake(result, f"gathr-bot: SLACK_API_URL: no Slack Web API at {server.base_url}/nope/ (HTTP 404)")
+
+
+@pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket"])
+def test_run_with_a_token_slack_refuses_names_it_and_slacks_reason(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path, socket_mode: bool
+) -> None:
+    if socket_mode:
+        fake.app_token = "xapp-the-right-one"
+        settings = _http_settings(fake, sim, SLACK_APP_TOKEN="xapp-test")
+    else:
+        fake.bot_token = "xoxb-the-right-one"
+        settings = _http_settings(fake, sim, PORT="0")
+    variable = "SLACK_APP_TOKEN" if socket_mode else "SLACK_BOT_TOKEN"
+
+    result = program(gathr_bot("run"), tmp_path, **settings)
+
+    assert_mistake(result, f"gathr-bot: {variable}: Slack refused it (invalid_auth)")
 
 
 @pytest.mark.parametrize("command", [["run"], ["check"], ["console"]])
