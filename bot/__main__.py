@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import socket
 import sys
 import warnings
@@ -124,6 +125,10 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
         return 2
     except KeyboardInterrupt:  # Ctrl-C before the stop signals are ours (e.g. in check)
         return 130
+    except BrokenPipeError:  # `gathr-bot check | head -1`: the reader has what it wanted
+        # Python would flush stdout again at exit, into the same closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _simulator(host: str, port: int) -> int:

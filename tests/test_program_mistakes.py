@@ -3,6 +3,7 @@ error, exit status 2, never a traceback. Each runs the real program as a subproc
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -196,3 +197,21 @@ def test_a_bad_setting_is_one_line_in_every_command(tmp_path: Path, command: lis
 
 def test_the_console_without_a_gathr_token_is_one_line(tmp_path: Path) -> None:
     assert_mistake(program(gathr_bot("console"), tmp_path), "gathr-bot: GATHR_TOKEN: is required but not set")
+
+
+def test_check_read_by_a_pipe_that_closes_early_ends_without_a_traceback(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path
+) -> None:
+    env = program_environment(
+        SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test", SLACK_API_URL=fake.api_url,
+        GATHR_TOKEN=sim.token, GATHR_BASE_URL=sim.base_url,
+    )
+    reader, writer = os.pipe()
+    os.close(reader)  # as `gathr-bot check | head -0` would
+    with os.fdopen(writer, "w") as closed_pipe:
+        result = subprocess.run(
+            gathr_bot("check"), stdout=closed_pipe, stderr=subprocess.PIPE, text=True, timeout=60, env=env, cwd=tmp_path
+        )
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
