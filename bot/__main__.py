@@ -6,6 +6,7 @@ import argparse
 import errno
 import logging
 import os
+import re
 import socket
 import sys
 import warnings
@@ -30,6 +31,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
+        unknown = re.match(r"argument \{[^}]*\}: invalid choice: '?([^' ]*)", message)
+        if unknown:
+            message = f"unknown command '{unknown.group(1)[:40]}'; the commands are {', '.join(COMMANDS)}"
         self.exit(2, f"gathr-bot: {message}\n")
 
 
@@ -95,7 +99,6 @@ def configure_check_logging(settings: Settings) -> None:
         return
     warnings.simplefilter("ignore")
     configure_logging("CRITICAL", sys.stderr, audit=False)
-    logging.disable(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None, *, default_command: str | None = None) -> int:

@@ -67,8 +67,7 @@ def test_python_m_bot_alone_is_still_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        (["launch"], "gathr-bot: argument {run,console,simulator,check}: invalid choice: 'launch' "
-                     "(choose from 'run', 'console', 'simulator', 'check')"),
+        (["launch"], "gathr-bot: unknown command 'launch'; the commands are run, console, simulator, check"),
         (["run", "--verbose"], "gathr-bot: unrecognized arguments: --verbose"),
         (["check", "now"], "gathr-bot: unrecognized arguments: now"),
         (["--colour"], "gathr-bot: unrecognized arguments: --colour"),
