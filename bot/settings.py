@@ -147,6 +147,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return url
 
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port_number(cls, raw: object) -> object:
+        # pydantic's "Input should be less than or equal to 65535" says less than this.
+        text = raw.strip() if isinstance(raw, str) else raw
+        if isinstance(text, str) and not (text.isdigit() and int(text) <= 65535):
+            raise ValueError("must be a port number from 0 to 65535 (0: any free port)")
+        return text
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, raw: object) -> object:
