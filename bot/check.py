@@ -128,7 +128,7 @@ def check_gathr(settings: Settings) -> Iterator[Result]:
     try:
         client.status(PROBE_APP)
     except GathrRejected as error:
-        if error.status != 400:  # a 404 {"status": "Error"} from some other service
+        if error.status not in (200, 400):  # e.g. a 404 {"status": "Error"} from another service
             yield fail(_no_api(api, error.status))
             return
     except GathrAuthError as error:
