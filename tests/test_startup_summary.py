@@ -87,7 +87,7 @@ def test_run_in_http_mode_sums_up_its_settings_then_audits_in_pure_json(
     entry = json.loads(audit_line)  # the whole line, nothing before it
     assert (entry["user"], entry["action"], entry["decision"]) == ("U333", "stop", "denied")
     assert audit_line.isascii() and audit_line.isprintable()
-    assert "WARNING" not in program.output()
+    assert "nobody may start" not in program.output()
 
 
 def test_run_warns_when_nobody_may_start_stop_or_update(fake: FakeSlack, sim: Simulator, tmp_path: Path) -> None:
