@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from collections.abc import Callable, Iterable
@@ -23,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.access import AccessPolicy, CachedGroupLookup
 from bot.core import Core, Requester, build_core
+from bot.dedup import SEEN_TTL, MemorySeenRequests, SeenRequests, envelope_key, request_key
 from bot.errors import ConfigError
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
@@ -70,10 +72,70 @@ def group_lookup(client: WebClient) -> CachedGroupLookup:
     return CachedGroupLookup(fetch, ttl=60.0)
 
 
-def build_app(core: Core, client: WebClient, *, signing_secret: str | None, listener_executor: Executor) -> App:
-    """The Bolt app. Calls `auth.test` once, here at start-up, so no request waits on it.
+@dataclass(frozen=True)
+class Installation:
+    """Who we are, from `auth.test` at start-up: the workspace (and the Enterprise Grid org
+    for an org-wide install) whose requests we serve, and the app's ID where Slack says it
+    (`auth.test` answers `app_id` for some tokens; bots.info would need the users:read scope,
+    which the manifest does not ask for)."""
 
-    Bolt runs listeners on `listener_executor`: ours, so that a stop can shut it."""
+    team_id: str
+    enterprise_id: str = ""
+    enterprise_install: bool = False
+    app_id: str = ""
+
+    @classmethod
+    def of(cls, client: WebClient) -> Installation:
+        try:
+            answer = client.auth_test()
+        except SlackApiError:
+            raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
+        except OSError as error:
+            raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+        return cls(
+            team_id=str(answer.get("team_id") or ""),
+            enterprise_id=str(answer.get("enterprise_id") or ""),
+            enterprise_install=bool(answer.get("is_enterprise_install")),
+            app_id=str(answer.get("app_id") or ""),
+        )
+
+    def foreign(self, body: dict[str, Any]) -> str | None:
+        """Why a payload is not for this installation, or None when it is."""
+        app_id = str(body.get("api_app_id") or "")
+        if self.app_id and app_id and app_id != self.app_id:
+            return "another app"
+        if self.enterprise_install and self.enterprise_id:
+            return None if _enterprise_of(body) == self.enterprise_id else "another organisation"
+        return None if _team_of(body) == self.team_id else "another workspace"
+
+
+def _team_of(body: dict[str, Any]) -> str:
+    team = body.get("team")
+    if isinstance(team, dict):
+        return str(team.get("id") or "")
+    return str(body.get("team_id") or "")
+
+
+def _enterprise_of(body: dict[str, Any]) -> str:
+    enterprise = body.get("enterprise")
+    if isinstance(enterprise, dict):
+        return str(enterprise.get("id") or "")
+    return str(body.get("enterprise_id") or "")
+
+
+def build_app(
+    core: Core,
+    client: WebClient,
+    *,
+    signing_secret: str | None,
+    listener_executor: Executor,
+    seen: SeenRequests | None = None,
+    installation: Installation | None = None,
+) -> App:
+    """The Bolt app. Calls `auth.test` here at start-up, so no request waits on it.
+
+    Bolt runs listeners on `listener_executor`: ours, so that a stop can shut it. Each
+    request that would act is admitted once (`seen`) and only from this `installation`."""
     try:
         app = App(
             client=client,
@@ -85,15 +147,36 @@ def build_app(core: Core, client: WebClient, *, signing_secret: str | None, list
         raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
     except OSError as error:  # urllib's URLError and socket errors
         raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+    installation = installation or Installation.of(client)
+    seen = seen or MemorySeenRequests()
+
+    def admitted(body: dict[str, Any], what: str) -> bool:
+        """False for a payload of another installation, or a copy of one already handled."""
+        why = installation.foreign(body)
+        if why is not None:
+            log.warning("refused a %s from %s (team %r, app %r)", what, why, _team_of(body), body.get("api_app_id"))
+            return False
+        key = request_key(body)
+        if key is not None and not seen.first_time(key, SEEN_TTL):
+            log.info("ignored a repeat of a %s already handled", what)
+            return False
+        return True
 
     @app.command("/gathr")
     def on_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        if installation.foreign(command) is not None:
+            admitted(command, "slash command")  # logs it
+            ack()
+            return
         requester = Requester(user_id=command["user_id"], channel_id=command["channel_id"])
         outcome = core.triage(requester, command.get("text") or "")
         if isinstance(outcome, Message):
+            # Pure and harmless to repeat: a late ack's retry gets the same answer.
             ack(response_type="ephemeral", **outcome.slack_kwargs())
             return
         ack()
+        if not admitted(command, "slash command"):
+            return
         conversation = SlackConversation(
             client,
             channel_id=requester.channel_id,
@@ -105,6 +188,8 @@ def build_app(core: Core, client: WebClient, *, signing_secret: str | None, list
     def on_click(accepted: bool) -> Callable[..., None]:
         def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
             ack()
+            if not admitted(body, "click"):
+                return
             clicker = Requester(user_id=body["user"]["id"], channel_id=_channel_of(body))
             token = str(body["actions"][0].get("value", ""))
             conversation = SlackConversation(
@@ -153,6 +238,7 @@ class Service:
             notifier=SlackNotifier(self.client),
         )
         secret = settings.slack_signing_secret
+        self.seen: SeenRequests = MemorySeenRequests()
         # Bolt's own default, made here so that stop() can shut it.
         self._listeners = ThreadPoolExecutor(max_workers=5, thread_name_prefix="bolt-listener")
         self.app = build_app(
@@ -160,6 +246,7 @@ class Service:
             self.client,
             signing_secret=None if settings.socket_mode else (secret.get_secret_value() if secret else ""),
             listener_executor=self._listeners,
+            seen=self.seen,
         )
         self.host = host
         self.stopped = threading.Event()
@@ -172,13 +259,11 @@ class Service:
         if self.core.watches is not None:
             self.core.watches.start()
         if self.settings.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            handler = SocketModeHandler(
-                self.app, self.settings.slack_app_token.get_secret_value(), web_client=self.client
+            handler = _socket_mode_handler(
+                self.app, self.settings.slack_app_token.get_secret_value(), self.client, self.seen
             )
             try:
-                handler.connect()  # type: ignore[no-untyped-call]
+                handler.connect()
             except SlackApiError as error:
                 code = error.response.get("error", "unknown error")
                 raise ConfigError("SLACK_APP_TOKEN", f"Slack refused it ({code})") from None
@@ -231,6 +316,28 @@ class Service:
             self._stop_serving()
         except Exception:
             log.exception("stopping the server failed")
+
+
+def _socket_mode_handler(app: App, app_token: str, client: WebClient, seen: SeenRequests) -> Any:
+    """Bolt's SocketModeHandler, acking a redelivered envelope (same `envelope_id`, sent
+    again because our ack came late) without handing it to Bolt a second time."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.socket_mode.client import BaseSocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    class OnceSocketModeHandler(SocketModeHandler):
+        def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:
+            if seen.first_time(envelope_key(str(req.envelope_id)), SEEN_TTL):
+                super().handle(client, req)  # type: ignore[arg-type]
+                return
+            log.info(
+                "ignored a repeat of Socket Mode envelope %s (retry %s: %s)",
+                req.envelope_id, req.retry_attempt, req.retry_reason,
+            )
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+    return OnceSocketModeHandler(app, app_token, web_client=client)
 
 
 class _Waitress:
