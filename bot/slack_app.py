@@ -192,13 +192,16 @@ def build_app(
                 return
             clicker = Requester(user_id=body["user"]["id"], channel_id=_channel_of(body))
             token = str(body["actions"][0].get("value", ""))
-            conversation = SlackConversation(
-                client,
-                channel_id=clicker.channel_id,
-                user_id=clicker.user_id,
-                response_url=body.get("response_url"),
+
+            def in_channel(channel_id: str) -> SlackConversation:
+                return SlackConversation(
+                    client, channel_id=channel_id, user_id=clicker.user_id, response_url=body.get("response_url")
+                )
+
+            conversation = in_channel(clicker.channel_id)
+            core.scheduler.submit(
+                lambda: core.click(clicker, token, accepted, conversation, in_channel=in_channel)
             )
-            core.scheduler.submit(lambda: core.click(clicker, token, accepted, conversation))
 
         return listener
 
