@@ -11,6 +11,7 @@ from typing import TextIO
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
+from bot.logsafe import EscapingFormatter
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("gathr_bot")
@@ -31,12 +32,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str, stream: TextIO = sys.stdout, *, audit: bool = True) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=stream,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
+    handler = logging.StreamHandler(stream)
+    # One line per record, whatever a Slack field or a Gathr message holds (bot/logsafe.py).
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # Every request is audited, denials above all, whatever LOG_LEVEL hides (but the
     # console, whose screen is the point, shows no log lines).
     logging.getLogger("gathr_bot.audit").setLevel(logging.INFO if audit else logging.NOTSET)

@@ -6,6 +6,8 @@ are answered inside the ack (pure work), everything else runs on the scheduler's
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import threading
@@ -21,6 +23,7 @@ from slack_bolt.error import BoltError
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 
 from bot.access import AccessPolicy, CachedGroupLookup
 from bot.core import Core, Requester, build_core
@@ -41,6 +44,9 @@ NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
 WAITRESS_OPTIONS: dict[str, Any] = {
     "threads": 16, "connection_limit": 1000, "backlog": 1024, "channel_timeout": 30,
 }
+# Slack's largest payload (a click on a message of 50 blocks) is a few hundred KB.
+MAX_BODY = 1 << 20
+WAITRESS_OPTIONS["max_request_body_size"] = MAX_BODY  # waitress answers 413 without reading on
 # Idle request threads end in milliseconds once told to, but only if given any time at all:
 # the stop keeps this much of its budget for them, however long the steps before take.
 SERVER_RELEASE_MIN = 0.5
@@ -54,6 +60,19 @@ class _DropClientTokenWarning(logging.Filter):
 
 
 logging.getLogger("slack_bolt.App").addFilter(_DropClientTokenWarning())
+
+
+class _NoRequestBodies(logging.Filter):
+    # Bolt's RequestVerification logs the whole body of a request whose signature fails, at
+    # INFO: anyone could write our log. events_endpoint refuses those before Bolt sees them;
+    # should one get through, its line says what happened and nothing of what was sent.
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Invalid request signature detected"):
+            record.msg, record.args = "refused a request whose signature is invalid (body not logged)", None
+        return True
+
+
+logging.getLogger("slack_bolt.RequestVerification").addFilter(_NoRequestBodies())
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -215,16 +234,72 @@ def _channel_of(body: dict[str, Any]) -> str:
     return str(channel.get("id") or body.get("container", {}).get("channel_id") or "")
 
 
-def health_wrapped(bolt: SlackRequestHandler) -> Callable[..., Iterable[bytes]]:
-    """The WSGI app: `GET /healthz` answers 200, everything else goes to Bolt."""
+def health_wrapped(bolt: SlackRequestHandler, *, signing_secret: str | None = None) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app: `GET /healthz` answers 200, `POST /slack/events` goes to Bolt once it
+    is readable and (with a `signing_secret`) signed; anything else is a 404."""
+
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        if path == "/healthz" and method in ("GET", "HEAD"):
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
             return [b"ok"]
-        return bolt(environ, start_response)
+        if path != bolt.path or method != "POST":
+            return _refuse(start_response, "404 Not Found", "not found")
+        return events_endpoint(bolt, verifier, environ, start_response)
 
     return wsgi
+
+
+def events_endpoint(
+    bolt: SlackRequestHandler,
+    verifier: SignatureVerifier | None,
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+) -> Iterable[bytes]:
+    """`POST /slack/events`: the signature is checked on the raw bytes before Bolt parses
+    anything, so unsigned traffic (bad UTF-8, absurd nesting, a forged log line) is refused
+    with a 4xx, in one log line that holds none of it. A signed body Bolt cannot read is a
+    400, not a traceback."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _refuse(start_response, "400 Bad Request", "bad Content-Length")
+    if length < 0 or length > MAX_BODY:
+        return _refuse(start_response, "413 Payload Too Large", "too large")
+    body: bytes = environ["wsgi.input"].read(length)
+    if verifier is not None and not _signed(verifier, environ, body):
+        log.info("refused an HTTP request without a valid Slack signature (%d bytes, not logged)", len(body))
+        return _refuse(start_response, "401 Unauthorized", "invalid request")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        log.warning("refused a signed HTTP request whose body is not UTF-8")
+        return _refuse(start_response, "400 Bad Request", "bad request")
+    inner = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+    try:
+        return bolt(inner, start_response)
+    except Exception as error:  # Bolt parses before it dispatches: json's RecursionError, ValueError
+        log.warning("refused a signed HTTP request Bolt could not read (%s)", type(error).__name__)
+        return _refuse(start_response, "400 Bad Request", "bad request")
+
+
+def _signed(verifier: SignatureVerifier, environ: dict[str, Any], body: bytes) -> bool:
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    signature = environ.get("HTTP_X_SLACK_SIGNATURE")
+    if not timestamp or not signature or len(timestamp) > 20 or not timestamp.isdigit():
+        return False  # a repeated header is joined with ", ": never valid
+    try:
+        return verifier.is_valid(body, timestamp, signature)
+    except ValueError:
+        return False
+
+
+def _refuse(start_response: Callable[..., Any], status: str, error: str) -> Iterable[bytes]:
+    body = json.dumps({"error": error}).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class Service:
@@ -277,7 +352,9 @@ class Service:
             self._stop_serving = handler.close
             log.info("serving Slack in Socket Mode")
             return
-        server = _Waitress(health_wrapped(SlackRequestHandler(self.app)), host=self.host, port=self.settings.port)
+        secret = self.settings.slack_signing_secret.get_secret_value() if self.settings.slack_signing_secret else ""
+        wsgi = health_wrapped(SlackRequestHandler(self.app), signing_secret=secret or None)
+        server = _Waitress(wsgi, host=self.host, port=self.settings.port)
         self.port = server.port
         self._stop_serving = server.stop_accepting
         self._release_server = server.release
