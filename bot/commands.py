@@ -23,6 +23,9 @@ from bot.errors import UsageError
 
 MAX_NAME_LENGTH = 200
 MAX_FILES = 100
+# Longer than any command needs (a name is at most 200 characters): refused before any
+# parsing, so no text costs more than a glance at its length.
+MAX_TEXT_LENGTH = 4_000
 
 
 class Action(enum.StrEnum):
@@ -69,7 +72,9 @@ _QUOTING_PROBLEMS = {  # shlex's words, as a user would put them
 # Slack clients "smarten" quotes as people type; shell-style splitting wants plain ones.
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 # Slack's own markup for links and mentions: <url|label>, <url>, <@U123>, <!channel>.
-_SLACK_LINK = re.compile(r"<(?:https?://|mailto:)[^>|]*\|([^>]*)>|<((?:https?://|mailto:)[^>|]*)>")
+# No part runs over a "<" (Slack escapes it inside links as &lt;): a failed attempt then stops at
+# the next one, and a text of unclosed "<http://" costs linear work, not quadratic.
+_SLACK_LINK = re.compile(r"<(?:https?://|mailto:)[^<>|]*\|([^<>]*)>|<((?:https?://|mailto:)[^<>|]*)>")
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,10 @@ def normalise(text: str) -> str:
 
 
 def parse(text: str) -> Command:
+    if len(text) > MAX_TEXT_LENGTH:
+        raise UsageError(
+            f"the command is longer than {MAX_TEXT_LENGTH:,} characters", USAGE[_likely_action(text[:64])]
+        )
     text = normalise(text)
     words = _split(text)
     if words and words[0].lower() == "/gathr":
@@ -211,17 +220,17 @@ def _help_topic(args: list[str]) -> Action | None:
 
 
 def _files(words: list[str]) -> tuple[str, ...]:
-    files: list[str] = []
+    files: dict[str, None] = {}  # in order, each once: a set's work, a list's order
     for word in words:
         for name in word.split(","):
             name = name.strip()
             if name and name not in files:
+                if len(files) == MAX_FILES:
+                    raise UsageError(f"at most {MAX_FILES} files at once", USAGE[Action.UPDATE])
                 check_name("file", name, Action.UPDATE)
-                files.append(name)
+                files[name] = None
     if not files:
         raise UsageError("missing <file>", USAGE[Action.UPDATE])
-    if len(files) > MAX_FILES:
-        raise UsageError(f"at most {MAX_FILES} files at once", USAGE[Action.UPDATE])
     return tuple(files)
 
 
