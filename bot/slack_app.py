@@ -166,25 +166,29 @@ def build_app(
         raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
     except OSError as error:  # urllib's URLError and socket errors
         raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
-    installation = installation or Installation.of(client)
-    seen = seen or MemorySeenRequests()
+    installation = Installation.of(client) if installation is None else installation
+    seen = MemorySeenRequests() if seen is None else seen  # (an empty store is falsy)
 
-    def admitted(body: dict[str, Any], what: str) -> bool:
-        """False for a payload of another installation, or a copy of one already handled."""
+    def foreign(body: dict[str, Any], what: str) -> bool:
+        """True (and logged) for a payload of another workspace, organisation or app."""
         why = installation.foreign(body)
         if why is not None:
-            log.warning("refused a %s from %s (team %r, app %r)", what, why, _team_of(body), body.get("api_app_id"))
-            return False
+            log.warning(
+                "refused a %s from %s (team %r, app %r)", what, why, _team_of(body)[:40], str(body.get("api_app_id"))[:40]
+            )
+        return why is not None
+
+    def repeat(body: dict[str, Any], what: str) -> bool:
+        """True (and logged) for a copy of a request already handled: redelivered, replayed."""
         key = request_key(body)
-        if key is not None and not seen.first_time(key, SEEN_TTL):
-            log.info("ignored a repeat of a %s already handled", what)
+        if key is None or seen.first_time(key, SEEN_TTL):
             return False
+        log.info("ignored a repeat of a %s already handled", what)
         return True
 
     @app.command("/gathr")
     def on_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
-        if installation.foreign(command) is not None:
-            admitted(command, "slash command")  # logs it
+        if foreign(command, "slash command"):
             ack()
             return
         requester = Requester(user_id=command["user_id"], channel_id=command["channel_id"])
@@ -194,7 +198,7 @@ def build_app(
             ack(response_type="ephemeral", **outcome.slack_kwargs())
             return
         ack()
-        if not admitted(command, "slash command"):
+        if repeat(command, "slash command"):
             return
         conversation = SlackConversation(
             client,
@@ -207,7 +211,7 @@ def build_app(
     def on_click(accepted: bool) -> Callable[..., None]:
         def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
             ack()
-            if not admitted(body, "click"):
+            if foreign(body, "click") or repeat(body, "click"):
                 return
             clicker = Requester(user_id=body["user"]["id"], channel_id=_channel_of(body))
             token = str(body["actions"][0].get("value", ""))

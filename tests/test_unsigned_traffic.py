@@ -157,13 +157,10 @@ def test_unsigned_garbage_gets_a_4xx_no_traceback_and_stays_out_of_the_log(
     assert 400 <= status < 500
     assert_still_serving(bot, fake)
     output = log_output.getvalue()
-    assert "Traceback" not in output and "UFORGED" not in output and "gathr" not in body_words(output)
+    assert "Traceback" not in output and "UFORGED" not in output
+    for piece_of_a_body in ("command=%2Fgathr", "text=", "%5B%5B", "[[[["):
+        assert piece_of_a_body not in output
     assert not sim.requests or all(r.method == "GET" for r in sim.requests)
-
-
-def body_words(output: str) -> str:
-    # The one word of every garbage body that no line of ours has reason to contain.
-    return "" if "command=%2Fgathr" not in output and "%5B%5B" not in output and "[[[[" not in output else "gathr"
 
 
 @pytest.mark.parametrize(
@@ -230,10 +227,8 @@ def test_a_huge_body_is_refused_without_being_read_into_the_log(
 
 def assert_still_serving(bot: HttpBot, fake: FakeSlack) -> None:
     body = form_body(fake.slash_command_payload("help"))
-    deadline = time.monotonic() + 10
     response = bot.post_events(body, signed_http_headers(SIGNING_SECRET, body))
     assert response.status_code == 200 and "/gathr start" in response.text
-    assert time.monotonic() < deadline
 
 
 def test_a_signed_click_body_with_newlines_logs_none_of_them(
