@@ -10,6 +10,8 @@ from __future__ import annotations
 import shlex
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytest_mock import MockerFixture
 
 from bot import commands
@@ -54,6 +56,15 @@ def test_a_text_at_the_limit_is_parsed() -> None:
     assert parse(text.ljust(MAX_TEXT_LENGTH)).app == "a" * 150
 
 
+def test_the_longest_valid_command_is_within_the_limit() -> None:
+    name = "n" * commands.MAX_NAME_LENGTH
+    files = ",".join(f"{i:03d}" + name[3:] for i in range(commands.MAX_FILES))
+    text = f"update {name} {name} {name} {name} {files}"
+
+    assert len(text) <= MAX_TEXT_LENGTH
+    assert len(parse(text).files) == commands.MAX_FILES
+
+
 def test_slack_link_markup_never_spans_a_bracket() -> None:
     # Unclosed link markup, repeated ("<http://<http://…"): a pattern that may run over "<"
     # rescans the rest of the text from each one, which is quadratic; the link's parts are
@@ -77,3 +88,28 @@ def test_many_file_names_are_deduplicated_in_linear_work(mocker: MockerFixture) 
 
     # It stops at the first name past the limit instead of checking every one.
     assert check.call_count <= commands.MAX_FILES + 1 + 4  # and project, app, component, bucket
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab '\"\\\t\n\r#;|é")), max_size=40))
+def test_words_split_exactly_as_shlex_splits_them(text: str) -> None:
+    try:
+        expected: list[str] | str = shlex.split(text)
+    except ValueError as error:
+        expected = str(error)
+    try:
+        got: list[str] | str = commands.split_words(text)
+    except ValueError as error:
+        got = str(error)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x" * MAX_TEXT_LENGTH, '"' + "\\a" * (MAX_TEXT_LENGTH // 2 - 1) + '"', "'" + "a" * (MAX_TEXT_LENGTH - 2) + "'"],
+    ids=["one-long-word", "escapes-in-quotes", "single-quoted"],
+)
+def test_a_long_word_is_one_word(text: str) -> None:
+    # shlex copies a word each time it adds a character to it: quadratic in its length.
+    [word] = commands.split_words(text)
+    assert len(word) >= MAX_TEXT_LENGTH - 2
