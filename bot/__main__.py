@@ -16,6 +16,7 @@ from typing import NoReturn, TextIO
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
+from bot.logsafe import EscapingFormatter
 from bot.settings import Settings, load_settings
 from bot.startup import bind_problem
 
@@ -62,12 +63,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str, stream: TextIO = sys.stdout, *, audit: bool = True) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=stream,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
+    handler = logging.StreamHandler(stream)
+    # One line per record, whatever a Slack field or a Gathr message holds (bot/logsafe.py).
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     configure_audit(stream if audit else None)
 
 

@@ -165,9 +165,19 @@ class Core:
             self.run(requester, outcome, conversation)
 
     def click(
-        self, clicker: Requester, token: str, accepted: bool, conversation: Conversation
+        self,
+        clicker: Requester,
+        token: str,
+        accepted: bool,
+        conversation: Conversation,
+        *,
+        in_channel: Callable[[str], Conversation] | None = None,
     ) -> None:
-        """A Confirm or Cancel button was clicked on a confirmation prompt."""
+        """A Confirm or Cancel button was clicked on a confirmation prompt.
+
+        The action runs in the prompt's channel, where the command was typed, whatever channel
+        the click names; `in_channel(channel_id)` gives the conversation there (the clicker's,
+        with the click's own way of answering)."""
         # Decide under the lock; speak to Slack only after releasing it.
         with self._state_lock:
             pending = self._pending.get(token)
@@ -202,6 +212,13 @@ class Core:
             )
             return
         conversation.ephemeral(messages.confirmed(command), replace=True)
+        if clicker.channel_id != pending.requester.channel_id:
+            log.warning(
+                "a confirmation asked for in %s was clicked naming %s: it runs in %s",
+                pending.requester.channel_id, clicker.channel_id, pending.requester.channel_id,
+            )
+            if in_channel is not None:
+                conversation = in_channel(pending.requester.channel_id)
         try:
             self._execute(pending.requester, command, conversation)
         except Exception:

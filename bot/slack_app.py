@@ -6,10 +6,13 @@ are answered inside the ack (pure work), everything else runs on the scheduler's
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from collections.abc import Callable, Iterable
@@ -20,9 +23,11 @@ from slack_bolt.error import BoltError
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 
 from bot.access import AccessPolicy, CachedGroupLookup
 from bot.core import Core, Requester, build_core
+from bot.dedup import SEEN_TTL, MemorySeenRequests, SeenRequests, envelope_key, request_key
 from bot.errors import ConfigError
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
@@ -40,6 +45,9 @@ NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
 WAITRESS_OPTIONS: dict[str, Any] = {
     "threads": 16, "connection_limit": 1000, "backlog": 1024, "channel_timeout": 30,
 }
+# Slack's largest payload (a click on a message of 50 blocks) is a few hundred KB.
+MAX_BODY = 1 << 20
+WAITRESS_OPTIONS["max_request_body_size"] = MAX_BODY  # waitress answers 413 without reading on
 # Idle request threads end in milliseconds once told to, but only if given any time at all:
 # the stop keeps this much of its budget for them, however long the steps before take.
 SERVER_RELEASE_MIN = 0.5
@@ -53,6 +61,19 @@ class _DropClientTokenWarning(logging.Filter):
 
 
 logging.getLogger("slack_bolt.App").addFilter(_DropClientTokenWarning())
+
+
+class _NoRequestBodies(logging.Filter):
+    # Bolt's RequestVerification logs the whole body of a request whose signature fails, at
+    # INFO: anyone could write our log. events_endpoint refuses those before Bolt sees them;
+    # should one get through, its line says what happened and nothing of what was sent.
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Invalid request signature detected"):
+            record.msg, record.args = "refused a request whose signature is invalid (body not logged)", None
+        return True
+
+
+logging.getLogger("slack_bolt.RequestVerification").addFilter(_NoRequestBodies())
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -71,10 +92,70 @@ def group_lookup(client: WebClient) -> CachedGroupLookup:
     return CachedGroupLookup(fetch, ttl=60.0)
 
 
-def build_app(core: Core, client: WebClient, *, signing_secret: str | None, listener_executor: Executor) -> App:
-    """The Bolt app. Calls `auth.test` once, here at start-up, so no request waits on it.
+@dataclass(frozen=True)
+class Installation:
+    """Who we are, from `auth.test` at start-up: the workspace (and the Enterprise Grid org
+    for an org-wide install) whose requests we serve, and the app's ID where Slack says it
+    (`auth.test` answers `app_id` for some tokens; bots.info would need the users:read scope,
+    which the manifest does not ask for)."""
 
-    Bolt runs listeners on `listener_executor`: ours, so that a stop can shut it."""
+    team_id: str
+    enterprise_id: str = ""
+    enterprise_install: bool = False
+    app_id: str = ""
+
+    @classmethod
+    def of(cls, client: WebClient) -> Installation:
+        try:
+            answer = client.auth_test()
+        except SlackApiError:
+            raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
+        except OSError as error:
+            raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+        return cls(
+            team_id=str(answer.get("team_id") or ""),
+            enterprise_id=str(answer.get("enterprise_id") or ""),
+            enterprise_install=bool(answer.get("is_enterprise_install")),
+            app_id=str(answer.get("app_id") or ""),
+        )
+
+    def foreign(self, body: dict[str, Any]) -> str | None:
+        """Why a payload is not for this installation, or None when it is."""
+        app_id = str(body.get("api_app_id") or "")
+        if self.app_id and app_id and app_id != self.app_id:
+            return "another app"
+        if self.enterprise_install and self.enterprise_id:
+            return None if _enterprise_of(body) == self.enterprise_id else "another organisation"
+        return None if _team_of(body) == self.team_id else "another workspace"
+
+
+def _team_of(body: dict[str, Any]) -> str:
+    team = body.get("team")
+    if isinstance(team, dict):
+        return str(team.get("id") or "")
+    return str(body.get("team_id") or "")
+
+
+def _enterprise_of(body: dict[str, Any]) -> str:
+    enterprise = body.get("enterprise")
+    if isinstance(enterprise, dict):
+        return str(enterprise.get("id") or "")
+    return str(body.get("enterprise_id") or "")
+
+
+def build_app(
+    core: Core,
+    client: WebClient,
+    *,
+    signing_secret: str | None,
+    listener_executor: Executor,
+    seen: SeenRequests | None = None,
+    installation: Installation | None = None,
+) -> App:
+    """The Bolt app. Calls `auth.test` here at start-up, so no request waits on it.
+
+    Bolt runs listeners on `listener_executor`: ours, so that a stop can shut it. Each
+    request that would act is admitted once (`seen`) and only from this `installation`."""
     try:
         app = App(
             client=client,
@@ -91,15 +172,40 @@ def build_app(core: Core, client: WebClient, *, signing_secret: str | None, list
         raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
     except OSError as error:  # urllib's URLError and socket errors
         raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+    installation = Installation.of(client) if installation is None else installation
+    seen = MemorySeenRequests() if seen is None else seen  # (an empty store is falsy)
+
+    def foreign(body: dict[str, Any], what: str) -> bool:
+        """True (and logged) for a payload of another workspace, organisation or app."""
+        why = installation.foreign(body)
+        if why is not None:
+            log.warning(
+                "refused a %s from %s (team %r, app %r)", what, why, _team_of(body)[:40], str(body.get("api_app_id"))[:40]
+            )
+        return why is not None
+
+    def repeat(body: dict[str, Any], what: str) -> bool:
+        """True (and logged) for a copy of a request already handled: redelivered, replayed."""
+        key = request_key(body)
+        if key is None or seen.first_time(key, SEEN_TTL):
+            return False
+        log.info("ignored a repeat of a %s already handled", what)
+        return True
 
     @app.command("/gathr")
     def on_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        if foreign(command, "slash command"):
+            ack()
+            return
         requester = Requester(user_id=command["user_id"], channel_id=command["channel_id"])
         outcome = core.triage(requester, command.get("text") or "")
         if isinstance(outcome, Message):
+            # Pure and harmless to repeat: a late ack's retry gets the same answer.
             ack(response_type="ephemeral", **outcome.slack_kwargs())
             return
         ack()
+        if repeat(command, "slash command"):
+            return
         conversation = SlackConversation(
             client,
             channel_id=requester.channel_id,
@@ -111,15 +217,20 @@ def build_app(core: Core, client: WebClient, *, signing_secret: str | None, list
     def on_click(accepted: bool) -> Callable[..., None]:
         def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
             ack()
+            if foreign(body, "click") or repeat(body, "click"):
+                return
             clicker = Requester(user_id=body["user"]["id"], channel_id=_channel_of(body))
             token = str(body["actions"][0].get("value", ""))
-            conversation = SlackConversation(
-                client,
-                channel_id=clicker.channel_id,
-                user_id=clicker.user_id,
-                response_url=body.get("response_url"),
+
+            def in_channel(channel_id: str) -> SlackConversation:
+                return SlackConversation(
+                    client, channel_id=channel_id, user_id=clicker.user_id, response_url=body.get("response_url")
+                )
+
+            conversation = in_channel(clicker.channel_id)
+            core.scheduler.submit(
+                lambda: core.click(clicker, token, accepted, conversation, in_channel=in_channel)
             )
-            core.scheduler.submit(lambda: core.click(clicker, token, accepted, conversation))
 
         return listener
 
@@ -133,16 +244,72 @@ def _channel_of(body: dict[str, Any]) -> str:
     return str(channel.get("id") or body.get("container", {}).get("channel_id") or "")
 
 
-def health_wrapped(bolt: SlackRequestHandler) -> Callable[..., Iterable[bytes]]:
-    """The WSGI app: `GET /healthz` answers 200, everything else goes to Bolt."""
+def health_wrapped(bolt: SlackRequestHandler, *, signing_secret: str | None = None) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app: `GET /healthz` answers 200, `POST /slack/events` goes to Bolt once it
+    is readable and (with a `signing_secret`) signed; anything else is a 404."""
+
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        if path == "/healthz" and method in ("GET", "HEAD"):
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
             return [b"ok"]
-        return bolt(environ, start_response)
+        if path != bolt.path or method != "POST":
+            return _refuse(start_response, "404 Not Found", "not found")
+        return events_endpoint(bolt, verifier, environ, start_response)
 
     return wsgi
+
+
+def events_endpoint(
+    bolt: SlackRequestHandler,
+    verifier: SignatureVerifier | None,
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+) -> Iterable[bytes]:
+    """`POST /slack/events`: the signature is checked on the raw bytes before Bolt parses
+    anything, so unsigned traffic (bad UTF-8, absurd nesting, a forged log line) is refused
+    with a 4xx, in one log line that holds none of it. A signed body Bolt cannot read is a
+    400, not a traceback."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _refuse(start_response, "400 Bad Request", "bad Content-Length")
+    if length < 0 or length > MAX_BODY:
+        return _refuse(start_response, "413 Payload Too Large", "too large")
+    body: bytes = environ["wsgi.input"].read(length)
+    if verifier is not None and not _signed(verifier, environ, body):
+        log.info("refused an HTTP request without a valid Slack signature (%d bytes, not logged)", len(body))
+        return _refuse(start_response, "401 Unauthorized", "invalid request")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        log.warning("refused a signed HTTP request whose body is not UTF-8")
+        return _refuse(start_response, "400 Bad Request", "bad request")
+    inner = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+    try:
+        return bolt(inner, start_response)
+    except Exception as error:  # Bolt parses before it dispatches: json's RecursionError, ValueError
+        log.warning("refused a signed HTTP request Bolt could not read (%s)", type(error).__name__)
+        return _refuse(start_response, "400 Bad Request", "bad request")
+
+
+def _signed(verifier: SignatureVerifier, environ: dict[str, Any], body: bytes) -> bool:
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    signature = environ.get("HTTP_X_SLACK_SIGNATURE")
+    if not timestamp or not signature or len(timestamp) > 20 or not timestamp.isdigit():
+        return False  # a repeated header is joined with ", ": never valid
+    try:
+        return verifier.is_valid(body, timestamp, signature)
+    except ValueError:
+        return False
+
+
+def _refuse(start_response: Callable[..., Any], status: str, error: str) -> Iterable[bytes]:
+    body = json.dumps({"error": error}).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class Service:
@@ -159,6 +326,7 @@ class Service:
             notifier=SlackNotifier(self.client),
         )
         secret = settings.slack_signing_secret
+        self.seen: SeenRequests = MemorySeenRequests()
         # Bolt's own default, made here so that stop() can shut it.
         self._listeners = ThreadPoolExecutor(max_workers=5, thread_name_prefix="bolt-listener")
         self.app = build_app(
@@ -166,6 +334,7 @@ class Service:
             self.client,
             signing_secret=None if settings.socket_mode else (secret.get_secret_value() if secret else ""),
             listener_executor=self._listeners,
+            seen=self.seen,
         )
         self.host = host
         self.stopped = threading.Event()
@@ -178,13 +347,11 @@ class Service:
         if self.core.watches is not None:
             self.core.watches.start()
         if self.settings.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            handler = SocketModeHandler(
-                self.app, self.settings.slack_app_token.get_secret_value(), web_client=self.client
+            handler = _socket_mode_handler(
+                self.app, self.settings.slack_app_token.get_secret_value(), self.client, self.seen
             )
             try:
-                handler.connect()  # type: ignore[no-untyped-call]
+                handler.connect()
             except SlackApiError as error:
                 variable, problem = slack_refusal(
                     error, variable="SLACK_APP_TOKEN", api_url=self.settings.slack_api_url
@@ -197,8 +364,10 @@ class Service:
             self._stop_serving = handler.close
             log.info("serving Slack in Socket Mode")
             return
+        secret = self.settings.slack_signing_secret.get_secret_value() if self.settings.slack_signing_secret else ""
+        wsgi = health_wrapped(SlackRequestHandler(self.app), signing_secret=secret or None)
         try:
-            server = _Waitress(health_wrapped(SlackRequestHandler(self.app)), host=self.host, port=self.settings.port)
+            server = _Waitress(wsgi, host=self.host, port=self.settings.port)
         except OSError as error:
             raise ConfigError("PORT", bind_problem(error, host=self.host, port=self.settings.port)) from None
         self.port = server.port
@@ -242,6 +411,28 @@ class Service:
             self._stop_serving()
         except Exception:
             log.exception("stopping the server failed")
+
+
+def _socket_mode_handler(app: App, app_token: str, client: WebClient, seen: SeenRequests) -> Any:
+    """Bolt's SocketModeHandler, acking a redelivered envelope (same `envelope_id`, sent
+    again because our ack came late) without handing it to Bolt a second time."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.socket_mode.client import BaseSocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    class OnceSocketModeHandler(SocketModeHandler):
+        def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:
+            if seen.first_time(envelope_key(str(req.envelope_id)), SEEN_TTL):
+                super().handle(client, req)  # type: ignore[arg-type]
+                return
+            log.info(
+                "ignored a repeat of Socket Mode envelope %s (retry %s: %s)",
+                req.envelope_id, req.retry_attempt, req.retry_reason,
+            )
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+    return OnceSocketModeHandler(app, app_token, web_client=client)
 
 
 class _Waitress:

@@ -376,8 +376,13 @@ class FakeSlack:
         envelope_id: str | None = None,
         *,
         accepts_response_payload: bool | None = None,
+        retry_attempt: int | None = None,
+        retry_reason: str = "",
     ) -> str:
         """Push an envelope to the newest connection; return its envelope_id.
+
+        Give the `envelope_id` of an earlier envelope and a `retry_attempt` to redeliver it,
+        as Slack does when an ack came late (``retry_reason`` "timeout").
 
         ``payload_type`` is Slack's envelope type: ``slash_commands``, ``interactive``,
         ``events_api``. ``accepts_response_payload`` defaults as Slack sets it: true for
@@ -395,7 +400,9 @@ class FakeSlack:
             "payload": dict(payload),
             "accepts_response_payload": accepts_response_payload,
         }
-        if payload_type == "events_api":
+        if retry_attempt is not None:
+            envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
+        elif payload_type == "events_api":
             envelope.update(retry_attempt=0, retry_reason="")
         self._ws_send(envelope)
         return envelope_id
@@ -413,6 +420,17 @@ class FakeSlack:
             return self._acks.get(envelope_id)
 
         return self._wait(ready, timeout, lambda: f"the ack of envelope {envelope_id}")
+
+    def wait_for_acks(self, envelope_id: str, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The first `count` acks the client sent for ``envelope_id`` (a redelivered envelope
+        is acked again)."""
+
+        def ready() -> list[dict[str, Any]] | None:
+            with self._lock:
+                acks = [m for m in self._ws_received if m.get("envelope_id") == envelope_id]
+            return acks[:count] if len(acks) >= count else None
+
+        return self._wait(ready, timeout, lambda: f"{count} acks of envelope {envelope_id}")
 
     def socket_messages(self) -> list[dict[str, Any]]:
         """Every JSON message received from Socket Mode clients, oldest first."""

@@ -1,0 +1,114 @@
+"""What Slack has already handed us, so that a redelivery or a replay is acked and dropped.
+
+Slack may send one request more than once: Socket Mode redelivers an envelope (same
+`envelope_id`) whose ack came late, and a signed HTTP request stays valid, so replayable, for
+the five minutes of its signature window (either side of our clock). A start, stop, update or
+click must reach Gathr at most once, so each is remembered for `SEEN_TTL` seconds by a key
+that every copy shares (see `request_key`).
+
+`SeenRequests` is the narrow protocol; `MemorySeenRequests` keeps one process's keys. A
+durable backend (SQLite, Redis: `SET key 1 NX EX ttl`) implements the same one method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+# Slack's signature window is 5 min either side of our clock, so a copy can come up to 10 min
+# after the first; Socket Mode redeliveries come within minutes. Five more for clock skew.
+SEEN_TTL = 15 * 60.0
+MAX_SEEN = 100_000  # keys kept at most (about 10 MB); a flood of real requests, not garbage
+
+
+class SeenRequests(Protocol):
+    def first_time(self, key: str, ttl: float) -> bool:
+        """Remember `key` for `ttl` seconds; True only for the first call with it while
+        remembered. Atomic: of two callers racing with one key, exactly one gets True."""
+
+
+class MemorySeenRequests:
+    """Keys in one process's memory, forgotten after their ttl, at most `max_keys` of them
+    (the oldest go first when full: then a very old copy could run again, which is logged)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_SEEN) -> None:
+        self._clock = clock
+        self._max = max_keys
+        self._expiry: OrderedDict[str, float] = OrderedDict()  # oldest first
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str, ttl: float) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._forget_expired(now)
+            expires = self._expiry.get(key)
+            if expires is not None and expires > now:
+                return False
+            if len(self._expiry) >= self._max:
+                self._expiry.popitem(last=False)
+                log.warning("more than %d Slack requests in %.0f s: the oldest is forgotten early", self._max, ttl)
+            self._expiry[key] = now + ttl
+            self._expiry.move_to_end(key)
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._expiry)
+
+    def _forget_expired(self, now: float) -> None:
+        # Keys are kept in order of insertion; with one ttl that is the order of expiry, so
+        # only the front needs looking at (a key with a longer ttl may linger a little).
+        while self._expiry:
+            key, expires = next(iter(self._expiry.items()))
+            if expires > now:
+                return
+            del self._expiry[key]
+
+
+def request_key(body: Mapping[str, Any]) -> str | None:
+    """The key every copy of one Slack request shares, or None if it has none.
+
+    A slash command: its `trigger_id` (one per invocation), else its `response_url`. A
+    click: the clicker, the action and its `action_ts` (one per click), with the trigger_id.
+    Keys are hashed, so a huge field costs no memory.
+    """
+    team = _team_of(body)
+    if "command" in body:
+        unique = body.get("trigger_id") or body.get("response_url")
+        return _hashed("command", team, str(body.get("command", "")), str(unique)) if unique else None
+    if body.get("type") == "block_actions":
+        user = body.get("user") or {}
+        actions = body.get("actions") or [{}]
+        action = actions[0] if isinstance(actions[0], Mapping) else {}
+        parts = (
+            str(user.get("id", "") if isinstance(user, Mapping) else ""),
+            str(action.get("action_id", "")),
+            str(action.get("value", "")),
+            str(action.get("action_ts", "")),
+            str(body.get("trigger_id", "")),
+        )
+        return _hashed("click", team, *parts) if any(parts[3:]) else None
+    return None
+
+
+def envelope_key(envelope_id: str) -> str:
+    return _hashed("envelope", envelope_id)
+
+
+def _team_of(body: Mapping[str, Any]) -> str:
+    team = body.get("team")
+    if isinstance(team, Mapping):
+        return str(team.get("id", ""))
+    return str(body.get("team_id", ""))
+
+
+def _hashed(kind: str, *parts: str) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
+    return f"{kind}:{digest}"
