@@ -392,6 +392,32 @@ def state_interrupted(elapsed: float) -> str:
     return f":recycle: No longer followed after {duration(elapsed)}: gathr-bot restarted."
 
 
+def _check_after_unknown(command: Command) -> str:
+    if command.action is Action.UPDATE:
+        return "Check the component's files in Gathr"
+    return f"Check with {status_command(command.app)}"
+
+
+def state_in_flight(command: Command, elapsed: float) -> str:
+    return (
+        f":recycle: gathr-bot restarted after {duration(elapsed)}, while this request was on its "
+        f"way to Gathr: it may or may not have reached Gathr. {_check_after_unknown(command)} "
+        "before trying again."
+    )
+
+
+def in_flight_reply(command: Command) -> Message:
+    return _message(
+        ":recycle: gathr-bot is restarting while this request is on its way to Gathr, so it "
+        "will not hear Gathr's answer: the request may or may not have reached Gathr. "
+        f"{_check_after_unknown(command)} before trying again."
+    )
+
+
+def state_not_sent_restarting() -> str:
+    return ":recycle: Not sent to Gathr: gathr-bot is restarting. Try again in a minute."
+
+
 def state_updated() -> str:
     return ":white_check_mark: Updated."
 

@@ -7,7 +7,6 @@ are answered inside the ack (pure work), everything else runs on the scheduler's
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -28,7 +27,7 @@ from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require, requirements_for_run
 from bot.slack_conversation import SlackConversation, SlackNotifier, retry_handlers
-from bot.stop_signals import StopSignals
+from bot.stop_signals import StopSignals, exit_now
 
 log = logging.getLogger(__name__)
 
@@ -300,10 +299,12 @@ def serve(settings: Settings) -> int:
         service = Service(settings)
         service.start()
         stop_signals.wait()
-        service.stop()
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        # A worker still stuck in a call would hold the interpreter's exit past the
-        # contract's 10 s; everything worth saying has been said by now.
-        logging.shutdown()
-        os._exit(0)
-    return 0
+        try:
+            service.stop()
+        except Exception:
+            log.exception("stopping failed")
+            exit_now(1)
+    # A worker may still be inside a call to a hung Gathr (its requester has been told). A
+    # normal exit would wait for it: concurrent.futures joins every pool thread at exit,
+    # daemon or not, for as long as the call takes. Everything worth saying is said.
+    exit_now(0)
