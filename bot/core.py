@@ -20,6 +20,7 @@ from bot.commands import Action, Command, parse
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UsageError, UserError
 from bot.gathr import AppStatus, GathrClient
 from bot.messages import Message
+from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
 from bot.waits import START_FINAL, STOP_FINAL, StatusWait, WaitEnd, WaitPolicy, WaitResult
@@ -34,6 +35,8 @@ ALREADY: dict[Action, frozenset[AppStatus]] = {
     Action.START: frozenset({AppStatus.RUNNING, AppStatus.STARTING}),
     Action.STOP: frozenset({AppStatus.STOPPED}),
 }
+# The actions whose run calls Gathr: each spends one of the requester's rate limit.
+CALLS_GATHR = frozenset({Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH})
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class Core:
         confirmation_ttl: float = CONFIRMATION_TTL,
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
         watches: WatchBoard | None = None,
+        rate_limit: UserRateLimit | None = None,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -131,6 +135,7 @@ class Core:
         self._state_lock = threading.Lock()
         self._closing = False
         self.watches = watches
+        self.rate_limit = rate_limit  # None: no limit
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -258,6 +263,8 @@ class Core:
         self._execute(requester, command, conversation)
 
     def _execute(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        if self._rate_limited(requester, command, conversation):
+            return
         if command.action is Action.STATUS:
             self._status(requester, command, conversation)
         elif command.action.changes_app:
@@ -274,6 +281,18 @@ class Core:
             conversation.ephemeral(
                 messages.watch_list([(e.app, e.status, e.operator) for e in entries])
             )
+
+    def _rate_limited(self, requester: Requester, command: Command, conversation: Conversation) -> bool:
+        """Refuse (True) a request that would call Gathr once its requester has used up
+        their share; checked before anything is sent."""
+        limit = self.rate_limit
+        if limit is None or command.action not in CALLS_GATHR or limit.allow(requester.user_id):
+            return False
+        self.audit(requester, command.action, command.target, "denied", "rate limited")
+        conversation.ephemeral(
+            messages.rate_limited(limit.burst, limit.refill_every, limit.retry_after(requester.user_id))
+        )
+        return True
 
     def _watch(
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
@@ -711,4 +730,9 @@ def build_core(
         wait_by_default=settings.gathr_wait,
         confirm=frozenset(Action(name) for name in settings.gathr_confirm),
         watches=watches,
+        rate_limit=(
+            UserRateLimit(burst=settings.gathr_user_limit, clock=scheduler.now)
+            if settings.gathr_user_limit
+            else None
+        ),
     )

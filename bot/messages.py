@@ -319,6 +319,14 @@ def restarting() -> Message:
     return _message(":recycle: gathr-bot is restarting and takes no new commands. Try again in a minute.")
 
 
+def rate_limited(burst: int, refill_every: float, retry_after: float) -> Message:
+    return _message(
+        ":hourglass: You have sent gathr-bot too many requests for Gathr in a short time, so "
+        f"this one was not sent. Each person may send {burst} at once, then one every "
+        f"{duration(refill_every)}. Try again in {duration(max(1.0, retry_after))}."
+    )
+
+
 def internal_error() -> Message:
     return _message(
         ":boom: Something went wrong inside gathr-bot; the error has been logged. "

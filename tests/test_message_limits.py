@@ -43,6 +43,7 @@ ERRORS: list[GathrError] = [
 HUGE_VALUES: dict[Any, list[Any]] = {
     str: [HUGE],
     float: [1e9],
+    int: [10_000],
     bool: [True, False],
     Action: [a for a in Action if a is not Action.HELP],  # help is never denied or busy
     Action | None: [None, *Action],
