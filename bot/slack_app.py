@@ -35,8 +35,20 @@ SHUTDOWN_BUDGET = 8.0  # seconds for the whole stop; the contract allows 10
 WORKERS = 16
 NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
 # Threads answer requests (each ack is milliseconds); the backlog absorbs bursts of commands.
+# Open connections cost no thread until a whole request has arrived, so idle or trickling
+# ("slowloris") peers only hold a connection slot each: up to `connection_limit` of them,
+# each closed after `channel_timeout` s without a byte (checked every `cleanup_interval` s).
+# poll(), not select(), which cannot watch a descriptor above 1,024 and would end the
+# server's loop. Slack's requests are a few KB: a larger body or header is refused at once.
 WAITRESS_OPTIONS: dict[str, Any] = {
-    "threads": 16, "connection_limit": 1000, "backlog": 1024, "channel_timeout": 30,
+    "threads": 16,
+    "connection_limit": 1000,
+    "backlog": 1024,
+    "channel_timeout": 20,
+    "cleanup_interval": 5,
+    "asyncore_use_poll": True,
+    "max_request_body_size": 1 << 20,  # 1 MiB
+    "max_request_header_size": 64 << 10,  # 64 KiB
 }
 # Idle request threads end in milliseconds once told to, but only if given any time at all:
 # the stop keeps this much of its budget for them, however long the steps before take.
