@@ -26,7 +26,7 @@ from bot.errors import ConfigError
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require, requirements_for_run
-from bot.slack_conversation import SlackConversation, SlackNotifier, retry_handlers
+from bot.slack_conversation import SlackConversation, SlackNotifier, SlackOutbox, retry_handlers
 from bot.stop_signals import StopSignals, exit_now
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_BUDGET = 8.0  # seconds for the whole stop; the contract allows 10
 WORKERS = 16
 NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
+OUTBOX_WORKERS = 2  # re-send what Slack rate-limited, off the workers (one call at a time each)
 # Threads answer requests (each ack is milliseconds); the backlog absorbs bursts of commands.
 # Open connections cost no thread until a whole request has arrived, so idle or trickling
 # ("slowloris") peers only hold a connection slot each: up to `connection_limit` of them,
@@ -157,6 +158,10 @@ class Service:
         self.settings = settings
         self.client = web_client(settings)
         self.scheduler = ThreadScheduler(workers=WORKERS)
+        # Messages Slack answers with 429 wait here for their Retry-After, not in a worker.
+        self._outbox_scheduler = ThreadScheduler(workers=OUTBOX_WORKERS)
+        self._outbox = SlackOutbox(self._outbox_scheduler)
+        self._outbox.install()
         self.core = build_core(
             settings,
             scheduler=self.scheduler,
@@ -231,6 +236,9 @@ class Service:
         wait_for_futures(notices, timeout=max(0.0, deadline - time.monotonic()))
         server.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        # What still waits out a Retry-After cannot be sent within the stop's budget.
+        self._outbox_scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        self._outbox.uninstall()
         if self._release_server(max(0.0, end - time.monotonic())):
             # No request is left to hand Bolt a listener (else it would fail on a shut pool).
             self._listeners.shutdown(wait=False)

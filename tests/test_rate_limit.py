@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from bot.simulator import Simulator
 from bot.waits import WaitPolicy
 from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 from tests.recording import RecordingConversation
+from tests.slack_harness import fake, start_bot  # noqa: F401  (fixtures)
 
 
 def test_a_bucket_gives_a_burst_then_one_per_interval_per_user() -> None:
@@ -76,3 +79,51 @@ def test_a_flood_from_one_user_is_refused_before_gathr_and_others_still_served(
     scheduler.advance(20.0)
     _say(core, flooder, "start sales orders-etl --no-wait", talk)
     assert [r for r in sim.requests if r.method == "POST"]  # earned back, and sent
+
+
+# -- Slack's rate limits hold no worker (item 7a) ------------------------------------------
+
+
+def test_a_rate_limited_channel_holds_no_worker_that_other_channels_need(fake: Any, sim: Simulator, start_bot: Any) -> None:
+    from bot.slack_app import WORKERS
+    from tests.slack_harness import settings_for
+
+    # Slack refuses every post in CBUSY for a minute at a time: more requests there than
+    # there are workers. A worker that slept out Retry-After would starve CFREE.
+    fake.ratelimit("chat.postMessage", retry_after=60, times=None, channel="CBUSY")
+    bot = start_bot(settings_for(fake, sim))
+    for n in range(WORKERS + 4):
+        bot.command("status customers-etl", user=f"U{n:03d}", channel="CBUSY", response=f"busy-{n}")
+    from tests.slack_harness import gathr_calls
+
+    deadline = time.monotonic() + 20
+    while len(gathr_calls(sim, "GET", "/customers-etl")) < WORKERS + 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.calls("chat.postMessage")[0].status == 429
+
+    bot.command("status customers-etl", user="U999", channel="CFREE", response="free")
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if [c for c in fake.calls("chat.postMessage") if c.ok and c.params.get("channel") == "CFREE"]:
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("CFREE's answer never came: the workers are held by CBUSY's rate limit")
+
+
+def test_a_message_slack_rate_limits_for_longer_is_sent_later_in_order(fake: Any, sim: Simulator, start_bot: Any) -> None:
+    from tests.slack_harness import REQUESTER, settings_for
+
+    fake.ratelimit("chat.postMessage", retry_after=2, times=1)  # longer than a worker may wait
+    bot = start_bot(settings_for(fake, sim, gathr_allow_start=REQUESTER))
+
+    bot.command("start sales orders-etl --no-wait")
+
+    updated = fake.wait_for("chat.update", 1, timeout=20)[0]
+    posts = fake.calls("chat.postMessage")
+    assert [c.status for c in posts][:2] == [429, 200]
+    parent = posts[1]
+    assert "thread_ts" not in parent.params and updated.params["ts"] == parent.response["ts"]
+    replies = [c for c in posts if c.params.get("thread_ts") == parent.response["ts"]]
+    assert replies and "accepted" in str(replies[0].params.get("text", "")).lower()
