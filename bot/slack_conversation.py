@@ -145,7 +145,11 @@ class SlackOutbox:
     def _drain(self, channel: str) -> None:
         with self._lock:
             attempt, later, tries = self._queues[channel][0]
-        result = attempt(tries + 1 >= DEFERRALS)
+        try:
+            result = attempt(tries + 1 >= DEFERRALS)
+        except Exception:  # a broken call must not stop its channel's queue for good
+            log.exception("re-sending a rate-limited Slack call in %s failed", channel)
+            result = None
         with self._lock:
             queue = self._queues[channel]
             if isinstance(result, _Limited):

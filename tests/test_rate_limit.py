@@ -127,3 +127,43 @@ def test_a_message_slack_rate_limits_for_longer_is_sent_later_in_order(fake: Any
     assert "thread_ts" not in parent.params and updated.params["ts"] == parent.response["ts"]
     replies = [c for c in posts if c.params.get("thread_ts") == parent.response["ts"]]
     assert replies and "accepted" in str(replies[0].params.get("text", "")).lower()
+
+
+def test_the_outbox_resends_in_order_after_retry_after_and_gives_up_after_its_tries() -> None:
+    from bot.slack_conversation import DEFERRALS, SlackOutbox, _Later, _Limited
+
+    clock = ManualScheduler()
+    outbox = SlackOutbox(clock)
+    sent: list[str] = []
+    refusals = {"first": 2, "broken": 0}
+
+    def attempt(name: str, *, always_limited: bool = False) -> Any:
+        def run(last: bool) -> object:
+            if name == "broken":
+                raise RuntimeError("a bug")
+            if (always_limited or refusals.get(name, 0) > 0) and not last:
+                refusals[name] = refusals.get(name, 0) - 1
+                return _Limited(30.0)
+            sent.append(name)
+            return f"{name}-done"
+
+        return run
+
+    first = outbox.send("C1", attempt("first"))
+    broken = outbox.send("C1", attempt("broken"))
+    second = outbox.send("C1", attempt("second"))
+    other = outbox.send("C2", attempt("other"))  # another channel is not held up
+    assert isinstance(first, _Later) and isinstance(second, _Later) and isinstance(broken, _Later)
+    assert other == "other-done" and sent == ["other"]
+
+    clock.advance(29.0)
+    assert sent == ["other"]  # Retry-After is honoured
+    clock.advance_until_idle()
+    assert sent == ["other", "first", "second"]  # in order, past the broken one
+    assert (first.value, second.value) == ("first-done", "second-done")
+    assert outbox.queued("C1") == 0
+
+    hopeless = outbox.send("C3", attempt("hopeless", always_limited=True))
+    clock.advance_until_idle()
+    assert sent[-1] == "hopeless" and isinstance(hopeless, _Later)  # its last try was made
+    assert DEFERRALS >= 3
