@@ -157,6 +157,7 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.scheduling import ThreadScheduler
     from bot.settings import require
     from bot.simulator import Simulator
+    from bot.stop_signals import exit_now
 
     # The console's own output is the point; logs would interleave with it.
     configure_logging("ERROR", sys.stderr, audit=False)
@@ -176,12 +177,14 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     if core.watches is not None:
         core.watches.start()
     try:
-        return run_console(core, user_id=user or "UCONSOLE", conversation=conversation)
+        status = run_console(core, user_id=user or "UCONSOLE", conversation=conversation)
     finally:
         scheduler.shutdown()
         core.gathr.close()
         if simulator is not None:
             simulator.close()
+    # Not a normal exit, which would wait for a worker still in a call to a slow Gathr.
+    exit_now(status)
 
 
 if __name__ == "__main__":

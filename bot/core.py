@@ -20,6 +20,7 @@ from bot.commands import Action, Command, parse
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UsageError, UserError
 from bot.gathr import AppStatus, GathrClient
 from bot.messages import Message
+from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
 from bot.waits import START_FINAL, STOP_FINAL, StatusWait, WaitEnd, WaitPolicy, WaitResult
@@ -34,6 +35,8 @@ ALREADY: dict[Action, frozenset[AppStatus]] = {
     Action.START: frozenset({AppStatus.RUNNING, AppStatus.STARTING}),
     Action.STOP: frozenset({AppStatus.STOPPED}),
 }
+# The actions whose run calls Gathr: each spends one of the requester's rate limit.
+CALLS_GATHR = frozenset({Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH})
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class Core:
         confirmation_ttl: float = CONFIRMATION_TTL,
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
         watches: WatchBoard | None = None,
+        rate_limit: UserRateLimit | None = None,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -125,9 +129,13 @@ class Core:
         # The requests following their app to a final status, by app (one each: the app
         # lock). Shutdown tells them; a stop may take over a start's.
         self._waiting: dict[str, _Request] = {}
+        # The requests whose start, stop or update is on its way to Gathr: a shutdown tells
+        # them that it may or may not have arrived, since the process will not hear back.
+        self._sending: set[_Request] = set()
         self._state_lock = threading.Lock()
         self._closing = False
         self.watches = watches
+        self.rate_limit = rate_limit  # None: no limit
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -226,7 +234,8 @@ class Core:
             conversation.ephemeral(messages.internal_error())
 
     def shutdown(self, run: Callable[[Callable[[], None]], object] | None = None) -> None:
-        """Take no new commands; tell every running wait's thread that it has stopped.
+        """Take no new commands; tell every running wait's thread that it has stopped, and
+        every request still on its way to Gathr that its fate is unknown.
 
         `run` runs each wait's notice (two Slack calls); pass a pool's submit so that
         many waits are told side by side within the time a shutdown has.
@@ -234,10 +243,13 @@ class Core:
         with self._state_lock:
             self._closing = True
             waiting = list(self._waiting.values())
+            sending = list(self._sending)
         if self.watches is not None:
             self.watches.stop()
         for request in waiting:
             (run or _call)(request.interrupt)
+        for request in sending:
+            (run or _call)(request.abandon)
 
     @property
     def active_waits(self) -> int:
@@ -268,6 +280,8 @@ class Core:
         self._execute(requester, command, conversation)
 
     def _execute(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        if self._rate_limited(requester, command, conversation):
+            return
         if command.action is Action.STATUS:
             self._status(requester, command, conversation)
         elif command.action.changes_app:
@@ -284,6 +298,18 @@ class Core:
             conversation.ephemeral(
                 messages.watch_list([(e.app, e.status, e.operator) for e in entries])
             )
+
+    def _rate_limited(self, requester: Requester, command: Command, conversation: Conversation) -> bool:
+        """Refuse (True) a request that would call Gathr once its requester has used up
+        their share; checked before anything is sent."""
+        limit = self.rate_limit
+        if limit is None or command.action not in CALLS_GATHR or limit.allow(requester.user_id):
+            return False
+        self.audit(requester, command.action, command.target, "denied", "rate limited")
+        conversation.ephemeral(
+            messages.rate_limited(limit.burst, limit.refill_every, limit.retry_after(requester.user_id))
+        )
+        return True
 
     def _watch(
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
@@ -382,6 +408,19 @@ class Core:
             self._waiting[request.command.app] = request
             return True
 
+    def track_sending(self, request: _Request) -> bool:
+        """Remember a request whose call to Gathr is about to go out; False if shutting down
+        (then it must not go out)."""
+        with self._state_lock:
+            if self._closing:
+                return False
+            self._sending.add(request)
+            return True
+
+    def untrack_sending(self, request: _Request) -> None:
+        with self._state_lock:
+            self._sending.discard(request)
+
     def untrack_wait(self, request: _Request) -> None:
         with self._state_lock:
             if self._waiting.get(request.command.app) is request:
@@ -449,6 +488,7 @@ class _Request:
         self.final = START_FINAL if command.action is Action.START else STOP_FINAL
         self.holding = False  # this request holds its channel's watch of the app
         self.finished = False
+        self._finishing = threading.Lock()  # a shutdown may finish it from another thread
         self.replied = False  # the thread has replies
         self.wait: StatusWait | None = None
         self.superseded_by = ""
@@ -475,24 +515,18 @@ class _Request:
         self.parent = self.conversation.post(
             messages.parent(command, self.requester.user_id, messages.state_working())
         )
+        if not self.core.track_sending(self):  # the bot began to stop meanwhile: send nothing
+            self.finish(messages.state_not_sent_restarting(), "not sent: shutting down")
+            return
         try:
             said = self._call_gathr()
-        except GathrNoAnswer as error:  # it went out: Gathr may have acted on it
-            self.finish(messages.state_no_answer(command, error), f"no answer: {error.message}")
-            return
-        except GathrRejected as error:
-            already = self._already_there()
-            if already is AppStatus.STARTING and wait:
-                # Someone else's start is under way: follow it to RUNNING or ERROR.
-                self._reply(messages.already_starting_reply(command.app, error))
-                self._follow(messages.state_following())
-            elif already is not None:  # "already running": nothing was wrong, nothing to do
-                self.finish(messages.state_already(command.app, already, error), f"already {already}")
-            else:
-                self.finish(messages.state_failed(messages.problem(error)), f"failed: {error.message}")
-            return
         except (GathrError, UserError) as error:
-            self.finish(messages.state_failed(messages.problem(error)), f"failed: {_problem(error)}")
+            self.core.untrack_sending(self)
+            if not self.finished:  # else a shutdown has told the requester already
+                self._refused(error, wait)
+            return
+        self.core.untrack_sending(self)
+        if self.finished:
             return
         self._reply(messages.accepted_reply(said))
         if command.action is Action.UPDATE:
@@ -502,6 +536,26 @@ class _Request:
             self.finish(messages.state_accepted(command.app, waiting=False), "accepted", reply=False)
             return
         self._follow(messages.state_accepted(command.app, waiting=True))
+
+    def _refused(self, error: GathrError | UserError, wait: bool) -> None:
+        """Gathr did not accept the request (or never answered): say so, or follow a start
+        already under way."""
+        command = self.command
+        if isinstance(error, GathrNoAnswer):  # it went out: Gathr may have acted on it
+            self.finish(messages.state_no_answer(command, error), f"no answer: {error.message}")
+            return
+        if not isinstance(error, GathrRejected):
+            self.finish(messages.state_failed(messages.problem(error)), f"failed: {_problem(error)}")
+            return
+        already = self._already_there()
+        if already is AppStatus.STARTING and wait:
+            # Someone else's start is under way: follow it to RUNNING or ERROR.
+            self._reply(messages.already_starting_reply(command.app, error))
+            self._follow(messages.state_following())
+        elif already is not None:  # "already running": nothing was wrong, nothing to do
+            self.finish(messages.state_already(command.app, already, error), f"already {already}")
+        else:
+            self.finish(messages.state_failed(messages.problem(error)), f"failed: {error.message}")
 
     def _follow(self, state: str) -> None:
         """Show `state` on the parent, and wait for the app's final status."""
@@ -556,6 +610,18 @@ class _Request:
         """The bot is shutting down: end the wait, telling the thread."""
         if self.wait is not None:
             self.wait.interrupt()
+
+    def abandon(self) -> None:
+        """The bot is shutting down while this request is on its way to Gathr: whether Gathr
+        got it is unknown, and this process will not hear. Say so, and end the request."""
+        if not self._claim():
+            return  # Gathr answered in time, and the request went on as usual
+        self._reply(messages.in_flight_reply(self.command))
+        self._report_end(
+            messages.state_in_flight(self.command, self._elapsed()),
+            "unknown: gathr-bot stopped while the request was on its way to Gathr",
+            reply=False,
+        )
 
     def supersede(self, by_user: str) -> bool:
         """Another request (a stop) takes over the app: end this wait, saying who.
@@ -612,10 +678,20 @@ class _Request:
         The outcome is also the last word of the thread, if the thread has one and it
         does not already say so (`reply=False`). Runs once: a failure while finishing
         cannot free the app or audit twice."""
-        if self.finished:
-            return
-        self.finished = True
+        if self._claim():
+            self._report_end(state, outcome, reply=reply)
+
+    def _claim(self) -> bool:
+        """True once: for whoever ends this request first (its own thread, or a shutdown)."""
+        with self._finishing:
+            if self.finished:
+                return False
+            self.finished = True
+            return True
+
+    def _report_end(self, state: str, outcome: str, *, reply: bool) -> None:
         self.core.untrack_wait(self)
+        self.core.untrack_sending(self)
         self.core.release_app(self.command.app, self.holder)
         if self.holding and self.core.watches is not None:
             self.holding = False
@@ -671,4 +747,9 @@ def build_core(
         wait_by_default=settings.gathr_wait,
         confirm=frozenset(Action(name) for name in settings.gathr_confirm),
         watches=watches,
+        rate_limit=(
+            UserRateLimit(burst=settings.gathr_user_limit, clock=scheduler.now)
+            if settings.gathr_user_limit
+            else None
+        ),
     )

@@ -39,8 +39,16 @@ _VERB = {Action.START: "start", Action.STOP: "stop", Action.UPDATE: "update"}
 
 @dataclass(frozen=True)
 class Message:
+    """A message as Slack will get it: built to fit Slack's limits (see `fit_blocks`)."""
+
     text: str
     blocks: list[dict[str, Any]] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every builder's output passes here, so no field can reach Slack too long.
+        object.__setattr__(self, "text", clamp(self.text, LIMITS["text"]))
+        if self.blocks is not None:
+            object.__setattr__(self, "blocks", fit_blocks(self.blocks))
 
     def slack_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"text": self.text}
@@ -68,21 +76,125 @@ def usage(action: Action) -> str:
     return f"`{esc(USAGE[action])}`"
 
 
-# Block Kit's limits: Slack refuses the whole message if one text is longer.
-SECTION_LIMIT = 3000
-DIALOG_TEXT_LIMIT = 300
+# Slack's limits on what it accepts: one field too long and Slack refuses the whole message
+# (Block Kit), or cuts it (`text`). Slack counts characters as JavaScript does, in UTF-16 code
+# units, so an emoji outside the Basic Multilingual Plane counts 2; slack_sdk's own checks count
+# code points (Python's len()). We count UTF-16 units: never under Slack's count.
+LIMITS: dict[str, int] = {
+    "text": 40_000,  # chat.postMessage `text`
+    "blocks": 50,  # blocks in one message
+    "block_id": 255,
+    "section": 3_000,  # a section's text, and a context element's
+    "fields": 10,  # a section's fields
+    "field": 2_000,
+    "header": 150,
+    "context_elements": 10,
+    "actions_elements": 25,
+    "button_text": 75,
+    "button_value": 2_000,
+    "action_id": 255,
+    "url": 3_000,
+    "confirm_title": 100,
+    "confirm_text": 300,
+    "confirm_button": 30,
+}
+SECTION_LIMIT = LIMITS["section"]
+DIALOG_TEXT_LIMIT = LIMITS["confirm_text"]
 FILES_SHOWN = 20
+ELLIPSIS = "…"
 
 
-def clip(text: str, limit: int) -> str:
-    """Cut mrkdwn to `limit` characters without splitting an &amp;-style escape."""
-    if len(text) <= limit:
+def slack_len(text: str) -> int:
+    """The length of `text` as Slack counts it: UTF-16 code units."""
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+
+
+def clamp(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-16 units, ending in "…" when cut: never inside an
+    astral character or an &amp;-style escape. The one helper for every length Slack limits."""
+    if len(text) <= limit // 2 or slack_len(text) <= limit:
         return text
-    cut = text[: limit - 1]
+    room = limit - slack_len(ELLIPSIS)
+    used = end = 0
+    for end, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > room:
+            break
+    cut = text[:end]
     entity = cut.rfind("&")
     if entity != -1 and ";" not in cut[entity:]:
         cut = cut[:entity]
-    return cut + "…"
+    return cut + ELLIPSIS
+
+
+# Kept for callers of the old name.
+clip = clamp
+
+
+def _fit_text(obj: Any, limit: int) -> Any:
+    """A copy of a text object (`{"type": ..., "text": ...}`) whose text fits `limit`."""
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        return {**obj, "text": clamp(obj["text"], limit)}
+    return obj
+
+
+def _fit_element(element: dict[str, Any]) -> dict[str, Any]:
+    fitted = dict(element)
+    for key, limit in (("action_id", "action_id"), ("value", "button_value"), ("url", "url")):
+        if isinstance(fitted.get(key), str):
+            fitted[key] = clamp(fitted[key], LIMITS[limit])
+    if fitted.get("type") == "button":
+        fitted["text"] = _fit_text(fitted.get("text"), LIMITS["button_text"])
+    elif "text" in fitted:
+        fitted["text"] = _fit_text(fitted["text"], LIMITS["section"])
+    confirm = fitted.get("confirm")
+    if isinstance(confirm, dict):
+        fitted["confirm"] = {
+            **confirm,
+            "title": _fit_text(confirm.get("title"), LIMITS["confirm_title"]),
+            "text": _fit_text(confirm.get("text"), LIMITS["confirm_text"]),
+            "confirm": _fit_text(confirm.get("confirm"), LIMITS["confirm_button"]),
+            "deny": _fit_text(confirm.get("deny"), LIMITS["confirm_button"]),
+        }
+    return fitted
+
+
+def fit_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of `blocks` within every limit Slack sets on a message's Block Kit."""
+    fitted = []
+    for block in blocks[: LIMITS["blocks"]]:
+        block = dict(block)
+        kind = block.get("type")
+        if isinstance(block.get("block_id"), str):
+            block["block_id"] = clamp(block["block_id"], LIMITS["block_id"])
+        if "text" in block:
+            block["text"] = _fit_text(block["text"], LIMITS["header" if kind == "header" else "section"])
+        if "fields" in block:
+            block["fields"] = [_fit_text(f, LIMITS["field"]) for f in block["fields"][: LIMITS["fields"]]]
+        if isinstance(block.get("accessory"), dict):
+            block["accessory"] = _fit_element(block["accessory"])
+        if isinstance(block.get("elements"), list):
+            most = LIMITS["context_elements" if kind == "context" else "actions_elements"]
+            block["elements"] = [_fit_element(e) for e in block["elements"][:most]]
+        fitted.append(block)
+    return fitted
+
+
+def bounded_lines(lines: list[str], limit: int, more: str = "…and {} more") -> str:
+    """As many of `lines` as fit in `limit` UTF-16 units, then one line saying how many
+    were left out: for lists that can be long (a channel's watches)."""
+    kept: list[str] = []
+    used = 0
+    reserve = slack_len(more.format(len(lines))) + 1
+    for n, line in enumerate(lines):
+        cost = slack_len(line) + (1 if kept else 0)
+        rest = len(lines) - n - 1
+        if used + cost > limit - (reserve if rest else 0):
+            kept.append(more.format(len(lines) - n))
+            break
+        kept.append(line)
+        used += cost
+    return "\n".join(kept)
 
 
 def _section(text: str, context: str | None = None) -> list[dict[str, Any]]:
@@ -207,6 +319,14 @@ def restarting() -> Message:
     return _message(":recycle: gathr-bot is restarting and takes no new commands. Try again in a minute.")
 
 
+def rate_limited(burst: int, refill_every: float, retry_after: float) -> Message:
+    return _message(
+        ":hourglass: You have sent gathr-bot too many requests for Gathr in a short time, so "
+        f"this one was not sent. Each person may send {burst} at once, then one every "
+        f"{duration(refill_every)}. Try again in {duration(max(1.0, retry_after))}."
+    )
+
+
 def internal_error() -> Message:
     return _message(
         ":boom: Something went wrong inside gathr-bot; the error has been logged. "
@@ -251,15 +371,11 @@ def short(command: Command) -> str:
     return text
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def confirm_prompt(command: Command, token: str, expires_in: float) -> Message:
     verb = command.action.value.capitalize()
     question = f":question: Do you want to {describe(command)}?"
     dialog: dict[str, Any] = {
-        "title": {"type": "plain_text", "text": _cut(f"{verb} {command.app}", 24)},
+        "title": {"type": "plain_text", "text": clamp(f"{verb} {command.app}", 24)},
         "text": {"type": "mrkdwn", "text": clip(f"Really {short(command)}?", DIALOG_TEXT_LIMIT)},
         "confirm": {"type": "plain_text", "text": verb},
         "deny": {"type": "plain_text", "text": "Back"},
@@ -274,7 +390,7 @@ def confirm_prompt(command: Command, token: str, expires_in: float) -> Message:
                 {
                     "type": "button",
                     "action_id": CONFIRM_ACTION_ID,
-                    "text": {"type": "plain_text", "text": _cut(f"{verb} {command.app}", 75)},
+                    "text": {"type": "plain_text", "text": clamp(f"{verb} {command.app}", 75)},
                     "style": "danger" if command.action is not Action.START else "primary",
                     "value": token,
                     "confirm": dialog,
@@ -390,6 +506,32 @@ def already_starting_reply(app: str, refusal: GathrError) -> Message:
 
 def state_interrupted(elapsed: float) -> str:
     return f":recycle: No longer followed after {duration(elapsed)}: gathr-bot restarted."
+
+
+def _check_after_unknown(command: Command) -> str:
+    if command.action is Action.UPDATE:
+        return "Check the component's files in Gathr"
+    return f"Check with {status_command(command.app)}"
+
+
+def state_in_flight(command: Command, elapsed: float) -> str:
+    return (
+        f":recycle: gathr-bot restarted after {duration(elapsed)}, while this request was on its "
+        f"way to Gathr: it may or may not have reached Gathr. {_check_after_unknown(command)} "
+        "before trying again."
+    )
+
+
+def in_flight_reply(command: Command) -> Message:
+    return _message(
+        ":recycle: gathr-bot is restarting while this request is on its way to Gathr, so it "
+        "will not hear Gathr's answer: the request may or may not have reached Gathr. "
+        f"{_check_after_unknown(command)} before trying again."
+    )
+
+
+def state_not_sent_restarting() -> str:
+    return ":recycle: Not sent to Gathr: gathr-bot is restarting. Try again in a minute."
 
 
 def state_updated() -> str:
@@ -525,11 +667,12 @@ def watch_refused(app: str, error: BotError) -> Message:
 def watch_list(entries: list[tuple[str, AppStatus | None, bool]]) -> Message:
     if not entries:
         return _message(f"This channel watches no apps. Add one with {usage(Action.WATCH)}.")
-    lines = ["This channel watches:"]
+    lines = []
     for app, status, operator in entries:
         note = " (set by the operator)" if operator else ""
-        lines.append(f"• {code(app)}: {status_word(status)}{note}")
-    return _message("\n".join(lines))
+        lines.append(clamp(f"• {code(app)}: {status_word(status)}{note}", 300))
+    title = f"This channel watches {len(entries)} app{'s' if len(entries) != 1 else ''}:"
+    return _message(bounded_lines([title, *lines], SECTION_LIMIT, "…and {} more"))
 
 
 def watches_unavailable() -> Message:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     gathr_poll_timeout: float = Field(900.0, gt=0, allow_inf_nan=False)
     gathr_watch_interval: float = Field(60.0, ge=1, allow_inf_nan=False)
     gathr_watches: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
+    # Requests that call Gathr, per user: this many at once, then this many per minute.
+    gathr_user_limit: int = Field(10, ge=0, le=10_000)
 
     port: int = Field(3000, ge=0, le=65535)  # 0: any free port (tests)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

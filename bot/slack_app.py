@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -33,17 +32,29 @@ from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run
 from bot.startup import bind_problem, log_summary, slack_refusal
-from bot.slack_conversation import SlackConversation, SlackNotifier, retry_handlers
-from bot.stop_signals import StopSignals
+from bot.slack_conversation import SlackConversation, SlackNotifier, SlackOutbox, retry_handlers
+from bot.stop_signals import StopSignals, exit_now
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET = 8.0  # seconds for the whole stop; the contract allows 10
 WORKERS = 16
 NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
+OUTBOX_WORKERS = 2  # re-send what Slack rate-limited, off the workers (one call at a time each)
 # Threads answer requests (each ack is milliseconds); the backlog absorbs bursts of commands.
+# Open connections cost no thread until a whole request has arrived, so idle or trickling
+# ("slowloris") peers only hold a connection slot each: up to `connection_limit` of them,
+# each closed after `channel_timeout` s without a byte (checked every `cleanup_interval` s).
+# poll(), not select(), which cannot watch a descriptor above 1,024 and would end the
+# server's loop. Slack's requests are a few KB: a larger body or header is refused at once.
 WAITRESS_OPTIONS: dict[str, Any] = {
-    "threads": 16, "connection_limit": 1000, "backlog": 1024, "channel_timeout": 30,
+    "threads": 16,
+    "connection_limit": 1000,
+    "backlog": 1024,
+    "channel_timeout": 20,
+    "cleanup_interval": 5,
+    "asyncore_use_poll": True,
+    "max_request_header_size": 64 << 10,  # 64 KiB
 }
 # Slack's largest payload (a click on a message of 50 blocks) is a few hundred KB.
 MAX_BODY = 1 << 20
@@ -319,6 +330,10 @@ class Service:
         self.settings = settings
         self.client = web_client(settings)
         self.scheduler = ThreadScheduler(workers=WORKERS)
+        # Messages Slack answers with 429 wait here for their Retry-After, not in a worker.
+        self._outbox_scheduler = ThreadScheduler(workers=OUTBOX_WORKERS)
+        self._outbox = SlackOutbox(self._outbox_scheduler)
+        self._outbox.install()
         self.core = build_core(
             settings,
             scheduler=self.scheduler,
@@ -400,6 +415,9 @@ class Service:
         wait_for_futures(notices, timeout=max(0.0, deadline - time.monotonic()))
         server.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        # What still waits out a Retry-After cannot be sent within the stop's budget.
+        self._outbox_scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        self._outbox.uninstall()
         if self._release_server(max(0.0, end - time.monotonic())):
             # No request is left to hand Bolt a listener (else it would fail on a shut pool).
             self._listeners.shutdown(wait=False)
@@ -506,10 +524,12 @@ def serve(settings: Settings) -> int:
             raise
         log_summary(settings, mode="Socket Mode" if service.port is None else f"HTTP on {service.host}:{service.port}")
         stop_signals.wait()
-        service.stop()
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        # A worker still stuck in a call would hold the interpreter's exit past the
-        # contract's 10 s; everything worth saying has been said by now.
-        logging.shutdown()
-        os._exit(0)
-    return 0
+        try:
+            service.stop()
+        except Exception:
+            log.exception("stopping failed")
+            exit_now(1)
+    # A worker may still be inside a call to a hung Gathr (its requester has been told). A
+    # normal exit would wait for it: concurrent.futures joins every pool thread at exit,
+    # daemon or not, for as long as the call takes. Everything worth saying is said.
+    exit_now(0)

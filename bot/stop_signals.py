@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import time
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 log = logging.getLogger("gathr_bot")
 
@@ -51,3 +53,19 @@ class StopSignals:
         # Only an assignment: a handler runs on the main thread between any two bytecodes,
         # so taking a lock here (an Event's, logging's) could wait on the main thread itself.
         self._received = signum
+
+
+def exit_now(status: int) -> NoReturn:
+    """Flush what was written and end the process at once, with `status`.
+
+    For the end of a long-running command: the interpreter's own exit joins every thread of
+    every `ThreadPoolExecutor` (concurrent.futures registers that at exit, for daemon threads
+    too), so one worker stuck in a call to a hung peer would hold the exit for as long as the
+    call takes, past the 10 s a stop has."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)

@@ -317,7 +317,8 @@ def test_shutdown_tells_many_waits_side_by_side_within_its_time(
     for app in apps:
         sim.add_app(SimApp("sales", app))
     sim.start_delay = 3600.0
-    bot = http_bot(start_bot, fake, sim, gathr_allow_start=REQUESTER)
+    # One user starting 20 apps at once: beyond the per-user limit, which is not the point here.
+    bot = http_bot(start_bot, fake, sim, gathr_allow_start=REQUESTER, gathr_user_limit=0)
     for app in apps:
         bot.command(f"start sales {app}", response=app)
     fake.wait_for("chat.update", len(apps), timeout=20)  # every wait is running
@@ -343,7 +344,7 @@ def test_shutdown_tells_waits_even_when_every_worker_is_stuck_on_a_hung_gathr(
     for app in apps:
         sim.add_app(SimApp("sales", app))
     sim.start_delay = 3600.0
-    bot = http_bot(start_bot, fake, sim, gathr_allow_start=REQUESTER, gathr_timeout=30)
+    bot = http_bot(start_bot, fake, sim, gathr_allow_start=REQUESTER, gathr_timeout=30, gathr_user_limit=0)
     for app in apps:
         bot.command(f"start sales {app}", response=app)
     fake.wait_for("chat.update", len(apps), timeout=20)  # every wait is polling

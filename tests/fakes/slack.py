@@ -278,10 +278,13 @@ class FakeSlack:
         with self._lock:
             self._faults.append(_Fault(method, error, channel, times))
 
-    def ratelimit(self, method: str, retry_after: int = 1, times: int | None = 1) -> None:
-        """Answer ``method`` with HTTP 429, ``Retry-After`` and ``error: ratelimited``."""
+    def ratelimit(
+        self, method: str, retry_after: int = 1, times: int | None = 1, *, channel: str | None = None
+    ) -> None:
+        """Answer ``method`` with HTTP 429, ``Retry-After`` and ``error: ratelimited``; only
+        for ``channel`` when given."""
         with self._lock:
-            self._faults.append(_Fault(method, "ratelimited", None, times, retry_after))
+            self._faults.append(_Fault(method, "ratelimited", channel, times, retry_after))
 
     def invalid_auth(self, enabled: bool = True) -> None:
         """Answer every Web API method with ``ok: false, error: invalid_auth``."""
