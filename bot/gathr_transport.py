@@ -87,7 +87,8 @@ def _shut(sock: socket.socket) -> None:
 
 
 class _Watchdog:
-    """One daemon thread that expires deadlines in order; arming one costs a heap push."""
+    """One daemon thread that expires deadlines in order. It runs only while calls are in
+    flight (so a stopped bot leaves no thread behind) and is started again by the next."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Deadline]] = []
@@ -103,11 +104,20 @@ class _Watchdog:
                 self._thread.start()
             self._wake.notify()
 
+    def disarm(self, deadline: Deadline) -> None:
+        with self._wake:
+            kept = [entry for entry in self._heap if entry[2] is not deadline]
+            if len(kept) != len(self._heap):
+                heapq.heapify(kept)
+                self._heap = kept
+                self._wake.notify()
+
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._heap:
-                    self._wake.wait()
+                if not self._heap:
+                    self._thread = None
+                    return
                 at, _, deadline = self._heap[0]
                 delay = at - time.monotonic()
                 if delay > 0:
@@ -135,6 +145,7 @@ class call_deadline:
 
     def __exit__(self, *_exc: object) -> None:
         self.deadline.finish()
+        _watchdog.disarm(self.deadline)
         _current.deadline = None
 
 

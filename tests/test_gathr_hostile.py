@@ -47,6 +47,9 @@ class _Peer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that cut the connection (its deadline) is what these tests make
+
 
 class Peer:
     """A loopback TCP server that reads one HTTP request per connection, then runs `script`
@@ -376,3 +379,14 @@ def test_a_status_command_told_429_says_gathr_is_rate_limiting_and_when_to_retry
 
     assert "Gathr is rate limiting, try again in 7 s." in text
     assert "few minutes" not in text  # Gathr said when; no second, vaguer advice
+
+
+def test_no_deadline_thread_is_left_once_the_calls_are_over(peer_of: Callable[[Script], Peer]) -> None:
+    peer = peer_of(answer())
+    gathr = client(peer, timeout=30.0)
+    assert gathr.status("orders-etl") is AppStatus.RUNNING
+    deadline = time.monotonic() + 10
+    while any(t.name == "gathr-deadlines" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [t.name for t in threading.enumerate() if t.name == "gathr-deadlines"] == []
+    gathr.close()
