@@ -16,7 +16,8 @@ import math
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -47,6 +48,7 @@ from bot.gathr_transport import (
     DeadlineAdapter,
     UnknownEncoding,
     call_deadline,
+    current_deadline,
     read_body,
 )
 
@@ -83,6 +85,37 @@ class _StatusRetry(Retry):
 
     def _is_connection_error(self, err: Exception) -> bool:
         return super()._is_connection_error(err) or isinstance(err, ProtocolError)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        # Out of time: the answer in hand (a 503, say) is the answer.
+        deadline = current_deadline()
+        if deadline is not None and deadline.passed():
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        deadline = current_deadline()
+        if deadline is not None and deadline.passed() and error is not None and _pool is not None:
+            # Out of time after a broken attempt: give up now rather than try again.
+            raise urllib3.exceptions.MaxRetryError(_pool, url or "", error)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def _sleep_backoff(self) -> None:
+        # The back-off between attempts is inside the call's one deadline too.
+        backoff = self.get_backoff_time()
+        deadline = current_deadline()
+        if deadline is not None:
+            backoff = min(backoff, max(0.0, deadline.remaining()))
+        if backoff > 0:
+            time.sleep(backoff)
 
 
 def _status_retry(total: int, backoff: float) -> Retry:

@@ -149,8 +149,12 @@ class call_deadline:
         _current.deadline = None
 
 
-def _deadline() -> Deadline | None:
+def current_deadline() -> Deadline | None:
+    """The deadline of the call this thread is making, if any."""
     return getattr(_current, "deadline", None)
+
+
+_deadline = current_deadline
 
 
 class _DeadlineConnectionMixin:
@@ -175,6 +179,8 @@ class _DeadlineConnectionMixin:
     def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = _deadline()
         if deadline is not None:
+            if deadline.passed():  # a retry after the budget ran out: send nothing
+                raise ConnectTimeoutError(self, "the call's deadline passed before sending")
             deadline.add(self.sock)  # a kept-alive connection: its socket from before
             deadline.sent = True
         super().request(*args, **kwargs)  # type: ignore[misc]

@@ -218,6 +218,18 @@ def test_a_retried_status_read_keeps_within_its_one_deadline(peer_of: Callable[[
     gathr.close()
 
 
+def test_the_back_off_between_status_retries_is_inside_the_deadline(peer_of: Callable[[Script], Peer]) -> None:
+    peer = peer_of(answer(503, b"busy"))
+    gathr = GathrClient(peer.url, TOKEN, timeout=TIMEOUT, retry_backoff=4.0, status_retries=3)
+    started = time.monotonic()
+    with pytest.raises(GathrUnavailable):
+        gathr.status("orders-etl")
+    took = time.monotonic() - started
+
+    assert took < BOUND, f"back-off held the call {took:.1f} s"
+    gathr.close()
+
+
 def test_a_healthy_peer_still_answers_on_a_kept_alive_connection(peer_of: Callable[[Script], Peer]) -> None:
     peer = peer_of(answer())
     gathr = client(peer, timeout=5.0)
