@@ -1,9 +1,12 @@
 """The Gathr ETL application API client (see shared/seeds/gathr-etl-application-api.txt).
 
 Typed results, one exception tree (`bot.errors.GathrError`), and no `requests` exception
-ever escapes. Every call has a time-out. Only the status GET is retried (on connection
-errors and 502/503/504): a start, stop or update POST that reached Gathr may have taken
-effect, so repeating it blindly could start twice or hide Gathr's real answer.
+ever escapes. Every call has one deadline for all of it, retries included, and its answer
+is read only up to `MAX_ANSWER_BYTES` (both in `bot.gathr_transport`). Only the status GET
+is retried (on connection errors and 502/503/504): a start, stop or update POST that
+reached Gathr may have taken effect, so repeating it blindly could start twice or hide
+Gathr's real answer. "Try later" (429, or 503 with Retry-After) is `GathrBusy`: nothing
+was done, and a wait comes back when Gathr asked.
 """
 
 from __future__ import annotations
