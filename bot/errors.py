@@ -7,6 +7,17 @@ traceback and show a generic apology.
 
 from __future__ import annotations
 
+# Gathr's words (and anything built from them) are cut to this many characters, here and
+# only here, before they can reach a Slack message, a log or the audit line.
+MAX_GATHR_TEXT = 500
+
+
+def clip(text: str, limit: int = MAX_GATHR_TEXT) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis marking the cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "\u2026"
+
 
 class BotError(Exception):
     """Base of every error the bot expects and knows how to explain."""
@@ -42,6 +53,7 @@ class GathrError(BotError):
     """A Gathr call failed. `url` has no secrets; `status` is the HTTP status if any."""
 
     def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        message = clip(message)
         super().__init__(message)
         self.message = message
         self.url = url
@@ -67,3 +79,14 @@ class GathrAuthError(GathrError):
 
 class GathrBadResponse(GathrError):
     """Gathr's answer was not the documented JSON (HTML, empty, missing keys, ...)."""
+
+
+class GathrBusy(GathrUnavailable):
+    """Gathr said "try later" (HTTP 429, or 503 with Retry-After): nothing was done.
+    `retry_after` is the wait Gathr asked for, in seconds, if it gave one."""
+
+    def __init__(
+        self, message: str, *, url: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, url=url, status=status)
+        self.retry_after = retry_after

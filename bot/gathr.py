@@ -1,23 +1,30 @@
 """The Gathr ETL application API client (see shared/seeds/gathr-etl-application-api.txt).
 
 Typed results, one exception tree (`bot.errors.GathrError`), and no `requests` exception
-ever escapes. Every call has a time-out. Only the status GET is retried (on connection
-errors and 502/503/504): a start, stop or update POST that reached Gathr may have taken
-effect, so repeating it blindly could start twice or hide Gathr's real answer.
+ever escapes. Every call has one deadline for all of it, retries included, and its answer
+is read only up to `MAX_ANSWER_BYTES` (both in `bot.gathr_transport`). Only the status GET
+is retried (on connection errors and 502/503/504): a start, stop or update POST that
+reached Gathr may have taken effect, so repeating it blindly could start twice or hide
+Gathr's real answer. "Try later" (429, or 503 with Retry-After) is `GathrBusy`: nothing
+was done, and a wait comes back when Gathr asked.
 """
 
 from __future__ import annotations
 
+import email.utils
 import enum
 import json
 import logging
+import math
 import time
-from collections.abc import Sequence
-from typing import Any
-from urllib.parse import quote
+import zlib
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3.exceptions
 from urllib3.exceptions import ProtocolError
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -28,18 +35,31 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from bot.errors import (
+    ConfigError,
     GathrAuthError,
     GathrBadResponse,
+    GathrBusy,
     GathrError,
     GathrRejected,
     GathrNoAnswer,
     GathrUnavailable,
     InvalidName,
 )
+from bot.gathr_transport import (
+    AnswerTooLarge,
+    Deadline,
+    DeadlineAdapter,
+    UnknownEncoding,
+    call_deadline,
+    current_deadline,
+    read_body,
+)
 
 log = logging.getLogger(__name__)
 
 API_PATH = "/api/v1/application/"
+MAX_ANSWER_BYTES = 64 * 1024  # far above any documented answer (they are under 200 bytes)
+MAX_RETRY_AFTER = 3600.0  # a Retry-After asking for longer is taken as this
 APP_TYPE = "etl"
 
 
@@ -68,6 +88,37 @@ class _StatusRetry(Retry):
 
     def _is_connection_error(self, err: Exception) -> bool:
         return super()._is_connection_error(err) or isinstance(err, ProtocolError)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        # Out of time: the answer in hand (a 503, say) is the answer.
+        deadline = current_deadline()
+        if deadline is not None and deadline.passed():
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        deadline = current_deadline()
+        if deadline is not None and deadline.passed() and error is not None and _pool is not None:
+            # Out of time after a broken attempt: give up now rather than try again.
+            raise urllib3.exceptions.MaxRetryError(_pool, url or "", error)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def _sleep_backoff(self) -> None:
+        # The back-off between attempts is inside the call's one deadline too.
+        backoff = self.get_backoff_time()
+        deadline = current_deadline()
+        if deadline is not None:
+            backoff = min(backoff, max(0.0, deadline.remaining()))
+        if backoff > 0:
+            time.sleep(backoff)
 
 
 def _status_retry(total: int, backoff: float) -> Retry:
@@ -100,16 +151,22 @@ class GathrClient:
         status_retries: int = 2,
         retry_backoff: float = 0.5,
     ) -> None:
+        parts = urlsplit(base_url)
+        if parts.username is not None or parts.password is not None:
+            # requests would send them as Basic auth, and they would show in every URL logged.
+            raise ConfigError(
+                "GATHR_BASE_URL", "must not hold a user name or password; Gathr's token goes in GATHR_TOKEN"
+            )
         self.api_url = base_url.rstrip("/") + API_PATH
         self._token = token
         self.timeout = timeout
         self.filenames_as_list = filenames_as_list
         # Two sessions so that only the status GET carries a retry policy.
         self._post_session = requests.Session()
-        self._post_session.mount(self.api_url, HTTPAdapter(max_retries=0))
+        self._post_session.mount(self.api_url, DeadlineAdapter(max_retries=0))
         self._get_session = requests.Session()
         self._get_session.mount(
-            self.api_url, HTTPAdapter(max_retries=_status_retry(status_retries, retry_backoff))
+            self.api_url, DeadlineAdapter(max_retries=_status_retry(status_retries, retry_backoff))
         )
         for session in (self._post_session, self._get_session):
             session.trust_env = False  # no proxy or .netrc surprises: exactly our headers
@@ -173,37 +230,107 @@ class GathrClient:
         data = json.dumps(body).encode() if body is not None else None
         session = self._get_session if method == "GET" else self._post_session
         started = time.monotonic()
-        try:
-            response = session.request(
-                method, url, data=data, headers=headers, timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
-            # Only the token is a header value we do not control; never echo it.
-            raise GathrAuthError(
-                "GATHR_TOKEN cannot be sent as an HTTP header (a line break, leading "
-                "space or non-Latin-1 character); check GATHR_TOKEN",
-                url=url,
-            ) from None
-        except requests.ConnectTimeout:  # nothing was sent
-            raise GathrUnavailable(
-                f"Gathr could not be reached within {self.timeout:g} s", url=url
-            ) from None
-        except requests.Timeout:  # sent, and no answer in time
-            raise GathrNoAnswer(f"Gathr did not answer within {self.timeout:g} s", url=url) from None
-        except requests.ConnectionError as exc:
-            raise _connection_problem(exc, self.timeout, url) from None
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise GathrNoAnswer("Gathr's answer broke off", url=url) from None
-        except requests.RequestException as exc:
-            raise GathrUnavailable(
-                f"the request to Gathr failed ({type(exc).__name__})", url=url
-            ) from None
+        # One deadline for the whole call: connecting, every retry, the headers and the body.
+        with call_deadline(self.timeout) as deadline:
+            try:
+                response = session.request(
+                    method, url, data=data, headers=headers, timeout=self.timeout,
+                    allow_redirects=False, stream=True,
+                )
+            except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
+                # Only the token is a header value we do not control; never echo it.
+                raise GathrAuthError(
+                    "GATHR_TOKEN cannot be sent as an HTTP header (a line break, leading "
+                    "space or non-Latin-1 character); check GATHR_TOKEN",
+                    url=url,
+                ) from None
+            except requests.RequestException as exc:
+                raise self._request_problem(exc, deadline, url) from None
+            try:
+                content = self._read(response, deadline, url)
+            finally:
+                response.close()
         log.debug(
             "gathr %s %s -> %s in %.0f ms",
             method, url, response.status_code, (time.monotonic() - started) * 1000,
         )
-        return _parse_answer(response, url, method)
+        return _parse_answer(response.status_code, response.headers, content, url, method)
+
+    def _out_of_time(self, deadline: Deadline, url: str) -> GathrError:
+        if deadline.sent:  # sent, and no (whole) answer in time
+            return GathrNoAnswer(f"Gathr did not answer within {self.timeout:g} s", url=url)
+        return GathrUnavailable(f"Gathr could not be reached within {self.timeout:g} s", url=url)
+
+    def _request_problem(self, exc: requests.RequestException, deadline: Deadline, url: str) -> GathrError:
+        if deadline.passed():
+            return self._out_of_time(deadline, url)
+        if isinstance(exc, requests.ConnectTimeout):  # nothing was sent
+            return GathrUnavailable(f"Gathr could not be reached within {self.timeout:g} s", url=url)
+        if isinstance(exc, requests.Timeout):  # sent, and no answer in time
+            return GathrNoAnswer(f"Gathr did not answer within {self.timeout:g} s", url=url)
+        if isinstance(exc, requests.ConnectionError):
+            return _connection_problem(exc, self.timeout, url)
+        if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+            return GathrNoAnswer("Gathr's answer broke off", url=url)
+        return GathrUnavailable(f"the request to Gathr failed ({type(exc).__name__})", url=url)
+
+    def _read(self, response: requests.Response, deadline: Deadline, url: str) -> bytes:
+        """The whole body, bounded in size (compressed and inflated) and in time."""
+        code = response.status_code
+        too_large = GathrBadResponse(
+            f"Gathr answered HTTP {code} with a body larger than {MAX_ANSWER_BYTES // 1024} KiB, "
+            "longer than any documented answer",
+            url=url,
+            status=code,
+        )
+        announced = response.headers.get("Content-Length", "").strip()
+        if announced.isdigit() and int(announced) > MAX_ANSWER_BYTES:
+            raise too_large
+        try:
+            content = read_body(response.raw, response.headers.get("Content-Encoding", ""), MAX_ANSWER_BYTES)
+        except AnswerTooLarge:
+            raise too_large from None
+        except UnknownEncoding as exc:
+            raise GathrBadResponse(
+                f"Gathr answered HTTP {code} in an encoding the bot cannot read "
+                f"({str(exc)[:40]!r})",
+                url=url,
+                status=code,
+            ) from None
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError, zlib.error):
+            if deadline.passed():
+                raise self._out_of_time(deadline, url) from None
+            raise GathrNoAnswer("Gathr's answer broke off", url=url) from None
+        if deadline.expired:  # cut by the deadline: what came is not the whole answer
+            raise self._out_of_time(deadline, url)
+        return content
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds from now (delta-seconds or an HTTP date), capped at
+    `MAX_RETRY_AFTER`; None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER)
+
+
+def _busy(code: int, method: str, retry_after: float | None, url: str) -> GathrBusy:
+    who = "Gathr is rate limiting" if code == 429 else f"Gathr is busy (HTTP {code})"
+    when = f"try again in {max(1, math.ceil(retry_after))} s" if retry_after is not None else "try again later"
+    if method == "POST":
+        text = f"{who} and did not act on the request; {when}"
+    else:
+        text = f"{who}, {when}"
+    return GathrBusy(text, url=url, status=code, retry_after=retry_after)
 
 
 def _connection_problem(exc: requests.ConnectionError, timeout: float, url: str) -> GathrError:
@@ -228,9 +355,10 @@ def _connection_problem(exc: requests.ConnectionError, timeout: float, url: str)
     return GathrUnavailable("Gathr could not be reached", url=url)
 
 
-def _parse_answer(response: requests.Response, url: str, method: str) -> dict[str, Any]:
+def _parse_answer(
+    code: int, headers: Mapping[str, str], content: bytes, url: str, method: str
+) -> dict[str, Any]:
     """Turn an HTTP answer into Gathr's documented JSON, or the right `GathrError`."""
-    code = response.status_code
     if method == "POST" and code in (502, 504):
         # A gateway's "bad gateway" or "time-out": Gathr behind it may have acted.
         raise GathrNoAnswer(f"Gathr's gateway answered HTTP {code}", url=url, status=code)
@@ -238,15 +366,15 @@ def _parse_answer(response: requests.Response, url: str, method: str) -> dict[st
         raise GathrAuthError(
             f"Gathr refused the token (HTTP {code}); check GATHR_TOKEN", url=url, status=code
         )
+    retry_after = retry_after_seconds(headers.get("Retry-After"))
+    if code == 429 or (code == 503 and retry_after is not None):
+        raise _busy(code, method, retry_after, url)  # "try later": nothing was done
     if code >= 500:
         raise GathrUnavailable(f"Gathr is unavailable (HTTP {code})", url=url, status=code)
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-        body = None
+    body = _json(content)
     if not isinstance(body, dict) or body.get("status") not in ("Success", "Error"):
         raise GathrBadResponse(
-            f"Gathr answered HTTP {code} with {_describe_body(response)}, "
+            f"Gathr answered HTTP {code} with {_describe_body(headers, content)}, "
             "not the documented JSON",
             url=url,
             status=code,
@@ -256,23 +384,31 @@ def _parse_answer(response: requests.Response, url: str, method: str) -> dict[st
         if not isinstance(message, str) or not message.strip():
             message = "Gathr reported an error without a message"
         raise GathrRejected(message.strip(), url=url, status=code)
-    if code != 200:
+    if not 200 <= code < 300:  # 202 Accepted with the success body is a success
         raise GathrBadResponse(
             f"Gathr answered HTTP {code} with a success body", url=url, status=code
         )
     return body
 
 
-def _describe_body(response: requests.Response) -> str:
-    if not response.content:
+_NOT_JSON = object()
+
+
+def _json(content: bytes) -> object:
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+        return _NOT_JSON
+
+
+def _describe_body(headers: Mapping[str, str], content: bytes) -> str:
+    if not content:
         return "an empty body"
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip()
+    kind = headers.get("Content-Type", "").split(";")[0].strip()
     if "html" in kind:
         return "an HTML page"
-    try:
-        response.json()
-    except (ValueError, RecursionError):
-        return f"a body that is not JSON ({kind or 'no content type'})"
+    if _json(content) is _NOT_JSON:
+        return f"a body that is not JSON ({kind[:40] or 'no content type'})"
     return "JSON without the documented keys"
 
 

@@ -17,6 +17,7 @@ from bot.errors import (
     BotError,
     GathrAuthError,
     GathrBadResponse,
+    GathrBusy,
     GathrError,
     GathrNoAnswer,
     GathrRejected,
@@ -581,7 +582,11 @@ def problem(error: BotError, *, advice: bool = True) -> str:
     if not isinstance(error, GathrError):
         return esc(error)
     text = gathr_problem(error)
-    if advice and isinstance(error, GathrUnavailable) and not isinstance(error, GathrNoAnswer):
+    if (
+        advice
+        and isinstance(error, GathrUnavailable)
+        and not isinstance(error, (GathrNoAnswer, GathrBusy))  # a busy Gathr says when
+    ):
         text += " Try again in a few minutes."
     return text
 

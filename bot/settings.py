@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     def _http_url(cls, url: str) -> str:
         if not re.match(r"^https?://[^/\s]+", url):
             raise ValueError("must be an http:// or https:// URL")
+        authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+        if "@" in authority:
+            # It would be sent as Basic auth and shown in every URL logged; never echo it.
+            raise ValueError("must not hold a user name or password (user:password@host)")
         return url
 
     @field_validator("port", mode="before")

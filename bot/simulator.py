@@ -62,6 +62,7 @@ class Fault:
     times: int = 1
     path_contains: str = ""
     drop_connection: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # extra answer headers, e.g. Retry-After
 
 
 log = logging.getLogger(__name__)
@@ -344,15 +345,19 @@ class Simulator:
                         self.close_connection = True
                         self.connection.close()
                         return
-                    self._send(fault.status, fault.body, fault.content_type)
+                    self._send(fault.status, fault.body, fault.content_type, fault.headers)
                     return
                 status, answer = simulator.handle(method, self.path, headers, body)
                 self._send(status, json.dumps(answer).encode(), "application/json")
 
-            def _send(self, status: int, payload: bytes, content_type: str) -> None:
+            def _send(
+                self, status: int, payload: bytes, content_type: str, extra: tuple[tuple[str, str], ...] = ()
+            ) -> None:
                 try:
                     self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "")
                     self.send_header("Content-Type", content_type)
+                    for name, value in extra:
+                        self.send_header(name, value)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)

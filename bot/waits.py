@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.errors import GathrBadResponse, GathrError, GathrUnavailable
+from bot.errors import GathrBadResponse, GathrBusy, GathrError, GathrUnavailable
 from bot.gathr import AppStatus
 from bot.scheduling import Handle, Scheduler
 
@@ -31,6 +31,8 @@ class WaitPolicy:
     backoff: float = 1.5
     max_interval: float = 60.0
     max_errors: int = 3  # transient errors in a row that are tolerated
+    # "Try later" answers (429, 503 with Retry-After) do not count as errors: they are
+    # waited out, as long as Gathr asks (capped at the deadline) or backing off.
 
     def delay_after(self, polls: int) -> float:
         """The delay before the next poll, once `polls` polls have been made."""
@@ -81,6 +83,7 @@ class StatusWait:
         self._last: AppStatus | None = None
         self._polls = 0
         self._errors = 0
+        self._busy = 0  # "try later" answers in a row
         self.read_began = self._started  # when the latest status read began
         self._at_deadline = False  # the scheduled poll is the one at the time-out
 
@@ -135,6 +138,11 @@ class StatusWait:
         try:
             self.read_began = self._scheduler.now()
             status = self._read_status(self.app)
+        except GathrBusy as exc:  # Gathr asks us to come back later: not a failure
+            self._busy += 1
+            log.info("status of %s: Gathr asks to try later (%d in a row): %s", self.app, self._busy, exc)
+            self._next_or_time_out(self._busy_delay(exc.retry_after))
+            return
         except (GathrUnavailable, GathrBadResponse) as exc:
             self._errors += 1
             log.info("status of %s unreadable (%d in a row): %s", self.app, self._errors, exc)
@@ -153,6 +161,7 @@ class StatusWait:
         if self._done:  # interrupted while the call was in flight: report nothing more
             return
         self._errors = 0
+        self._busy = 0
         if status != self._last:
             previous, self._last = self._last, status
             try:
@@ -164,11 +173,21 @@ class StatusWait:
         else:
             self._next_or_time_out()
 
-    def _next_or_time_out(self) -> None:
+    def _busy_delay(self, retry_after: float | None) -> float:
+        """After a "try later": what Gathr asked for, else a back-off that doubles with each
+        one in a row; never sooner than the usual next poll. `_schedule` caps it at the
+        deadline, so a Retry-After of hours still ends the wait on time."""
+        usual = self._policy.delay_after(self._polls)
+        if retry_after is not None:
+            return max(usual, retry_after)
+        ceiling = max(self._policy.interval, self._policy.max_interval)
+        return max(usual, min(self._policy.interval * 2.0**self._busy, ceiling))
+
+    def _next_or_time_out(self, delay: float | None = None) -> None:
         if self._at_deadline or self._elapsed() >= self._policy.timeout:
             self._end(WaitEnd.TIMED_OUT)
         else:
-            self._schedule(self._policy.delay_after(self._polls))
+            self._schedule(self._policy.delay_after(self._polls) if delay is None else delay)
 
     def _end(self, end: WaitEnd, error: GathrError | None = None) -> None:
         if self._finish():

@@ -115,20 +115,34 @@ def test_an_app_token_that_slack_refuses_fails_the_check_as_it_fails_run(
     assert not fake.connected
 
 
-def test_gathr_unreachable_is_one_line_without_retry_noise_or_the_url_password(
+def test_gathr_unreachable_is_one_line_without_retry_noise(
     fake: FakeSlack, sim: Simulator, tmp_path: object
 ) -> None:
     host = sim.base_url.removeprefix("http://")
     sim.close()
-    settings = good_settings(fake, sim) | {"GATHR_BASE_URL": f"http://ops:hunter2@{host}/"}
+    settings = good_settings(fake, sim) | {"GATHR_BASE_URL": f"http://{host}/"}
 
     result = check(tmp_path, **settings)
 
     assert result.returncode == 1
     assert lines(result.stdout)[-1] == (
-        f"FAIL Gathr: Gathr refused the connection at http://***@{host}/; check GATHR_BASE_URL"
+        f"FAIL Gathr: Gathr refused the connection at http://{host}/; check GATHR_BASE_URL"
     )
     assert lines(result.stderr) == ["gathr-bot: 1 check failed; gathr-bot run would start, but fail"]
+
+
+def test_a_password_in_the_gathr_url_stops_check_as_it_stops_run_and_is_never_shown(
+    fake: FakeSlack, sim: Simulator, tmp_path: object
+) -> None:
+    host = sim.base_url.removeprefix("http://")
+    settings = good_settings(fake, sim) | {"GATHR_BASE_URL": f"http://ops:hunter2@{host}/"}
+
+    result = check(tmp_path, **settings)
+
+    assert result.returncode == 2
+    assert lines(result.stderr) == [
+        "gathr-bot: GATHR_BASE_URL: must not hold a user name or password (user:password@host)"
+    ]
     assert "hunter2" not in result.stdout + result.stderr
 
 

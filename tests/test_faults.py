@@ -10,6 +10,7 @@ reach Slack.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from collections.abc import Callable
@@ -97,7 +98,15 @@ def _answer(status: int, body: bytes, content_type: str = "application/json") ->
     return lambda path: Fault(status=status, body=body, content_type=content_type, times=50, path_contains=path)
 
 
+def _with_headers(status: int, body: bytes, *headers: tuple[str, str]) -> Callable[[str], Fault]:
+    return lambda path: Fault(
+        status=status, body=body, content_type="application/json", times=50, path_contains=path, headers=headers
+    )
+
+
 TIMED_OUT = f"did not answer within {GATHR_TIMEOUT:g} s"
+GZIP_BOMB = gzip.compress(b"\0" * (8 * 1024 * 1024), compresslevel=9)  # 8 MiB in a few KiB
+LONG_ERROR = json.dumps({"status": "Error", "message": "no such application " * 500}).encode()
 
 GATHR_FAULTS: dict[str, GathrFault] = {
     "time-out": GathrFault(
@@ -118,6 +127,15 @@ GATHR_FAULTS: dict[str, GathrFault] = {
     "html": GathrFault(_answer(200, b"<html><body>Login</body></html>", "text/html; charset=utf-8"), "an HTML page"),
     "empty": GathrFault(_answer(200, b""), "an empty body"),
     "json-without-keys": GathrFault(_answer(200, b'{"result": "ok", "state": 1}'), "without the documented keys"),
+    "429": GathrFault(
+        _with_headers(429, b"", ("Retry-After", "7")),
+        "Gathr is rate limiting, try again in 7 s",
+        start_words="rate limiting and did not act on the request; try again in 7 s",
+    ),
+    "gzip-bomb": GathrFault(
+        _with_headers(200, GZIP_BOMB, ("Content-Encoding", "gzip")), "a body larger than 64 KiB"
+    ),
+    "long-error-text": GathrFault(_answer(400, LONG_ERROR), "no such application no such"),
     # A start reads no status word itself: its wait's polls do, and give up after a few.
     "unknown-status-word": GathrFault(
         _answer(200, b'{"application_status": "PAUSED", "status": "Success"}'),
@@ -137,6 +155,7 @@ def test_a_gathr_fault_is_named_plainly_to_the_requester_and_the_bot_keeps_servi
     kind: str,
     case: GathrFault,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
     bot = _bot(start_bot, fake, sim, **({"gathr_timeout": GATHR_TIMEOUT} if case.timed_out else {}))
 
     with sim.faults(case.make(case.start_path if kind == "start" else STATUS_PATH)):
@@ -160,6 +179,9 @@ def test_a_gathr_fault_is_named_plainly_to_the_requester_and_the_bot_keeps_servi
     assert (ack.status, ack.payload) == (200, None)
     words = case.start_words if kind == "start" and case.start_words else case.words
     assert words in seen and "orders-etl" in seen
+    assert len(seen) < 1500, seen  # Gathr's words are cut (at 500 characters)
+    audit = [r.getMessage() for r in caplog.records if r.name == "gathr_bot.audit"]
+    assert all(len(line) < 1500 for line in audit), audit  # and in the audit line
     assert_keeps_serving(bot, fake)
     assert_no_traceback_reached_slack(fake)
     assert_no_bug_was_logged(caplog)

@@ -345,3 +345,41 @@ def test_a_slack_token_of_the_wrong_kind_is_named(
 
     assert refused.value.variable == variable
     assert swapped not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ana:pa55-w0rd@gathr.example.com",
+        "https://ana@gathr.example.com/",
+        "http://:pa55-w0rd@127.0.0.1:8080/gathr",
+    ],
+)
+def test_credentials_in_gathr_base_url_are_refused_without_showing_them(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATHR_BASE_URL", url)
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env_file=None)
+
+    assert refused.value.variable == "GATHR_BASE_URL"
+    assert "pa55-w0rd" not in str(refused.value)
+    assert "ana" not in str(refused.value)
+
+
+def test_an_at_sign_after_the_host_is_not_taken_for_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATHR_BASE_URL", "https://gathr.example.com/team@sales")
+    assert load_settings(env_file=None).gathr_base_url == "https://gathr.example.com/team@sales"
+
+
+@pytest.mark.parametrize("command", ["check", "console"])
+def test_the_program_refuses_a_gathr_base_url_with_a_password_in_one_line(command: str, tmp_path: Path) -> None:
+    result = run_bot(
+        command, tmp_path, {"GATHR_TOKEN": "t0ken", "GATHR_BASE_URL": "https://ana:pa55-w0rd@gathr.example.com"}
+    )
+
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "GATHR_BASE_URL" in lines[0], result.stderr
+    assert "pa55-w0rd" not in result.stdout + result.stderr

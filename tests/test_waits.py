@@ -465,3 +465,85 @@ def test_wait_polls_at_most_once_per_interval_until_running_plus_one(
 
     assert watched.result.end is WaitEnd.REACHED
     assert sim.status_calls["orders-etl"] <= math.ceil(start_delay / interval) + 1
+
+
+# -- "try later" answers (HTTP 429, 503 with Retry-After) ----------------------------------------
+
+
+def _try_later(times: int, retry_after: str | None = None, status: int = 429) -> Fault:
+    headers = (("Retry-After", retry_after),) if retry_after is not None else ()
+    return Fault(status=status, body=b"slow down", times=times, path_contains=STATUS_PATH, headers=headers)
+
+
+def test_a_429_during_a_wait_is_waited_out_as_gathr_asks_and_is_not_an_error(
+    scheduler: ManualScheduler, sim: Simulator, gathr: GathrClient
+) -> None:
+    gathr.start("sales", "orders-etl")  # RUNNING at 12
+    sim.inject(_try_later(times=5, retry_after="20"))
+    watched = watch(
+        scheduler, gathr, "orders-etl", policy=WaitPolicy(interval=5.0, timeout=300.0, max_errors=1)
+    )
+    scheduler.advance(300.0)
+
+    # Five refusals in a row, each followed by the 20 s Gathr asked for, then the answer.
+    assert watched.poll_times == [5.0, 25.0, 45.0, 65.0, 85.0, 105.0]
+    assert watched.result.end is WaitEnd.REACHED
+    assert watched.result.status is AppStatus.RUNNING
+    assert watched.result.error is None
+
+
+def test_a_503_with_retry_after_during_a_wait_is_waited_out_too(
+    scheduler: ManualScheduler, sim: Simulator, gathr: GathrClient
+) -> None:
+    gathr.start("sales", "orders-etl")
+    # The client tries a 503 three times (two retries) within one poll: two polls' worth.
+    sim.inject(_try_later(times=6, retry_after="30", status=503))
+    watched = watch(
+        scheduler, gathr, "orders-etl", policy=WaitPolicy(interval=5.0, timeout=300.0, max_errors=1)
+    )
+    scheduler.advance(300.0)
+
+    assert watched.poll_times == [5.0, 35.0, 65.0]
+    assert watched.result.end is WaitEnd.REACHED
+
+
+def test_a_retry_after_past_the_deadline_is_cut_to_the_deadline(
+    scheduler: ManualScheduler, sim: Simulator, gathr: GathrClient
+) -> None:
+    sim.inject(_try_later(times=100, retry_after="3600"))
+    watched = watch(scheduler, gathr, "orders-etl", policy=WaitPolicy(interval=5.0, timeout=60.0))
+    scheduler.advance(120.0)
+
+    assert watched.poll_times == [5.0, 60.0]
+    assert watched.result.end is WaitEnd.TIMED_OUT
+    assert watched.result.elapsed == 60.0
+
+
+def test_a_429_without_retry_after_backs_off_doubling(
+    scheduler: ManualScheduler, sim: Simulator, gathr: GathrClient
+) -> None:
+    gathr.start("sales", "orders-etl")
+    sim.inject(_try_later(times=3))
+    watched = watch(
+        scheduler, gathr, "orders-etl", policy=WaitPolicy(interval=5.0, timeout=300.0, max_errors=0)
+    )
+    scheduler.advance(300.0)
+
+    assert watched.poll_times == [5.0, 15.0, 35.0, 75.0]
+    assert watched.result.end is WaitEnd.REACHED
+
+
+def test_a_real_refusal_still_ends_a_wait_after_429s(
+    scheduler: ManualScheduler, sim: Simulator, gathr: GathrClient
+) -> None:
+    sim.inject(_try_later(times=2, retry_after="1"))
+    sim.inject(
+        Fault(status=400, body=b'{"status": "Error", "message": "no such app"}',
+              content_type="application/json", path_contains=STATUS_PATH)
+    )
+    watched = watch(scheduler, gathr, "orders-etl", policy=WaitPolicy(interval=5.0, timeout=300.0))
+    scheduler.advance(300.0)
+
+    assert watched.poll_times == [5.0, 10.0, 15.0]
+    assert watched.result.end is WaitEnd.FAILED
+    assert isinstance(watched.result.error, GathrRejected)
