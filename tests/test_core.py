@@ -206,7 +206,7 @@ def test_gathr_rejection_edits_the_parent_to_failed_with_its_message_escaped(rig
     everything = talk.everything()
     assert "&lt;!channel&gt;" in everything
     assert "<!channel>" not in everything
-    assert rig.sim.status_calls == {"<!channel>": 1}  # one look (already running?), no wait
+    assert rig.sim.status_calls == {}  # "does not exist" is no state: no look, no wait
     assert rig.core.active_waits == 0
 
 
@@ -692,3 +692,41 @@ def test_a_start_of_an_app_already_starting_follows_it_to_its_end(rig: Rig) -> N
     replies = [m.text for m in second.of("reply")]
     assert "is already :hourglass_flowing_sand: *STARTING*" in replies[0]
     assert "*RUNNING* after" in second.of("edit")[-1].text
+
+
+# -- a refusal is "nothing to do" only when Gathr's words are about the state -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "gathr_says"),
+    [
+        ("start nosuchproject customers-etl", "Project 'nosuchproject' does not exist."),
+        ("start finance customers-etl", "Application 'customers-etl' does not exist in project 'finance'."),
+        ("stop nosuchproject orders-etl", "Project 'nosuchproject' does not exist."),
+        ("stop finance orders-etl", "Application 'orders-etl' does not exist in project 'finance'."),
+    ],
+)
+def test_a_refusal_about_the_project_or_app_is_a_failure_even_when_the_status_agrees(
+    rig: Rig, text: str, gathr_says: str
+) -> None:
+    # customers-etl is RUNNING and orders-etl STOPPED: a status read would "agree".
+    rig.say(text)
+
+    parent = rig.parent_text()
+    assert "nothing to do" not in parent
+    assert f":x: Failed: Gathr said “{gathr_says}”" in parent
+    assert rig.sim.status_calls == {}  # Gathr's words settle it: no status look
+    assert rig.core.active_waits == 0
+
+
+def test_gathr_saying_already_running_of_an_app_that_is_stopped_is_a_failure(rig: Rig) -> None:
+    rig.sim.inject(Fault(
+        status=400, body=b'{"status": "Error", "message": "Application is already running."}',
+        content_type="application/json", path_contains="/start",
+    ))
+
+    rig.say("start sales orders-etl")  # STOPPED: the status does not confirm Gathr's words
+
+    parent = rig.parent_text()
+    assert "nothing to do" not in parent
+    assert ":x: Failed: Gathr said “Application is already running.”" in parent
