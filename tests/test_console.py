@@ -8,11 +8,11 @@ import pty
 import re
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -235,9 +235,9 @@ def _own_terminal() -> None:
 class Terminal:
     """The console on a pseudo-terminal, as a person would use it."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, home: Path) -> None:
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("GATHR_", "SLACK_"))}
-        environment.update({"GATHR_POLL_INTERVAL": "0.2", "TERM": "xterm", "HOME": tempfile.mkdtemp()})
+        environment.update({"GATHR_POLL_INTERVAL": "0.2", "TERM": "xterm", "HOME": str(home)})
         self.master, slave = pty.openpty()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "console", *args],
@@ -292,8 +292,8 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal() -> Iterator[Terminal]:
-    term = Terminal("--simulate")
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    term = Terminal("--simulate", home=tmp_path)
     yield term
     term.close()
 
@@ -320,9 +320,28 @@ def test_the_up_arrow_brings_back_the_last_command(terminal: Terminal) -> None:
     terminal.wait_for(r"gathr> ", at)
 
 
+def test_the_history_is_kept_for_the_next_session(tmp_path: Path) -> None:
+    first = Terminal("--simulate", home=tmp_path)
+    first.wait_for(r"gathr> ")
+    first.type("status ledger-etl\r")
+    first.wait_for(r"gathr> ", first.wait_for(r"`ledger-etl` is"))
+    assert first.close() == 0
+    assert "status ledger-etl" in (tmp_path / ".gathr_bot_history").read_text()
+
+    second = Terminal("--simulate", home=tmp_path)
+    try:
+        at = second.wait_for(r"gathr> ")
+        second.type("\x1b[A\x1b[A\r")  # up past the `quit` that ended the first session
+        second.wait_for(r"`ledger-etl` is", at)
+    finally:
+        second.close()
+
+
 def test_ctrl_c_at_the_prompt_drops_the_line_and_ctrl_d_leaves(terminal: Terminal) -> None:
     at = terminal.wait_for(r"gathr> ")
-    terminal.type("status ledg\x03")
+    terminal.type("status ledg")
+    at = terminal.wait_for(r"status ledg", at)  # as a person sees it before pressing Ctrl-C
+    terminal.type("\x03")
     at = terminal.wait_for(r"gathr> ", at)
     terminal.type("\x04")  # Ctrl-D at an empty prompt
     assert terminal.process.wait(timeout=30) == 0
