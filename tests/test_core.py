@@ -19,7 +19,7 @@ from bot.access import AccessPolicy
 from bot.commands import Action, Command
 from bot.commands import parse as parse_command  # the text a user types, as a Command
 from bot.core import Core, Requester
-from bot.gathr import GathrClient
+from bot.gathr import AppStatus, GathrClient
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ManualScheduler
 from bot.simulator import Fault, Simulator
@@ -730,3 +730,25 @@ def test_gathr_saying_already_running_of_an_app_that_is_stopped_is_a_failure(rig
     parent = rig.parent_text()
     assert "nothing to do" not in parent
     assert ":x: Failed: Gathr said “Application is already running.”" in parent
+
+
+def test_a_start_in_a_project_that_does_not_exist_of_a_running_app_reports_gathr_s_words(rig: Rig) -> None:
+    rig.sim.set_status("orders-etl", AppStatus.RUNNING)
+
+    rig.say("start nosuchproject orders-etl")
+
+    parent = rig.parent_text()
+    assert "nothing to do" not in parent and "already" not in parent
+    assert ":x: Failed: Gathr said “Project 'nosuchproject' does not exist.”" in parent
+    assert rig.posts_to_gathr("start") == [
+        {"name": "orders-etl", "appType": "etl", "projectName": "nosuchproject"}
+    ]
+
+
+def test_a_start_of_a_running_app_in_its_own_project_is_still_nothing_to_do(rig: Rig) -> None:
+    rig.sim.set_status("orders-etl", AppStatus.RUNNING)
+
+    rig.say("start sales orders-etl")
+
+    assert "*RUNNING*: nothing to do" in rig.parent_text()
+    assert rig.sim.status_calls == {"orders-etl": 1}  # Gathr's words, then one look
