@@ -25,15 +25,17 @@ from collections.abc import Iterable
 
 from bot.commands import Action
 
+# "already running", "already been started", "already in running state", "is running"…
+_IN = r"(?:been\s+|in\s+(?:the\s+|a\s+)?)?"
 _ABOUT_STATE: dict[Action, re.Pattern[str]] = {
     Action.START: re.compile(
-        r"\balready\s+(?:been\s+)?(?:running|started|starting|active|launched)\b"
+        rf"\balready\s+{_IN}(?:running|started|starting|active|launched)\b"
         r"|\bis\s+(?:currently\s+)?(?:running|starting)\b",
         re.IGNORECASE,
     ),
     Action.STOP: re.compile(
-        r"\balready\s+(?:been\s+)?(?:stopped|stopping|inactive|killed)\b"
-        r"|\bnot\s+(?:currently\s+)?running\b"
+        rf"\balready\s+{_IN}(?:stopped|stopping|inactive|killed)\b"
+        rf"|\bnot\s+(?:currently\s+)?{_IN}running\b"
         r"|\bis\s+(?:currently\s+)?(?:stopped|stopping)\b",
         re.IGNORECASE,
     ),

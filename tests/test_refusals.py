@@ -25,6 +25,10 @@ from bot.simulator import Simulator
         (Action.STOP, "Application 'orders-etl' is not running."),
         (Action.STOP, "Application 'orders-etl' is already stopping."),
         (Action.STOP, "application already stopped"),
+        (Action.START, "Pipeline is already in running state."),
+        (Action.START, "The application has already been started"),
+        (Action.STOP, "Application is not in running state"),
+        (Action.STOP, "Application is already in the stopped state."),
     ],
 )
 def test_words_about_the_state_are_about_the_state(action: Action, message: str) -> None:
