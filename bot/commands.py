@@ -134,14 +134,7 @@ def parse(text: str) -> Command:
         missing = names[len(positionals)]
         raise UsageError(f"missing <{missing}>", USAGE[action])
     if action is not Action.UPDATE and len(positionals) > len(names):
-        if names == ("app",) and len(positionals) == 2:  # "status sales orders-etl"
-            # The look-alike of a backtick keeps the name inside the code span shown.
-            meant = shlex.quote(_shown(positionals[1], limit=MAX_NAME_LENGTH)).replace("`", "\u02cb")
-            raise UsageError(
-                f"{action} takes only the app name, no project: `/gathr {action} {meant}`",
-                USAGE[action],
-            )
-        raise UsageError(f"unexpected extra word '{_shown(positionals[len(names)])}'", USAGE[action])
+        raise UsageError(_extra_words(action, names, positionals), USAGE[action])
 
     values = dict(zip(names, positionals))
     for label, value in values.items():
@@ -157,6 +150,38 @@ def parse(text: str) -> Command:
             files=_files(positionals[len(names) - 1:]),
         )
     return Command(action, project=values.get("project", ""), app=values.get("app", ""), wait=wait)
+
+
+def _extra_words(action: Action, names: tuple[str, ...], positionals: list[str]) -> str:
+    """What to do about words beyond the last argument: most often a name with spaces
+    that was not quoted, so show the command with it in quotes."""
+    extra = positionals[len(names):]
+    shown = " ".join(_shown(word) for word in extra)
+    what = f"unexpected extra word{'s' if len(extra) > 1 else ''} '{shown}'"
+    if not names:
+        return f"{what}: `/gathr {action}` takes no arguments"
+    before = positionals[: len(names) - 1]  # the project, for start and stop
+    name = " ".join(positionals[len(names) - 1:])
+    meant = " ".join([f"/gathr {action}", *map(_quoted, before), _quoted(name)])
+    advice = f"if the app's name has spaces, put it in quotes: `{_shown(meant, limit=3 * MAX_NAME_LENGTH)}`"
+    if names == ("app",) and len(positionals) == 2:  # "status sales orders-etl"
+        no_project = " ".join([f"/gathr {action}", _quoted(positionals[1])])
+        return (
+            f"{action} takes only the app name, no project: "
+            f"`{_shown(no_project, limit=3 * MAX_NAME_LENGTH)}`; {advice}"
+        )
+    return f"{what}. {advice[:1].upper()}{advice[1:]}"
+
+
+def _quoted(word: str) -> str:
+    """`word` as one shell word, in the double quotes Slack users type when it needs
+    quoting; the look-alike of a backtick keeps it inside the code span it is shown in."""
+    word = word.replace("`", "\u02cb")
+    if word and not re.search(r"[\s\"'\\$]", word):
+        return word
+    if '"' not in word and "\\" not in word:
+        return f'"{word}"'
+    return shlex.quote(word)
 
 
 def _split(text: str) -> list[str]:

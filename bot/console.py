@@ -6,49 +6,289 @@ Each kind of output has its own prefix:
       [thread #3]       a reply in that message's thread
     [edited #3]         the message, edited to its final outcome
     [only you]          an ephemeral answer
+
+At a terminal the line is edited with readline (arrows, Ctrl-R, history kept in
+~/.gathr_bot_history); output that arrives later (a wait's outcome, a watch) is printed
+above a fresh prompt that still holds what was being typed. With stdin piped, each command
+is echoed as `> command` before its answers, so that a transcript reads well.
+
+Confirmations wait in a list, numbered as they come: `confirm` (or `cancel`) acts on the only
+one; with several, `confirm 2` or `confirm stop customers-etl` picks one, and a bare
+`confirm` lists them. Asking again for the same action on the same app replaces the older
+confirmation, and says so.
 """
 
 from __future__ import annotations
 
+import ctypes
 import html
 import itertools
+import re
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import TextIO
+from urllib.parse import urlsplit
 
+from bot.commands import Action
 from bot.core import Core, Requester
-from bot.messages import CONFIRM_ACTION_ID, Message
+from bot.errors import ConfigError
+from bot.gathr import API_PATH, GathrClient
+from bot.messages import CONFIRM_ACTION_ID, Message, code
 
 PROMPT = "gathr> "
+ECHO = "> "
 CONSOLE_CHANNEL = "CCONSOLE"
+HISTORY_FILE = Path("~/.gathr_bot_history")
+HISTORY_LENGTH = 1000
+# A person's Slack ID: U… or, on Enterprise Grid, W… (groups S… and channels C… are not people).
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CLEAR_LINE = "\r\x1b[K"
+
+
+def check_user_id(user_id: str) -> str:
+    """`user_id` if it is a Slack user ID, else a `ConfigError` for `--user` (one line, exit 2)."""
+    if not _SLACK_USER_ID.match(user_id):
+        raise ConfigError(
+            "--user",
+            "must be a Slack user ID: U or W followed by capital letters and digits, "
+            "e.g. U0123ABCD (in Slack: a profile, ⋮, Copy member ID)",
+        )
+    return user_id
+
+
+def describe_gathr(gathr: GathrClient) -> str:
+    """The Gathr the console talks to, for its banner: never a password from the URL, nor
+    the token. The simulator is named as such (its token is public, and it is local)."""
+    base = gathr.api_url.removesuffix(API_PATH)
+    parts = urlsplit(base)
+    host = parts.hostname or ""
+    shown = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
+    if parts.port is not None:
+        shown += f":{parts.port}"
+    shown += parts.path.rstrip("/")
+    from bot.simulator import DEFAULT_TOKEN
+
+    if getattr(gathr, "_token", None) == DEFAULT_TOKEN and host in ("127.0.0.1", "localhost", "::1"):
+        return f"the Gathr simulator at {shown}"
+    return f"Gathr at {shown}"
+
+
+# -- the line being typed ------------------------------------------------------------------
+
+
+class Terminal:
+    """Reads lines: with readline at a terminal, else plainly from `stdin`. Knows whether
+    someone is at the prompt, and what they have typed so far, so that output from other
+    threads can be printed above a fresh prompt."""
+
+    def __init__(self, stdin: TextIO, out: TextIO, *, interactive: bool, history: Path | None) -> None:
+        self._stdin = stdin
+        self._out = out
+        self.interactive = interactive
+        self.at_prompt = False
+        self._history = history
+        self._readline = _load_readline() if interactive else None
+        if self._readline is not None and history is not None:
+            try:
+                self._readline.read_history_file(str(history))
+            except OSError:
+                pass  # no history yet, or unreadable: start afresh
+            self._readline.set_history_length(HISTORY_LENGTH)
+
+    def lines(self) -> Iterator[str]:
+        """Lines until end of input. Ctrl-C at the prompt drops the line being typed."""
+        while True:
+            try:
+                line = self._read()
+            except KeyboardInterrupt:
+                self.at_prompt = False
+                if not self.interactive:
+                    raise
+                self._out.write("\n")
+                continue
+            except EOFError:
+                self.at_prompt = False
+                if self.interactive:
+                    self._out.write("\n")
+                return
+            if not self.interactive and line.strip():
+                self._out.write(f"{ECHO}{line.strip()}\n")  # the transcript shows the command
+                self._out.flush()
+            yield line
+
+    def _read(self) -> str:
+        if self._readline is not None:
+            self.at_prompt = True
+            try:
+                return input(PROMPT)  # readline's editing and history
+            finally:
+                self.at_prompt = False
+        if self.interactive:
+            self._out.write(PROMPT)
+            self._out.flush()
+            self.at_prompt = True
+        try:
+            line = self._stdin.readline()
+        finally:
+            self.at_prompt = False
+        if not line:
+            raise EOFError
+        return line
+
+    def before_output(self) -> str:
+        """What to write before output from another thread: clear the prompt's line."""
+        return _CLEAR_LINE if self.at_prompt else ""
+
+    def after_output(self, out: TextIO) -> None:
+        """Draw the prompt again, with what has been typed so far and the cursor where it
+        was: readline's own redisplay where it can be reached, else prompt and text."""
+        if not self.at_prompt:
+            return
+        redraw = _redisplay(self._readline)
+        if redraw is not None:
+            out.flush()
+            redraw()
+            return
+        typed = self._readline.get_line_buffer() if self._readline is not None else ""
+        out.write(PROMPT + typed)
+
+    def close(self) -> None:
+        if self._readline is not None and self._history is not None:
+            try:
+                self._readline.write_history_file(str(self._history))
+            except OSError:
+                pass  # a read-only home: the history is just not kept
+
+
+def _redisplay(readline: ModuleType | None) -> Callable[[], None] | None:
+    """readline's "the cursor is on a new line: draw prompt and line again", through the
+    C library the readline module is built on; None where it cannot be had (libedit
+    builds may lack it, or no readline at all)."""
+    if readline is None or not getattr(readline, "__file__", None):
+        return None
+    try:
+        library = ctypes.CDLL(readline.__file__)
+        on_new_line, forced_update = library.rl_on_new_line, library.rl_forced_update_display
+    except (OSError, AttributeError):
+        return None
+
+    def redraw() -> None:
+        on_new_line()
+        forced_update()
+
+    return redraw
+
+
+def _load_readline() -> ModuleType | None:
+    try:
+        import readline
+    except ImportError:  # Windows without pyreadline: plain lines still work
+        return None
+    return readline
+
+
+# -- what the core says ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """A confirmation prompt shown in the console, until it is confirmed or cancelled."""
+
+    number: int
+    token: str
+    message: Message
+    subject: str  # "*stop* `customers-etl`…": what the request is, for matching and lists
 
 
 class ConsoleConversation:
-    """Prints what the core says; remembers the last confirmation prompt's token."""
+    """Prints what the core says; keeps the confirmation prompts it has shown."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._numbers = itertools.count(1)
-        self.pending_token: str | None = None
+        self._confirm_numbers = itertools.count(1)
+        self.awaiting: list[Awaiting] = []
+        self._terminal: Terminal | None = None
+        self._main = threading.current_thread()
+
+    def attach(self, terminal: Terminal) -> None:
+        """Print output from other threads above the terminal's prompt."""
+        self._terminal = terminal
+        self._main = threading.current_thread()
 
     def _print(self, prefix: str, message: Message) -> None:
         # Slack escapes &, < and > in mrkdwn; a terminal shows the characters themselves.
         lines = html.unescape(message.text).splitlines() or [""]
         with self._lock:
+            late = threading.current_thread() is not self._main
+            terminal = self._terminal if late else None
+            if terminal is not None:
+                self._out.write(terminal.before_output())
             self._out.write(f"{prefix} {lines[0]}\n")
             for line in lines[1:]:
                 self._out.write(f"{' ' * len(prefix)} {line}\n")
+            if terminal is not None:
+                terminal.after_output(self._out)
             self._out.flush()
 
     def ephemeral(self, message: Message, *, replace: bool = False) -> None:
         token = _confirm_token(message)
         if token is not None:
-            self.pending_token = token
-            message = Message(message.text + "\n(type `confirm` or `cancel`)")
+            message = self._awaits(token, message)
         self._print("[only you]", message)
+
+    def _awaits(self, token: str, message: Message) -> Message:
+        subject = _subject(message.text)
+        with self._lock:
+            replaced = [a for a in self.awaiting if a.subject == subject]
+            for old in replaced:
+                self.awaiting.remove(old)
+            entry = Awaiting(next(self._confirm_numbers), token, message, subject)
+            self.awaiting.append(entry)
+            several = len(self.awaiting) > 1
+        text = message.text
+        for old in replaced:
+            text += f"\n(This replaces your earlier request #{old.number}, which can no longer be confirmed here.)"
+        if several:
+            text += f"\n(#{entry.number}: type `confirm {entry.number}` or `cancel {entry.number}`)"
+        else:
+            text += "\n(type `confirm` or `cancel`)"
+        return Message(text)
+
+    def take(self, words: list[str]) -> tuple[Awaiting | None, Message | None]:
+        """The confirmation that `confirm WORDS` (or `cancel WORDS`) means, taken off the
+        list; or None and what to tell the user."""
+        with self._lock:
+            if not self.awaiting:
+                return None, Message("There is nothing to confirm or cancel.")
+            if not words:
+                matches = list(self.awaiting)
+                problem = f"{len(matches)} requests await confirmation; say which:"
+            elif len(words) == 1 and words[0].lstrip("#").isdigit():
+                number = int(words[0].lstrip("#"))
+                matches = [a for a in self.awaiting if a.number == number]
+                problem = f"No request awaiting confirmation is numbered {number}. Awaiting:"
+            else:
+                matches = [a for a in self.awaiting if _matches(a.subject, words)]
+                problem = (
+                    f"No request awaiting confirmation matches `{' '.join(words)}`. Awaiting:"
+                    if not matches
+                    else f"{len(matches)} requests match; say which:"
+                )
+            if len(matches) == 1:
+                self.awaiting.remove(matches[0])
+                return matches[0], None
+            shown = matches or self.awaiting
+            lines = [problem, *(f"{a.number}. {a.subject}" for a in shown)]
+            first = shown[0]
+            lines.append(f"Type `confirm {first.number}` (or `cancel {first.number}`), or `confirm <action> <app>`.")
+            return None, Message("\n".join(lines))
 
     def post(self, message: Message) -> object:
         number = next(self._numbers)
@@ -75,6 +315,27 @@ def _confirm_token(message: Message) -> str | None:
     return None
 
 
+def _subject(prompt_text: str) -> str:
+    """`*stop* `customers-etl` in project `sales`` from "Do you want to …? Confirm or cancel."."""
+    text = prompt_text.removeprefix("Do you want to ")
+    return text.split("? Confirm or cancel.", 1)[0]
+
+
+def _matches(subject: str, words: list[str]) -> bool:
+    """`stop customers-etl`, `stop`, `customers-etl`, `stop sales customers-etl`: the action
+    (in bold) and the names (code spans, as `messages.code` writes them) are in the subject."""
+    first, *names = words
+    if first.lower() in {action.value for action in Action}:
+        if f"*{first.lower()}*" not in subject:
+            return False
+    else:
+        names = words
+    return all(code(name) in subject for name in names)
+
+
+# -- the loop ----------------------------------------------------------------------------------
+
+
 def run_console(
     core: Core,
     *,
@@ -83,13 +344,29 @@ def run_console(
     out: TextIO = sys.stdout,
     interactive: bool | None = None,
     conversation: ConsoleConversation | None = None,
+    gathr_label: str | None = None,
+    history: Path | None = HISTORY_FILE,
+    stdin: TextIO | None = None,
 ) -> int:
-    """Read commands until EOF or `quit`, then let running waits finish. Returns 0."""
+    """Read commands until EOF or `quit`, then let running waits finish. Returns 0.
+
+    Raises `ConfigError` for a `user_id` that is not a Slack user ID."""
+    check_user_id(user_id)
     conversation = conversation or ConsoleConversation(out)
     requester = Requester(user_id=user_id, channel_id=CONSOLE_CHANNEL)
-    interactive = sys.stdin.isatty() if interactive is None else interactive
-    source = lines if lines is not None else _stdin_lines(out, interactive)
-    out.write(f"gathr-bot console as user {user_id}. Type `help`, or `quit` to leave.\n")
+    stdin = stdin or sys.stdin
+    interactive = stdin.isatty() if interactive is None else interactive
+    terminal = Terminal(
+        stdin, out, interactive=interactive,
+        history=history.expanduser() if history is not None and interactive else None,
+    )
+    conversation.attach(terminal)
+    source = lines if lines is not None else terminal.lines()
+    gathr = gathr_label or describe_gathr(core.gathr)
+    out.write(
+        f"gathr-bot console as user {user_id}, talking to {gathr}. "
+        "Type `help`, or `quit` to leave.\n"
+    )
     out.flush()
     try:
         for raw in source:
@@ -98,31 +375,22 @@ def run_console(
                 break
             if not line:
                 continue
-            if line in ("confirm", "cancel"):
-                token, conversation.pending_token = conversation.pending_token, None
-                if token is None:
-                    conversation.ephemeral(Message("There is nothing to confirm or cancel."))
+            word, *rest = line.split()
+            if word in ("confirm", "cancel"):
+                awaiting, answer = conversation.take(rest)
+                if awaiting is None:
+                    conversation.ephemeral(answer or Message("There is nothing to confirm or cancel."))
                 else:
-                    core.click(requester, token, line == "confirm", conversation)
+                    core.click(requester, awaiting.token, word == "confirm", conversation)
                 continue
             core.handle(requester, line, conversation)
         _drain(core, out)
     except KeyboardInterrupt:
         out.write("\n")
     finally:
+        terminal.close()
         core.shutdown()
     return 0
-
-
-def _stdin_lines(out: TextIO, interactive: bool) -> Iterable[str]:
-    while True:
-        if interactive:
-            out.write(PROMPT)
-            out.flush()
-        line = sys.stdin.readline()
-        if not line:
-            return
-        yield line
 
 
 def _drain(core: Core, out: TextIO) -> None:

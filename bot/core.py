@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot import audit, messages
+from bot import audit, messages, refusals
 from bot.access import AccessPolicy
 from bot.commands import Action, Command, parse
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UsageError, UserError
@@ -547,7 +547,7 @@ class _Request:
         if not isinstance(error, GathrRejected):
             self.finish(messages.state_failed(messages.problem(error)), f"failed: {_problem(error)}")
             return
-        already = self._already_there()
+        already = self._already_there(error)
         if already is AppStatus.STARTING and wait:
             # Someone else's start is under way: follow it to RUNNING or ERROR.
             self._reply(messages.already_starting_reply(command.app, error))
@@ -564,11 +564,13 @@ class _Request:
         )
         self._start_wait()
 
-    def _already_there(self) -> AppStatus | None:
-        """After Gathr refused a start or stop: the app's status if it is already where the
-        request wanted it. Gathr's wording is not ours to parse, so ask for the status."""
+    def _already_there(self, refusal: GathrRejected) -> AppStatus | None:
+        """After Gathr refused a start or stop: the app's status if the refusal was about
+        its state ("already running", see `bot.refusals`) and the status, read once,
+        confirms that it is already where the request wanted it. Else None: a failure."""
         wanted = ALREADY.get(self.command.action)
-        if not wanted:
+        names = (self.command.app, self.command.project)
+        if not wanted or not refusals.about_state(self.command.action, refusal.message, names):
             return None
         try:
             status = self.core.gathr.status(self.command.app)

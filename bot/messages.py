@@ -230,6 +230,20 @@ def status_command(app: str) -> str:
     return code("/gathr status " + shlex.quote(app))
 
 
+_CLOSERS = "\u201d\u2019\"')]`»"
+_ENDS = (".", "?", "!", "\u2026", ":")
+
+
+def sentence(text: str) -> str:
+    """`text` ending in a full stop, unless it already ends a sentence: "?", "!", "…" or a
+    full stop, maybe inside closing quotes (“… exist.”). Everything that puts someone
+    else's words (Gathr's, the user's) at the end of a sentence goes through here, so
+    that no message reads “… exist.”. or 'x?'."""
+    if text.rstrip().rstrip(_CLOSERS).endswith(_ENDS):
+        return text
+    return text + "."
+
+
 def status_word(status: AppStatus | None) -> str:
     if status is None:
         return "unknown"
@@ -286,9 +300,7 @@ def help_message(topic: Action | None = None, confirm: frozenset[Action] = froze
 
 
 def usage_error(error: UsageError) -> Message:
-    problem = error.problem[:1].upper() + error.problem[1:]
-    if not problem.endswith((".", "?", "!")):
-        problem += "."
+    problem = sentence(error.problem[:1].upper() + error.problem[1:])
     text = f":warning: {esc(problem)}"
     if error.usage:
         text += f"\nUsage: `{esc(error.usage)}`"
@@ -478,7 +490,7 @@ def state_no_answer(command: Command, error: GathrError) -> str:
         else f"check with {status_command(command.app)}"
     )
     return (
-        f":warning: {esc(error.message)}. The request may still have reached Gathr: "
+        f":warning: {sentence(esc(error.message))} The request may still have reached Gathr: "
         f"{check} before trying again."
     )
 
@@ -580,31 +592,45 @@ def problem(error: BotError, *, advice: bool = True) -> str:
     """A Gathr failure or a refused name, as plain sentences safe for mrkdwn; with
     `advice`, what to do about an outage."""
     if not isinstance(error, GathrError):
-        return esc(error)
+        return sentence(esc(error))
     text = gathr_problem(error)
     if (
         advice
         and isinstance(error, GathrUnavailable)
         and not isinstance(error, (GathrNoAnswer, GathrBusy))  # a busy Gathr says when
+        and not unresolved_host(error)  # a setting to fix, not an outage to wait out
     ):
         text += " Try again in a few minutes."
     return text
 
 
+# The client's words for a host name that DNS does not know (bot.gathr._connection_problem).
+UNRESOLVED_HOST = "host name could not be resolved"
+
+
+def unresolved_host(error: GathrError) -> bool:
+    return isinstance(error, GathrUnavailable) and UNRESOLVED_HOST in error.message
+
+
 def gathr_problem(error: GathrError) -> str:
     """One plain sentence for any Gathr failure, with Gathr's own words escaped."""
     if isinstance(error, GathrRejected):
-        return f"Gathr said {quoted(error.message)}."
+        return sentence(f"Gathr said {quoted(error.message)}")
     if isinstance(error, GathrAuthError):
         return "Gathr refused the bot's token. An operator must check GATHR_TOKEN."
+    if unresolved_host(error):
+        return (
+            f"{sentence(esc(error.message))} An operator should check GATHR_BASE_URL "
+            "(its host name) and this machine's DNS."
+        )
     if isinstance(error, GathrUnavailable):
-        return f"{esc(error.message)}."
+        return sentence(esc(error.message))
     if isinstance(error, GathrBadResponse):
         return (
-            f"Gathr gave an answer the bot cannot read: {esc(error.message)}. "
+            f"{sentence('Gathr gave an answer the bot cannot read: ' + esc(error.message))} "
             "An operator should check GATHR_BASE_URL."
         )
-    return esc(error.message)
+    return sentence(esc(error.message))
 
 
 def quoted(words: str) -> str:

@@ -269,8 +269,10 @@ class Simulator:
             app = self._find(request)
             if not isinstance(app, SimApp):
                 return app
-            if app.status == AppStatus.STOPPED or app.next_status == AppStatus.STOPPED:
+            if app.status == AppStatus.STOPPED:
                 return 400, _error(f"Application '{app.name}' is not running.")
+            if app.next_status == AppStatus.STOPPED:
+                return 400, _error(f"Application '{app.name}' is already stopping.")
             app.next_status = AppStatus.STOPPED
             app.changes_at = self.clock() + self.stop_delay
         return 200, _ok(message="Request to stop the application is accepted.")

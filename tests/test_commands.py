@@ -157,7 +157,7 @@ def test_an_option_the_action_does_not_take_is_named_and_refused(text: str, opti
         ("restart sales orders-etl", "no restart: use `stop`, then `start`"),
         ("start sales orders-etl --nowait", "Did you mean `--no-wait`?"),
         ("status sales orders-etl", "status takes only the app name, no project: `/gathr status orders-etl`"),
-        ('status sales "daily orders"', "no project: `/gathr status 'daily orders'`"),
+        ('status sales "daily orders"', 'no project: `/gathr status "daily orders"`'),
         ("help strat", "Did you mean `start`?"),
         ("deploy orders-etl", "The actions are start, stop, status, update"),
     ],

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import re
 import subprocess
 import sys
+import termios
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 
 def run_console(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -66,3 +76,285 @@ def test_console_without_simulator_needs_the_gathr_token() -> None:
 
     assert result.returncode == 2
     assert result.stderr.strip() == "gathr-bot: GATHR_TOKEN: is required but not set"
+
+
+# -- a refusal about the project is a failure, over the simulator ---------------------------
+
+
+def test_a_start_in_a_project_that_does_not_exist_fails_even_when_the_app_is_running() -> None:
+    result = run_console("start nosuchproject customers-etl\n", "--simulate")  # customers-etl RUNNING
+
+    out = result.stdout
+    assert "nothing to do" not in out
+    assert "Failed: Gathr said “Project 'nosuchproject' does not exist.”" in out
+
+
+# -- transcripts: piped commands are echoed; the banner names the Gathr ----------------------
+
+
+def test_piped_commands_are_echoed_before_their_answers() -> None:
+    result = run_console("status customers-etl\n\nhelp status\n", "--simulate")
+
+    lines = result.stdout.splitlines()
+    echoed = lines.index("> status customers-etl")
+    assert "`customers-etl` is" in lines[echoed + 1]
+    assert lines.index("> help status") > echoed
+    assert ">" not in [line.strip() for line in lines]  # a blank line is not echoed
+    assert "gathr> " not in result.stdout  # no prompt where nobody types
+
+
+def test_the_banner_names_the_simulator() -> None:
+    result = run_console("", "--simulate")
+
+    banner = next(line for line in result.stdout.splitlines() if line.startswith("gathr-bot console"))
+    assert "as user UCONSOLE" in banner
+    assert re.search(r"the Gathr simulator at http://127\.0\.0\.1:\d+", banner), banner
+
+
+def test_the_banner_names_the_gathr_of_the_settings_and_never_the_token() -> None:
+    result = run_console("", env={
+        "GATHR_BASE_URL": "https://gathr.example.com:8443/",
+        "GATHR_TOKEN": "t0ken-value",
+    })
+
+    assert result.returncode == 0, result.stderr
+    banner = next(line for line in result.stdout.splitlines() if line.startswith("gathr-bot console"))
+    assert "talking to Gathr at https://gathr.example.com:8443" in banner
+    assert "t0ken-value" not in result.stdout + result.stderr
+
+
+def test_a_password_in_the_gathr_url_is_refused_by_the_console_and_never_shown() -> None:
+    result = run_console("", env={
+        "GATHR_BASE_URL": "https://bot:hunter2@gathr.example.com:8443/",
+        "GATHR_TOKEN": "t0ken-value",
+    })
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "gathr-bot: GATHR_BASE_URL: must not hold a user name or password (user:password@host)"
+    ]
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+# -- --user is a Slack user ID ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["bob", "u123", "S0GROUP1", "C0CHANNEL", "U", "U12 3", "xoxb-123"])
+def test_a_user_that_is_not_a_slack_user_id_is_one_line_and_exit_2(bad: str) -> None:
+    result = run_console("status orders-etl\n", "--simulate", "--user", bad)
+
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("gathr-bot: --user: ")
+    assert "U" in line and "W" in line  # says what an ID looks like
+    assert "asked to" not in result.stdout and "is :" not in result.stdout
+
+
+@pytest.mark.parametrize("good", ["U0123ABCD", "W0123ABCD"])
+def test_user_and_enterprise_user_ids_are_accepted(good: str) -> None:
+    result = run_console("status orders-etl\n", "--simulate", "--user", good)
+
+    assert result.returncode == 0, result.stderr
+    assert "`orders-etl` is" in result.stdout
+
+
+# -- several confirmations ---------------------------------------------------------------------
+
+
+def said_after(out: str, echoed: str) -> str:
+    """What the console printed after the echo of `echoed`, up to the next echo."""
+    return out.split(f"> {echoed}\n", 1)[1].split("\n> ", 1)[0]
+
+
+def test_several_pending_confirmations_are_listed_then_each_confirmed() -> None:
+    script = "\n".join([
+        "stop sales customers-etl --no-wait",
+        "update finance ledger-etl S3_ledger bucket a.csv",
+        "confirm",
+        "confirm stop customers-etl",
+        "confirm",
+        "confirm",
+        "",
+    ])
+    result = run_console(script, "--simulate")
+
+    out = result.stdout
+    assert "(type `confirm` or `cancel`)" in said_after(out, "stop sales customers-etl --no-wait")
+    assert "`confirm 2`" in said_after(out, "update finance ledger-etl S3_ledger bucket a.csv")
+    listed = said_after(out, "confirm")
+    assert "2 requests await confirmation" in listed
+    assert "1." in listed and "*stop* `customers-etl`" in listed
+    assert "2." in listed and "*update* `ledger-etl`" in listed
+    assert "Confirmed: *stop* `customers-etl`" in said_after(out, "confirm stop customers-etl")
+    rest = out.split("> confirm stop customers-etl\n", 1)[1]
+    assert "Confirmed: *update* `ledger-etl`" in rest
+    assert "There is nothing to confirm or cancel." in rest.rsplit("> confirm\n", 1)[1]
+
+
+def test_a_confirmation_is_picked_by_its_number_and_cancelled_by_it_too() -> None:
+    script = "\n".join([
+        "stop sales customers-etl --no-wait",
+        "update finance ledger-etl S3_ledger bucket a.csv",
+        "cancel 1",
+        "confirm 1",
+        "confirm 2",
+        "",
+    ])
+    result = run_console(script, "--simulate")
+
+    out = result.stdout
+    assert "Cancelled: nothing was sent to Gathr for *stop* `customers-etl`" in said_after(out, "cancel 1")
+    missed = said_after(out, "confirm 1")
+    assert "No request awaiting confirmation is numbered 1" in missed and "2. *update* `ledger-etl`" in missed
+    assert "Confirmed: *update* `ledger-etl`" in said_after(out, "confirm 2")
+    assert "Updated." in said_after(out, "confirm 2") or "Updated." in out.rsplit("> confirm 2\n", 1)[1]
+
+
+def test_asking_again_for_the_same_request_replaces_the_older_one_and_says_so() -> None:
+    script = "\n".join([
+        "stop sales customers-etl --no-wait",
+        "stop sales customers-etl --no-wait",
+        "confirm",
+        "",
+    ])
+    result = run_console(script, "--simulate")
+
+    out = result.stdout
+    second = out.split("> stop sales customers-etl --no-wait\n")[2]
+    assert "replaces your earlier request #1" in second
+    assert "(type `confirm` or `cancel`)" in second
+    assert out.count("Confirmed: *stop* `customers-etl`") == 1
+
+
+def test_an_unmatched_pick_lists_what_awaits() -> None:
+    script = "stop sales customers-etl --no-wait\nconfirm start orders-etl\n"
+    result = run_console(script, "--simulate")
+
+    answer = said_after(result.stdout, "confirm start orders-etl")
+    assert "No request awaiting confirmation matches" in answer
+    assert "*stop* `customers-etl`" in answer
+
+
+# -- as a person at a terminal: readline, history, and a fresh prompt after late output ------
+
+
+def _own_terminal() -> None:
+    """In the child: a session of its own, with the pseudo-terminal as its terminal."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """The console on a pseudo-terminal, as a person would use it."""
+
+    def __init__(self, *args: str, home: Path) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("GATHR_", "SLACK_"))}
+        environment.update({"GATHR_POLL_INTERVAL": "0.2", "TERM": "xterm", "HOME": str(home)})
+        self.master, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "console", *args],
+            stdin=slave, stdout=slave, stderr=slave, env=environment, close_fds=True,
+            preexec_fn=_own_terminal,  # so that Ctrl-C is a SIGINT, as at a real terminal
+        )
+        os.close(slave)
+        self.screen = ""
+        self._lock = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                data = b""
+            with self._lock:
+                if not data:
+                    self.screen += "\0"  # the end
+                    self._lock.notify_all()
+                    return
+                self.screen += data.decode(errors="replace")
+                self._lock.notify_all()
+
+    def wait_for(self, pattern: str, after: int = 0, timeout: float = 30.0) -> int:
+        """Wait until `pattern` (a regular expression) shows after position `after`; where it ends."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                match = re.compile(pattern).search(self.screen, after)
+                if match:
+                    return match.end()
+                left = deadline - time.monotonic()
+                if left <= 0 or self.screen.endswith("\0"):
+                    raise AssertionError(f"no {pattern!r} on the screen:\n{self.screen[after:]!r}")
+                self._lock.wait(left)
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def close(self) -> int:
+        """Leave as a person would: `quit` at the prompt (else, after a while, kill it)."""
+        if self.process.poll() is None:
+            self.type("\x15quit\r")  # Ctrl-U clears whatever is typed, then quit
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        os.close(self.master)
+        return self.process.wait()
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    term = Terminal("--simulate", home=tmp_path)
+    yield term
+    term.close()
+
+
+def test_late_output_is_followed_by_a_fresh_prompt_with_what_was_being_typed(terminal: Terminal) -> None:
+    at = terminal.wait_for(r"gathr> ")
+    terminal.type("start sales orders-etl\r")
+    at = terminal.wait_for(r"Accepted by Gathr; waiting", at)
+    at = terminal.wait_for(r"gathr> ", at)
+    terminal.type("stat")  # half typed when the outcome arrives
+    at = terminal.wait_for(r"\[edited #1\][^\n]*\n[^\n]*RUNNING\* after", at)
+    terminal.wait_for(r"gathr> (\x1b\[[0-9;?]*[A-Za-z])*stat", at)  # the prompt again, the input kept
+    terminal.type("us orders-etl\r")
+    terminal.wait_for(r"`orders-etl` is \S+ \*RUNNING\*", at)
+
+
+def test_the_up_arrow_brings_back_the_last_command(terminal: Terminal) -> None:
+    at = terminal.wait_for(r"gathr> ")
+    terminal.type("status ledger-etl\r")
+    at = terminal.wait_for(r"`ledger-etl` is", at)
+    terminal.wait_for(r"gathr> ", at)
+    terminal.type("\x1b[A\r")  # up arrow, enter
+    at = terminal.wait_for(r"`ledger-etl` is", at)
+    terminal.wait_for(r"gathr> ", at)
+
+
+def test_the_history_is_kept_for_the_next_session(tmp_path: Path) -> None:
+    first = Terminal("--simulate", home=tmp_path)
+    first.wait_for(r"gathr> ")
+    first.type("status ledger-etl\r")
+    first.wait_for(r"gathr> ", first.wait_for(r"`ledger-etl` is"))
+    assert first.close() == 0
+    assert "status ledger-etl" in (tmp_path / ".gathr_bot_history").read_text()
+
+    second = Terminal("--simulate", home=tmp_path)
+    try:
+        at = second.wait_for(r"gathr> ")
+        second.type("\x1b[A\x1b[A\r")  # up past the `quit` that ended the first session
+        second.wait_for(r"`ledger-etl` is", at)
+    finally:
+        second.close()
+
+
+def test_ctrl_c_at_the_prompt_drops_the_line_and_ctrl_d_leaves(terminal: Terminal) -> None:
+    at = terminal.wait_for(r"gathr> ")
+    terminal.type("status ledg")
+    at = terminal.wait_for(r"status ledg", at)  # as a person sees it before pressing Ctrl-C
+    terminal.type("\x03")
+    at = terminal.wait_for(r"gathr> ", at)
+    terminal.type("\x04")  # Ctrl-D at an empty prompt
+    assert terminal.process.wait(timeout=30) == 0
+    assert "`ledg" not in terminal.screen

@@ -19,7 +19,7 @@ from bot.access import AccessPolicy
 from bot.commands import Action, Command
 from bot.commands import parse as parse_command  # the text a user types, as a Command
 from bot.core import Core, Requester
-from bot.gathr import GathrClient
+from bot.gathr import AppStatus, GathrClient
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ManualScheduler
 from bot.simulator import Fault, Simulator
@@ -206,7 +206,7 @@ def test_gathr_rejection_edits_the_parent_to_failed_with_its_message_escaped(rig
     everything = talk.everything()
     assert "&lt;!channel&gt;" in everything
     assert "<!channel>" not in everything
-    assert rig.sim.status_calls == {"<!channel>": 1}  # one look (already running?), no wait
+    assert rig.sim.status_calls == {}  # "does not exist" is no state: no look, no wait
     assert rig.core.active_waits == 0
 
 
@@ -692,3 +692,63 @@ def test_a_start_of_an_app_already_starting_follows_it_to_its_end(rig: Rig) -> N
     replies = [m.text for m in second.of("reply")]
     assert "is already :hourglass_flowing_sand: *STARTING*" in replies[0]
     assert "*RUNNING* after" in second.of("edit")[-1].text
+
+
+# -- a refusal is "nothing to do" only when Gathr's words are about the state -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "gathr_says"),
+    [
+        ("start nosuchproject customers-etl", "Project 'nosuchproject' does not exist."),
+        ("start finance customers-etl", "Application 'customers-etl' does not exist in project 'finance'."),
+        ("stop nosuchproject orders-etl", "Project 'nosuchproject' does not exist."),
+        ("stop finance orders-etl", "Application 'orders-etl' does not exist in project 'finance'."),
+    ],
+)
+def test_a_refusal_about_the_project_or_app_is_a_failure_even_when_the_status_agrees(
+    rig: Rig, text: str, gathr_says: str
+) -> None:
+    # customers-etl is RUNNING and orders-etl STOPPED: a status read would "agree".
+    rig.say(text)
+
+    parent = rig.parent_text()
+    assert "nothing to do" not in parent
+    assert f":x: Failed: Gathr said “{gathr_says}”" in parent
+    assert rig.sim.status_calls == {}  # Gathr's words settle it: no status look
+    assert rig.core.active_waits == 0
+
+
+def test_gathr_saying_already_running_of_an_app_that_is_stopped_is_a_failure(rig: Rig) -> None:
+    rig.sim.inject(Fault(
+        status=400, body=b'{"status": "Error", "message": "Application is already running."}',
+        content_type="application/json", path_contains="/start",
+    ))
+
+    rig.say("start sales orders-etl")  # STOPPED: the status does not confirm Gathr's words
+
+    parent = rig.parent_text()
+    assert "nothing to do" not in parent
+    assert ":x: Failed: Gathr said “Application is already running.”" in parent
+
+
+def test_a_start_in_a_project_that_does_not_exist_of_a_running_app_reports_gathr_s_words(rig: Rig) -> None:
+    rig.sim.set_status("orders-etl", AppStatus.RUNNING)
+
+    rig.say("start nosuchproject orders-etl")
+
+    parent = rig.parent_text()
+    assert "nothing to do" not in parent and "already" not in parent
+    assert ":x: Failed: Gathr said “Project 'nosuchproject' does not exist.”" in parent
+    assert rig.posts_to_gathr("start") == [
+        {"name": "orders-etl", "appType": "etl", "projectName": "nosuchproject"}
+    ]
+
+
+def test_a_start_of_a_running_app_in_its_own_project_is_still_nothing_to_do(rig: Rig) -> None:
+    rig.sim.set_status("orders-etl", AppStatus.RUNNING)
+
+    rig.say("start sales orders-etl")
+
+    assert "*RUNNING*: nothing to do" in rig.parent_text()
+    assert rig.sim.status_calls == {"orders-etl": 1}  # Gathr's words, then one look
