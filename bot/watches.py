@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot import messages
-from bot.errors import GathrError
+from bot.errors import GathrBusy, GathrError
 from bot.gathr import AppStatus
 from bot.messages import Message
 from bot.scheduling import Handle, Scheduler
@@ -25,6 +25,9 @@ from bot.scheduling import Handle, Scheduler
 log = logging.getLogger(__name__)
 
 OUTAGE_AFTER = 3  # failed checks in a row before the watching channels are told
+# A "try later" (429, 503 with Retry-After) is no outage: the next check comes when Gathr
+# asked, never sooner than the usual interval, and at most this many seconds later.
+MAX_BUSY_DELAY = 900.0
 _GOLDEN = 0.6180339887498949  # successive multiples mod 1 spread evenly over [0, 1)
 
 
@@ -200,9 +203,14 @@ class WatchBoard:
             if watched is None or not self._started:
                 return
         began = self._scheduler.now()
+        wait = self._interval
         try:
             try:
                 status = self._read_status(app)
+            except GathrBusy as error:  # Gathr asks us to come back later: not a failure
+                log.info("watch check of %s: Gathr asks to try later: %s", app, error)
+                if error.retry_after is not None:
+                    wait = max(self._interval, min(error.retry_after, MAX_BUSY_DELAY))
             except GathrError as error:
                 self._failed(app, error)
             else:
@@ -215,7 +223,7 @@ class WatchBoard:
             # `interval`. In `finally`, so no failure can end the watch.
             with self._lock:
                 if self._started and self._apps.get(app) is watched:
-                    delay = max(0.0, began + self._interval - self._scheduler.now())
+                    delay = max(0.0, began + wait - self._scheduler.now())
                     watched.handle = self._scheduler.call_later(delay, lambda: self._check(app))
 
     def _failed(self, app: str, error: GathrError) -> None:

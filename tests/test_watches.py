@@ -505,6 +505,55 @@ def test_failures_that_are_not_in_a_row_are_no_outage(
     assert notifier.notices == []
 
 
+def test_gathr_saying_try_later_to_watch_checks_is_no_outage(
+    core: Core, sim: Simulator, scheduler: ManualScheduler, notifier: RecordingNotifier
+) -> None:
+    """A 429 is Gathr asking us to come back, not Gathr out of reach (issue 8, item 6)."""
+    say(core, f"watch {APP}")
+    scheduler.advance(INTERVAL - 1)  # the first check is done
+    sim.inject(Fault(status=429, times=5, path_contains="/status/"))
+
+    scheduler.advance(6 * INTERVAL)  # five refused checks in a row, then an answer
+
+    assert outage_notices(notifier, "C1") == [] and notifier.notices == []
+    assert board_of(core).watches("C1")[0].status is AppStatus.STOPPED
+
+
+def test_a_watch_check_told_to_try_later_comes_back_when_gathr_asked(
+    core: Core, sim: Simulator, scheduler: ManualScheduler
+) -> None:
+    say(core, f"watch {APP}")
+    scheduler.advance(INTERVAL - 1)  # the first check is done
+    sim.inject(Fault(status=429, times=1, path_contains="/status/", headers=(("Retry-After", "300"),)))
+    scheduler.advance(INTERVAL)  # the refused check
+    refused_at = status_reads(sim)
+    assert refused_at, "the check was not made"
+
+    scheduler.advance(300 - INTERVAL - 1)  # not before Gathr's 300 s
+    assert status_reads(sim) == refused_at
+    scheduler.advance(INTERVAL + 2)
+    assert status_reads(sim) > refused_at
+
+
+def test_a_retry_after_of_hours_still_checks_the_watch_within_reason(
+    core: Core, sim: Simulator, scheduler: ManualScheduler
+) -> None:
+    from bot.watches import MAX_BUSY_DELAY
+
+    say(core, f"watch {APP}")
+    scheduler.advance(INTERVAL - 1)
+    sim.inject(Fault(status=429, times=1, path_contains="/status/", headers=(("Retry-After", "86400"),)))
+    scheduler.advance(INTERVAL)
+    refused_at = status_reads(sim)
+
+    scheduler.advance(max(INTERVAL, MAX_BUSY_DELAY) + 1)
+    assert status_reads(sim) > refused_at
+
+
+def status_reads(sim: Simulator) -> int:
+    return sum(1 for request in sim.requests if "/status/" in request.raw_path)
+
+
 # -- a start in a watching channel ----------------------------------------------------------
 
 
