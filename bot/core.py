@@ -132,6 +132,9 @@ class Core:
         # The requests whose start, stop or update is on its way to Gathr: a shutdown tells
         # them that it may or may not have arrived, since the process will not hear back.
         self._sending: set[_Request] = set()
+        # The status and watch requests whose read of Gathr is in flight: a shutdown tells
+        # them that no answer will come.
+        self._reading: set[_Read] = set()
         self._state_lock = threading.Lock()
         self._closing = False
         self.watches = watches
@@ -244,12 +247,15 @@ class Core:
             self._closing = True
             waiting = list(self._waiting.values())
             sending = list(self._sending)
+            reading = list(self._reading)
         if self.watches is not None:
             self.watches.stop()
         for request in waiting:
             (run or _call)(request.interrupt)
         for request in sending:
             (run or _call)(request.abandon)
+        for read in reading:
+            (run or _call)(read.abandon)
 
     @property
     def active_waits(self) -> int:
@@ -315,12 +321,19 @@ class Core:
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
     ) -> None:
         # Ask Gathr first: a name it does not know is refused with its own message.
+        read = self._read(requester, command, conversation)
+        if read is None:
+            return
         try:
             status = self.gathr.status(command.app)
         except (GathrError, UserError) as error:
+            if not self._read_done(read):
+                return
             self.audit(requester, command.action, command.app, "allowed", f"refused: {_problem(error)}")
             conversation.ephemeral(messages.watch_refused(command.app, error))
             return
+        if not self._read_done(read):
+            return  # a shutdown has told the requester; nothing is added
         change = board.watch(command.app, requester.channel_id, status)
         self.audit(requester, command.action, command.app, "allowed", change.value)
         if change is WatchChange.ADDED:
@@ -342,16 +355,40 @@ class Core:
 
     def _status(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         started = self.scheduler.now()
+        read = self._read(requester, command, conversation)
+        if read is None:
+            return
         try:
             status = self.gathr.status(command.app)
         except (GathrError, UserError) as error:
+            if not self._read_done(read):
+                return
             self.audit(
                 requester, command.action, command.target, "allowed", f"failed: {_problem(error)}", started
             )
             conversation.ephemeral(messages.status_failed(command.app, error))
             return
+        if not self._read_done(read):
+            return  # a shutdown has told the requester
         self.audit(requester, command.action, command.target, "allowed", status.value, started)
         conversation.post(messages.status_answer(command.app, status, requester.user_id))
+
+    def _read(self, requester: Requester, command: Command, conversation: Conversation) -> _Read | None:
+        """Track a status or watch read about to go to Gathr; None (and the requester told)
+        if shutting down."""
+        read = _Read(self, requester, command, conversation)
+        with self._state_lock:
+            if not self._closing:
+                self._reading.add(read)
+                return read
+        conversation.ephemeral(messages.restarting())
+        return None
+
+    def _read_done(self, read: _Read) -> bool:
+        """Gathr answered: False if a shutdown has already told the requester (say nothing)."""
+        with self._state_lock:
+            self._reading.discard(read)
+        return read.claim()
 
     def _change(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         started = self.scheduler.now()
@@ -464,6 +501,34 @@ def _call(task: Callable[[], None]) -> None:
 
 def _problem(error: Exception) -> str:
     return error.message if isinstance(error, GathrError) else str(error)
+
+
+class _Read:
+    """A status or watch whose read of Gathr is in flight; ended once, by its answer or by
+    a shutdown (which tells the requester that no answer will come)."""
+
+    def __init__(self, core: Core, requester: Requester, command: Command, conversation: Conversation) -> None:
+        self.core = core
+        self.requester = requester
+        self.command = command
+        self.conversation = conversation
+        self.started = core.scheduler.now()
+        self._lock = threading.Lock()
+        self._ended = False
+
+    def claim(self) -> bool:
+        with self._lock:
+            ended, self._ended = self._ended, True
+            return not ended
+
+    def abandon(self) -> None:
+        if not self.claim():
+            return
+        self.conversation.ephemeral(messages.read_interrupted(self.command))
+        self.core.audit(
+            self.requester, self.command.action, self.command.target, "allowed",
+            "interrupted by shutdown before Gathr answered", self.started,
+        )
 
 
 class _Request:

@@ -332,6 +332,16 @@ def restarting() -> Message:
     return _message(":recycle: gathr-bot is restarting and takes no new commands. Try again in a minute.")
 
 
+def read_interrupted(command: Command) -> Message:
+    if command.action is Action.WATCH:
+        what = f"so {code(command.app)} is not watched"
+    else:
+        what = f"so the status of {code(command.app)} will not be shown"
+    return _message(
+        f":recycle: gathr-bot is restarting before Gathr answered, {what}. Ask again in a minute."
+    )
+
+
 def rate_limited(burst: int, refill_every: float, retry_after: float) -> Message:
     return _message(
         ":hourglass: You have sent gathr-bot too many requests for Gathr in a short time, so "

@@ -158,3 +158,71 @@ def test_a_shutdown_marks_a_request_on_its_way_to_gathr_unknown_once(caplog: pyt
     assert len(outcomes) == 1 and outcomes[0].startswith("unknown")
     assert core.run(requester, parse("start sales orders-etl"), talk) is None
     assert "restarting" in talk.last("ephemeral").text
+
+
+class _HeldStatusGathr:
+    """A Gathr client whose status read is held until the test lets it answer."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.answer = threading.Event()
+
+    def status(self, app: str) -> object:
+        from bot.gathr import AppStatus
+
+        self.entered.set()
+        self.answer.wait(10)
+        return AppStatus.RUNNING
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("text", ["status orders-etl", "watch orders-etl"])
+def test_a_shutdown_tells_the_requester_of_a_status_or_watch_whose_read_is_in_flight(
+    text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """CONTRACT §1, 'hand over what is running': a read that will not be answered is said so."""
+    import json
+    import logging
+
+    from bot.access import AccessPolicy
+    from bot.commands import parse
+    from bot.core import Core, Requester
+    from bot.scheduling import ManualScheduler
+    from bot.waits import WaitPolicy
+    from bot.watches import WatchBoard
+    from tests.recording import RecordingConversation
+
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
+    gathr = _HeldStatusGathr()
+    scheduler = ManualScheduler()
+    board = WatchBoard(
+        read_status=gathr.status,  # type: ignore[arg-type]
+        scheduler=scheduler,
+        notifier=RecordingConversation(),  # type: ignore[arg-type]
+        interval=60.0,
+    )
+    core = Core(
+        gathr=gathr,  # type: ignore[arg-type]
+        access=AccessPolicy.everyone(),
+        scheduler=scheduler,
+        wait_policy=WaitPolicy(interval=5.0, timeout=60.0),
+        confirm=frozenset(),
+        watches=board,
+    )
+    talk = RecordingConversation()
+    worker = threading.Thread(target=core.run, args=(Requester("U1", "C1"), parse(text), talk))
+    worker.start()
+    assert gathr.entered.wait(10)
+
+    core.shutdown()
+    told = talk.last("ephemeral").text
+    assert "restarting" in told and "orders-etl" in told and "again" in told
+    gathr.answer.set()  # Gathr answers after all, too late to be heard
+    worker.join(10)
+
+    assert talk.of("post") == [] and len(talk.of("ephemeral")) == 1  # told once, nothing after
+    assert board.watches("C1") == []
+    outcomes = [json.loads(r.getMessage())["outcome"] for r in caplog.records if r.name == "gathr_bot.audit"]
+    assert len(outcomes) == 1 and "shutdown" in outcomes[0]
