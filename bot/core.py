@@ -222,6 +222,10 @@ class Core:
                 messages.denied(command.action, clicker.user_id, decision.reason), replace=True
             )
             return
+        if self._rate_limited(pending.requester, command, conversation):
+            with self._state_lock:  # not used up: the prompt stays, to be clicked again later
+                self._pending.setdefault(token, pending)
+            return
         conversation.ephemeral(messages.confirmed(command), replace=True)
         if clicker.channel_id != pending.requester.channel_id:
             log.warning(
@@ -231,7 +235,7 @@ class Core:
             if in_channel is not None:
                 conversation = in_channel(pending.requester.channel_id)
         try:
-            self._execute(pending.requester, command, conversation)
+            self._execute(pending.requester, command, conversation, counted=True)
         except Exception:
             log.exception("running confirmed %s failed", command.action)
             conversation.ephemeral(messages.internal_error())
@@ -285,8 +289,11 @@ class Core:
             return
         self._execute(requester, command, conversation)
 
-    def _execute(self, requester: Requester, command: Command, conversation: Conversation) -> None:
-        if self._rate_limited(requester, command, conversation):
+    def _execute(
+        self, requester: Requester, command: Command, conversation: Conversation, *, counted: bool = False
+    ) -> None:
+        """Run the command; `counted`: its share of the rate limit is already spent."""
+        if not counted and self._rate_limited(requester, command, conversation):
             return
         if command.action is Action.STATUS:
             self._status(requester, command, conversation)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.access import AccessPolicy
+from bot.commands import Action
 from bot.core import Core, Requester
 from bot.gathr import GathrClient
 from bot.messages import Message
@@ -167,3 +168,37 @@ def test_the_outbox_resends_in_order_after_retry_after_and_gives_up_after_its_tr
     clock.advance_until_idle()
     assert sent[-1] == "hopeless" and isinstance(hopeless, _Later)  # its last try was made
     assert DEFERRALS >= 3
+
+
+def test_a_confirmation_clicked_over_the_limit_is_kept_for_a_later_click_and_spends_once(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    """The prompt costs nothing; the click that runs spends one request; a click refused by
+    the limit neither says "Confirmed" nor uses the confirmation up."""
+    limit = UserRateLimit(burst=2, clock=scheduler.now)
+    core = Core(
+        gathr=gathr,
+        access=AccessPolicy.everyone(),
+        scheduler=scheduler,
+        wait_policy=WaitPolicy(interval=5.0, timeout=60.0),
+        confirm=frozenset({Action.STOP}),
+        rate_limit=limit,
+        new_token=lambda: "T1",
+    )
+    user = Requester("U1", "C1")
+    talk = RecordingConversation()
+    _say(core, user, "stop sales orders-etl --no-wait", talk)  # the prompt: nothing spent
+    _say(core, user, "status orders-etl", talk)
+    _say(core, user, "status orders-etl", talk)  # the burst is used up
+
+    core.click(user, "T1", True, talk)
+    told = talk.last("ephemeral").text
+    assert "too many requests" in told
+    assert not any("Confirmed" in m.text for m in talk.of("ephemeral"))
+    assert not [r for r in sim.requests if r.method == "POST"]
+
+    scheduler.advance(limit.refill_every)  # one request earned back
+    core.click(user, "T1", True, talk)  # the same prompt, clicked again
+    assert any("Confirmed" in m.text for m in talk.of("ephemeral"))
+    assert len([r for r in sim.requests if r.method == "POST"]) == 1
+    assert not limit.allow("U1")  # the run spent the one earned back, once
