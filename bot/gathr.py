@@ -44,6 +44,7 @@ from bot.errors import (
     GathrNoAnswer,
     GathrUnavailable,
     InvalidName,
+    clip,
 )
 from bot.gathr_transport import (
     AnswerTooLarge,
@@ -221,7 +222,7 @@ class GathrClient:
 
     def _post(self, endpoint: str, body: dict[str, Any]) -> str:
         answer = self._call("POST", self.api_url + endpoint, body)
-        return str(answer.get("message", "")).strip()
+        return clip(str(answer.get("message", "")).strip())  # Gathr's words, cut like its errors
 
     def _call(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Authorization": self._token}

@@ -319,6 +319,13 @@ def test_gathrs_error_text_is_cut_before_it_reaches_anyone(peer_of: Callable[[Sc
     assert len(str(caught.value)) <= MAX_GATHR_TEXT
 
 
+def test_gathrs_words_on_success_are_cut_too(peer_of: Callable[[Script], Peer]) -> None:
+    words = "accepted and queued behind the others " * 1000
+    peer = peer_of(answer(200, json.dumps({"status": "Success", "message": words}).encode()))
+    said = client(peer, timeout=5.0).start("sales", "orders-etl")
+    assert len(said) <= MAX_GATHR_TEXT and said.endswith("…") and said.startswith("accepted and queued")
+
+
 # -- item 6 (client side): "try later" is not a refusal --------------------------------------
 
 
