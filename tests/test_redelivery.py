@@ -95,6 +95,11 @@ def test_every_copy_of_a_request_shares_one_key_and_different_requests_differ() 
     click = block_actions_payload("gathr_confirm", "tok")
     assert request_key(click) == request_key(dict(click))
     assert request_key(click) != request_key(block_actions_payload("gathr_confirm", "tok", trigger_id="other"))
+    # The same button clicked by two people is two requests: each runs its own checks.
+    mine, theirs = block_actions_payload("gathr_confirm", "tok"), block_actions_payload("gathr_confirm", "tok", user_id="U222")
+    theirs["actions"][0]["action_ts"] = mine["actions"][0]["action_ts"]
+    theirs["trigger_id"] = mine["trigger_id"]
+    assert request_key(mine) != request_key(theirs)
     assert envelope_key("e1") != envelope_key("e2")
     assert len(str(request_key({**command, "trigger_id": "x" * 100_000}))) < 100
 
