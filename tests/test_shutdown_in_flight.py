@@ -100,6 +100,41 @@ def test_sigterm_during_a_start_that_gathr_never_answers_exits_0_and_tells_the_r
     assert "Traceback" not in program.output()
 
 
+def test_sigterm_during_a_status_read_that_gathr_never_answers_exits_0_and_tells_the_requester(
+    fake: FakeSlack, silent_gathr: SilentGathr, tmp_path: Path
+) -> None:
+    env = program_environment(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.api_url,
+        GATHR_TOKEN="gathr-test-token",
+        GATHR_BASE_URL=silent_gathr.base_url,
+        GATHR_TIMEOUT="60",
+        PORT="0",
+    )
+    program = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
+    try:
+        port = int(program.read_until(r"serving Slack over HTTP on .*:(\d+) \(POST /slack/events\)").group(1))
+        body = form_body(fake.slash_command_payload("status orders-etl", user_id=REQUESTER, channel_id="C111"))
+        ack = requests.post(
+            f"http://127.0.0.1:{port}/slack/events",
+            data=body.encode(),
+            headers=signed_http_headers(SIGNING_SECRET, body),
+            timeout=10,
+        )
+        assert ack.status_code == 200
+        assert silent_gathr.received.wait(20), "the status read never reached Gathr"
+
+        assert program.stop(timeout=10) == 0  # CONTRACT §1, whatever Gathr is doing
+    finally:
+        program.close()
+    told = [str(response.get("text", "")) for response in fake.responses()]
+    assert any("restarting before Gathr answered" in text and "orders-etl" in text for text in told), (
+        f"{told}\n{program.output()}"
+    )
+    assert "Traceback" not in program.output()
+
+
 class _HeldGathr:
     """A Gathr client whose start is held until the test lets it answer."""
 
