@@ -87,6 +87,17 @@ def test_a_logged_field_cannot_start_a_line_of_its_own(log_output: io.StringIO, 
     assert_no_forged_line(log_output)
 
 
+@pytest.mark.parametrize(
+    "name", ["waitress", "waitress.queue", "slack_bolt.App", "slack_sdk.web.base_client", "urllib3.connectionpool"]
+)
+def test_the_libraries_records_are_escaped_too(log_output: io.StringIO, name: str) -> None:
+    logging.getLogger(name).warning("peer said %s", f"hello\n{FORGED}\u2028{FORGED}")
+
+    [line, end] = lines_of(log_output)
+    assert end == "" and f" WARNING {name} peer said hello" in line
+    assert_no_forged_line(log_output)
+
+
 def test_a_traceback_keeps_its_lines_but_none_can_pass_for_a_record(log_output: io.StringIO) -> None:
     try:
         raise ValueError(f"bad\n{FORGED}\u2028{FORGED}")
