@@ -619,7 +619,14 @@ class _Request:
         if not isinstance(error, GathrRejected):
             self.finish(messages.state_failed(messages.problem(error)), f"failed: {_problem(error)}")
             return
+        # The status read that checks the refusal is followed like a wait: a shutdown
+        # meanwhile ends the request (else nobody would tell it).
+        if not self.core.track_wait(self):
+            self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
+            return
         already = self._already_there(error)
+        if self.finished:
+            return  # a shutdown has told the thread already
         if already is AppStatus.STARTING and wait:
             # Someone else's start is under way: follow it to RUNNING or ERROR.
             self._reply(messages.already_starting_reply(command.app, error))
@@ -684,6 +691,9 @@ class _Request:
         """The bot is shutting down: end the wait, telling the thread."""
         if self.wait is not None:
             self.wait.interrupt()
+        elif self._claim():  # not waiting yet: checking a refusal with a status read
+            self._reply(messages.interrupted_reply(self.command.app))
+            self._report_end(messages.state_interrupted(self._elapsed()), "interrupted by shutdown", reply=False)
 
     def abandon(self) -> None:
         """The bot is shutting down while this request is on its way to Gathr: whether Gathr

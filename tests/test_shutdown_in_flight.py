@@ -261,3 +261,52 @@ def test_a_shutdown_tells_the_requester_of_a_status_or_watch_whose_read_is_in_fl
     assert board.watches("C1") == []
     outcomes = [json.loads(r.getMessage())["outcome"] for r in caplog.records if r.name == "gathr_bot.audit"]
     assert len(outcomes) == 1 and "shutdown" in outcomes[0]
+
+
+class _RefusingThenHeldGathr(_HeldStatusGathr):
+    """Refuses the start as "already running"; the status read that checks it is held."""
+
+    def start(self, project: str, app: str) -> str:
+        from bot.errors import GathrRejected
+
+        raise GathrRejected("Application is already in running state.", url="http://gathr/start", status=400)
+
+
+def test_a_shutdown_while_checking_a_refusal_with_a_status_read_tells_the_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Between Gathr's "already running" and the status read that confirms it, the request
+    is neither on its way nor waiting: a shutdown must still end it, once."""
+    import json
+    import logging
+
+    from bot.access import AccessPolicy
+    from bot.commands import parse
+    from bot.core import Core, Requester
+    from bot.scheduling import ManualScheduler
+    from bot.waits import WaitPolicy
+    from tests.recording import RecordingConversation
+
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
+    gathr = _RefusingThenHeldGathr()
+    core = Core(
+        gathr=gathr,  # type: ignore[arg-type]
+        access=AccessPolicy.everyone(),
+        scheduler=ManualScheduler(),
+        wait_policy=WaitPolicy(interval=5.0, timeout=60.0),
+        confirm=frozenset(),
+    )
+    talk = RecordingConversation()
+    worker = threading.Thread(target=core.run, args=(Requester("U1", "C1"), parse("start sales orders-etl"), talk))
+    worker.start()
+    assert gathr.entered.wait(10)
+
+    core.shutdown()
+    ref = talk.said[0].ref
+    assert "restarted" in talk.last("edit", ref).text
+    gathr.answer.set()  # the status comes after all: RUNNING, too late to be said
+    worker.join(10)
+
+    assert "restarted" in talk.last("edit", ref).text and "nothing to do" not in talk.everything()
+    outcomes = [json.loads(r.getMessage())["outcome"] for r in caplog.records if r.name == "gathr_bot.audit"]
+    assert len(outcomes) == 1 and "shutdown" in outcomes[0]
