@@ -10,6 +10,9 @@ indented with ``"  | "`` so that none can pass for a record of its own.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -52,3 +55,28 @@ class EscapingFormatter(logging.Formatter):
 def _indented(text: str) -> str:
     return "\n".join("  | " + line for line in text.translate(_ESCAPES_BUT_NEWLINE).split("\n"))
 
+
+
+class ThrottledLog:
+    """One kind of record that anyone on the network can cause (an unsigned request):
+    the first is logged at once, then at most one per `every` seconds, saying how many
+    were left out since, so a flood costs a line a minute, not a line a request."""
+
+    def __init__(self, logger: logging.Logger, *, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._logger = logger
+        self._every = every
+        self._clock = clock
+        self._next = float("-inf")
+        self._left_out = 0
+        self._lock = threading.Lock()
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        with self._lock:
+            now = self._clock()
+            if now < self._next:
+                self._left_out += 1
+                return
+            left_out, self._left_out, self._next = self._left_out, 0, now + self._every
+        if left_out:
+            message += f"; {left_out} more like it in the last {self._every:g} s not logged"
+        self._logger.log(level, message, *args)

@@ -28,6 +28,7 @@ from bot.access import AccessPolicy, CachedGroupLookup
 from bot.core import Core, Requester, build_core
 from bot.dedup import SEEN_TTL, MemorySeenRequests, SeenRequests, envelope_key, request_key
 from bot.errors import ConfigError
+from bot.logsafe import ThrottledLog
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run
@@ -230,8 +231,11 @@ def build_app(
             ack()
             if foreign(body, "click") or repeat(body, "click"):
                 return
-            clicker = Requester(user_id=body["user"]["id"], channel_id=_channel_of(body))
-            token = str(body["actions"][0].get("value", ""))
+            user_id, token = _clicker_and_value(body)
+            if not user_id:  # signed, yet not a click Slack would send: nothing to act on
+                log.warning("ignored a click without a user")
+                return
+            clicker = Requester(user_id=user_id, channel_id=_channel_of(body))
 
             def in_channel(channel_id: str) -> SlackConversation:
                 return SlackConversation(
@@ -250,6 +254,14 @@ def build_app(
     return app
 
 
+def _clicker_and_value(body: dict[str, Any]) -> tuple[str, str]:
+    """Who clicked, and the button's value; empty strings where the body lacks them."""
+    user = body.get("user")
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+    return (str(user.get("id") or "") if isinstance(user, dict) else ""), str(action.get("value", ""))
+
+
 def _channel_of(body: dict[str, Any]) -> str:
     channel = body.get("channel") or {}
     return str(channel.get("id") or body.get("container", {}).get("channel_id") or "")
@@ -260,6 +272,7 @@ def health_wrapped(bolt: SlackRequestHandler, *, signing_secret: str | None = No
     is readable and (with a `signing_secret`) signed; anything else is a 404."""
 
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
+    unsigned_log = ThrottledLog(log)  # anyone can POST here: a flood must not flood the log
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
@@ -268,7 +281,7 @@ def health_wrapped(bolt: SlackRequestHandler, *, signing_secret: str | None = No
             return [b"ok"]
         if path != bolt.path or method != "POST":
             return _refuse(start_response, "404 Not Found", "not found")
-        return events_endpoint(bolt, verifier, environ, start_response)
+        return events_endpoint(bolt, verifier, environ, start_response, unsigned_log=unsigned_log)
 
     return wsgi
 
@@ -278,6 +291,8 @@ def events_endpoint(
     verifier: SignatureVerifier | None,
     environ: dict[str, Any],
     start_response: Callable[..., Any],
+    *,
+    unsigned_log: ThrottledLog,
 ) -> Iterable[bytes]:
     """`POST /slack/events`: the signature is checked on the raw bytes before Bolt parses
     anything, so unsigned traffic (bad UTF-8, absurd nesting, a forged log line) is refused
@@ -291,7 +306,9 @@ def events_endpoint(
         return _refuse(start_response, "413 Payload Too Large", "too large")
     body: bytes = environ["wsgi.input"].read(length)
     if verifier is not None and not _signed(verifier, environ, body):
-        log.info("refused an HTTP request without a valid Slack signature (%d bytes, not logged)", len(body))
+        unsigned_log.log(
+            logging.INFO, "refused an HTTP request without a valid Slack signature (%d bytes, not logged)", len(body)
+        )
         return _refuse(start_response, "401 Unauthorized", "invalid request")
     try:
         body.decode("utf-8")

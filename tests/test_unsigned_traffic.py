@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.__main__ import configure_logging
-from bot.logsafe import escape_controls
+from bot.logsafe import ThrottledLog, escape_controls
 from bot.simulator import Simulator
 from tests.fakes.slack import FakeSlack, form_body, interactive_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)
@@ -256,3 +256,60 @@ def test_a_signed_click_body_with_newlines_logs_none_of_them(
     assert bot.post_events(body, signed_http_headers(SIGNING_SECRET, body)).status_code == 200
     assert_still_serving(bot, fake)
     assert_no_forged_line(log_output)
+
+
+def test_a_flood_of_unsigned_requests_cannot_flood_the_log(
+    fake: FakeSlack, sim: Simulator, start_bot: BotFactory, log_output: io.StringIO
+) -> None:
+    bot = start_bot(settings_for(fake, sim))
+    assert isinstance(bot, HttpBot)
+
+    for _ in range(50):
+        status, _ = post_raw(bot, b"command=%2Fgathr", [("Content-Type", "application/x-www-form-urlencoded")])
+        assert status == 401
+
+    refusals = [line for line in lines_of(log_output) if "without a valid Slack signature" in line]
+    assert 1 <= len(refusals) <= 2  # the first at once; the rest summed up later, not 50 lines
+    assert_still_serving(bot, fake)
+
+
+@pytest.mark.parametrize("drop", ["user", "actions-value"])
+def test_a_signed_click_missing_its_user_or_value_is_acked_without_a_traceback(
+    fake: FakeSlack, sim: Simulator, start_bot: BotFactory, log_output: io.StringIO, drop: str
+) -> None:
+    bot = start_bot(settings_for(fake, sim))
+    assert isinstance(bot, HttpBot)
+    payload = fake.block_actions_payload("gathr_confirm", "tok", user_id="U1")
+    if drop == "user":
+        del payload["user"]
+    else:
+        payload["actions"] = [{"action_id": "gathr_confirm", "type": "button"}]
+    body = interactive_body(payload)
+
+    assert bot.post_events(body, signed_http_headers(SIGNING_SECRET, body)).status_code == 200
+    assert_still_serving(bot, fake)
+    assert "Traceback" not in log_output.getvalue()
+
+
+def test_a_throttled_record_is_logged_first_then_once_per_window_with_a_count() -> None:
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("tests.throttled")
+    logger.addHandler(Collect())
+    logger.setLevel(logging.INFO)
+    now = [0.0]
+    throttled = ThrottledLog(logger, every=60.0, clock=lambda: now[0])
+
+    for second in range(0, 130, 5):  # 26 events over 125 s
+        now[0] = float(second)
+        throttled.log(logging.INFO, "refused %d", second)
+
+    assert records == [
+        "refused 0",
+        "refused 60; 11 more like it in the last 60 s not logged",
+        "refused 120; 11 more like it in the last 60 s not logged",
+    ]
