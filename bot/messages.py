@@ -22,6 +22,7 @@ from bot.errors import (
     GathrNoAnswer,
     GathrRejected,
     GathrUnavailable,
+    GathrUnresolved,
     UsageError,
 )
 from bot.gathr import AppStatus
@@ -598,18 +599,10 @@ def problem(error: BotError, *, advice: bool = True) -> str:
         advice
         and isinstance(error, GathrUnavailable)
         and not isinstance(error, (GathrNoAnswer, GathrBusy))  # a busy Gathr says when
-        and not unresolved_host(error)  # a setting to fix, not an outage to wait out
+        and not isinstance(error, GathrUnresolved)  # a setting to fix, not an outage to wait out
     ):
         text += " Try again in a few minutes."
     return text
-
-
-# The client's words for a host name that DNS does not know (bot.gathr._connection_problem).
-UNRESOLVED_HOST = "host name could not be resolved"
-
-
-def unresolved_host(error: GathrError) -> bool:
-    return isinstance(error, GathrUnavailable) and UNRESOLVED_HOST in error.message
 
 
 def gathr_problem(error: GathrError) -> str:
@@ -618,7 +611,7 @@ def gathr_problem(error: GathrError) -> str:
         return sentence(f"Gathr said {quoted(error.message)}")
     if isinstance(error, GathrAuthError):
         return "Gathr refused the bot's token. An operator must check GATHR_TOKEN."
-    if unresolved_host(error):
+    if isinstance(error, GathrUnresolved):
         return (
             f"{sentence(esc(error.message))} An operator should check GATHR_BASE_URL "
             "(its host name) and this machine's DNS."

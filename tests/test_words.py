@@ -21,6 +21,7 @@ from bot.errors import (
     GathrNoAnswer,
     GathrRejected,
     GathrUnavailable,
+    GathrUnresolved,
     UsageError,
 )
 from bot.gathr import AppStatus, GathrClient
@@ -141,7 +142,7 @@ def test_a_host_name_that_does_not_resolve_says_check_gathr_base_url(monkeypatch
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     client = GathrClient("http://gathr.invalid", "token", timeout=2, status_retries=0)
     try:
-        with pytest.raises(GathrUnavailable) as caught:
+        with pytest.raises(GathrUnresolved) as caught:
             client.status(APP)
     finally:
         client.close()
@@ -149,6 +150,16 @@ def test_a_host_name_that_does_not_resolve_says_check_gathr_base_url(monkeypatch
     text = messages.status_failed(APP, caught.value).text
     assert "GATHR_BASE_URL" in text
     assert "few minutes" not in text
+
+
+def test_a_dns_failure_is_known_by_its_type_not_by_its_wording() -> None:
+    # The client's wording may change; the advice follows the type alone.
+    unresolved = GathrUnresolved("DNS does not know gathr.example.com", url="u")
+    assert isinstance(unresolved, GathrUnavailable)
+    assert "GATHR_BASE_URL" in messages.problem(unresolved)
+    assert "few minutes" not in messages.problem(unresolved)
+    look_alike = GathrUnavailable("the proxy's host name could not be resolved", url="u")
+    assert "Try again in a few minutes." in messages.problem(look_alike)
 
 
 def test_an_outage_still_says_try_again_later() -> None:
