@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 
 from bot.settings import EVERYONE, Settings
@@ -20,6 +22,43 @@ _ALLOW_LISTS = (
     ("watch", "gathr_allow_watch"),
 )
 _CHANGES = ("start", "stop", "update")
+
+
+# What Slack's libraries log while the bot starts: their ERROR and retry lines about a
+# refused token or an unreachable SLACK_API_URL say again, worse, what our one line says.
+_LIBRARIES = ("slack_sdk", "slack_bolt")
+
+
+class _Held(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[int, logging.LogRecord] = {}  # once each, whatever the handlers
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in _LIBRARIES:
+            self.records[id(record)] = record
+            return False
+        return True
+
+
+@contextmanager
+def library_logs_held(level: str) -> Iterator[None]:
+    """Slack's library log lines, held while the bot starts: written once it serves, dropped
+    if start-up fails (the one `gathr-bot:` line says it). LOG_LEVEL=DEBUG: nothing held."""
+    handlers = [] if level == "DEBUG" else list(logging.getLogger().handlers)
+    held = _Held()
+    for handler in handlers:
+        handler.addFilter(held)
+    try:
+        yield
+    except BaseException:
+        held.records.clear()
+        raise
+    finally:
+        for handler in handlers:
+            handler.removeFilter(held)
+        for record in held.records.values():
+            logging.getLogger(record.name).handle(record)
 
 
 def version() -> str:

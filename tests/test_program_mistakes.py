@@ -48,7 +48,8 @@ def program(command: list[str], tmp_path: Path, **env: str) -> subprocess.Comple
 
 def assert_mistake(result: subprocess.CompletedProcess[str], *stderr: str) -> None:
     assert (result.returncode, result.stderr.splitlines()) == (2, list(stderr)), result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
+    # Only that line: no library ERROR or retry lines, no "shutting down" of what never ran.
+    assert result.stdout == "", result.stdout
 
 
 def test_a_bare_gathr_bot_shows_the_usage_and_exits_2(tmp_path: Path) -> None:
@@ -149,6 +150,29 @@ def test_run_with_a_slack_api_url_that_is_not_slack_says_so(fake: FakeSlack, sim
         result = program(gathr_bot("run"), tmp_path, **settings)
 
     assert_mistake(result, f"gathr-bot: SLACK_API_URL: no Slack Web API at {server.base_url}/nope/ (HTTP 404)")
+
+
+def test_run_with_a_slack_api_url_where_nothing_listens_is_one_line(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path
+) -> None:
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/api/"
+        result = program(gathr_bot("run"), tmp_path, **_http_settings(fake, sim, SLACK_API_URL=url, PORT="0"))
+
+    assert_mistake(result, "gathr-bot: SLACK_API_URL: Slack could not be reached (URLError)")
+
+
+def test_library_lines_of_a_failed_start_still_show_with_log_level_debug(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path
+) -> None:
+    fake.app_token = "xapp-the-right-one"
+    settings = _http_settings(fake, sim, SLACK_APP_TOKEN="xapp-test", LOG_LEVEL="DEBUG")
+
+    result = program(gathr_bot("run"), tmp_path, **settings)
+
+    assert result.stderr.splitlines() == ["gathr-bot: SLACK_APP_TOKEN: Slack refused it (invalid_auth)"]
+    assert "slack_bolt" in result.stdout  # what the library said, for whoever debugs
 
 
 @pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket"])
