@@ -598,7 +598,7 @@ def problem(error: BotError, *, advice: bool = True) -> str:
     if (
         advice
         and isinstance(error, GathrUnavailable)
-        and not isinstance(error, (GathrNoAnswer, GathrBusy))  # a busy Gathr says when
+        and not isinstance(error, GathrBusy)  # a busy Gathr says when
         and not isinstance(error, GathrUnresolved)  # a setting to fix, not an outage to wait out
     ):
         text += " Try again in a few minutes."

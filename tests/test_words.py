@@ -162,6 +162,15 @@ def test_a_dns_failure_is_known_by_its_type_not_by_its_wording() -> None:
     assert "Try again in a few minutes." in messages.problem(look_alike)
 
 
+def test_a_status_read_that_timed_out_says_try_again_as_the_readme_does() -> None:
+    # A status read changes nothing: asking again is the fix (a start, stop or update that
+    # got no answer has its own words, "may still have reached Gathr").
+    error = GathrNoAnswer("Gathr did not answer within 10 s", url="u")
+    assert messages.status_failed(APP, error).text.endswith(
+        "Gathr did not answer within 10 s. Try again in a few minutes."
+    )
+
+
 def test_an_outage_still_says_try_again_later() -> None:
     error = GathrUnavailable("Gathr refused the connection", url="u")
     assert "Try again in a few minutes." in messages.problem(error)
