@@ -19,7 +19,6 @@ from bot.errors import (
     GathrBadResponse,
     GathrBusy,
     GathrError,
-    GathrNoAnswer,
     GathrRejected,
     GathrUnavailable,
     GathrUnresolved,
