@@ -31,7 +31,7 @@ from bot.errors import ConfigError
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run
-from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal
+from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
 from bot.slack_conversation import SlackConversation, SlackNotifier, SlackOutbox, retry_handlers
 from bot.stop_signals import StopSignals, exit_now
 
@@ -122,7 +122,7 @@ class Installation:
         except SlackApiError:
             raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
         except OSError as error:
-            raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+            raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
         return cls(
             team_id=str(answer.get("team_id") or ""),
             enterprise_id=str(answer.get("enterprise_id") or ""),
@@ -182,7 +182,7 @@ def build_app(
             raise ConfigError(variable, problem) from None
         raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
     except OSError as error:  # urllib's URLError and socket errors
-        raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+        raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
     installation = Installation.of(client) if installation is None else installation
     seen = MemorySeenRequests() if seen is None else seen  # (an empty store is falsy)
 
@@ -374,7 +374,7 @@ class Service:
                 raise ConfigError(variable, problem) from None
             except OSError as error:
                 raise ConfigError(
-                    "SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})"
+                    "SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})"
                 ) from None
             self._stop_serving = handler.close
             log.info("serving Slack in Socket Mode")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -59,6 +61,23 @@ def library_logs_held(level: str) -> Iterator[None]:
             handler.removeFilter(held)
         for record in held.records.values():
             logging.getLogger(record.name).handle(record)
+
+
+def unreachable_reason(error: BaseException) -> str:
+    """Why Slack (or any host) could not be reached, in a few words: from the socket error
+    that urllib's URLError wraps, never a Python class name where words will do."""
+    reason = getattr(error, "reason", error)
+    if isinstance(reason, socket.gaierror):
+        return "host name not known"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return "no answer in time"
+    if isinstance(reason, ssl.SSLError):
+        return "TLS failed: a certificate or a proxy"
+    if isinstance(reason, OSError):
+        return "the connection failed"
+    return type(reason).__name__
 
 
 def version() -> str:

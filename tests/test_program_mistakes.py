@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.error import URLError
 
 import pytest
 
 from bot.simulator import Simulator
+from bot.startup import unreachable_reason
 from tests.fakes.slack import FakeSlack
 from tests.programs import RUN_SPELLINGS, NotFound, gathr_bot, program_environment
 
@@ -160,7 +163,21 @@ def test_run_with_a_slack_api_url_where_nothing_listens_is_one_line(
         url = f"http://127.0.0.1:{closed.getsockname()[1]}/api/"
         result = program(gathr_bot("run"), tmp_path, **_http_settings(fake, sim, SLACK_API_URL=url, PORT="0"))
 
-    assert_mistake(result, "gathr-bot: SLACK_API_URL: Slack could not be reached (URLError)")
+    assert_mistake(result, "gathr-bot: SLACK_API_URL: Slack could not be reached (connection refused)")
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (URLError(ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+        (URLError(socket.gaierror(-2, "Name or service not known")), "host name not known"),
+        (URLError(TimeoutError("timed out")), "no answer in time"),
+        (URLError(ssl.SSLCertVerificationError("certificate verify failed")), "TLS failed: a certificate or a proxy"),
+        (ConnectionResetError(104, "Connection reset by peer"), "the connection failed"),
+    ],
+)
+def test_why_slack_could_not_be_reached_is_said_in_words_not_a_class_name(error: OSError, words: str) -> None:
+    assert unreachable_reason(error) == words
 
 
 def test_library_lines_of_a_failed_start_still_show_with_log_level_debug(
