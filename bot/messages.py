@@ -305,7 +305,7 @@ def usage_error(error: UsageError) -> Message:
     if error.usage:
         text += f"\nUsage: `{esc(error.usage)}`"
     else:
-        text += "\nType `/gathr help` for the list of actions."
+        text += "\nType `/gathr help` for what each action does."
     return _message(text)
 
 

@@ -187,3 +187,10 @@ def test_the_manifest_usage_hint_names_every_action_within_slack_s_limit() -> No
     words = set(re.findall(r"[a-z]+", hint))
     missing = [action.value for action in Action if action.value not in words]
     assert not missing, f"usage_hint does not name {missing}"
+
+
+def test_an_unknown_action_lists_the_actions_once_and_points_at_help_for_more() -> None:
+    text = messages.usage_error(usage_error("frobnicate orders-etl")).text
+    assert text.count("start, stop, status") == 1
+    assert "for the list of actions" not in text  # the list is right there
+    assert "`/gathr help`" in text
