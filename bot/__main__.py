@@ -110,6 +110,10 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
     try:
         if command == "simulator":
             return _simulator(args.host, args.port)
+        if command == "console" and args.user is not None:
+            from bot.console import check_user_id
+
+            check_user_id(args.user)  # the command line first, before anything starts
         settings = load_settings()
         if command == "console":
             return _console(settings, simulate=args.simulate, user=args.user)
@@ -177,7 +181,7 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     if core.watches is not None:
         core.watches.start()
     try:
-        status = run_console(core, user_id=user or "UCONSOLE", conversation=conversation)
+        status = run_console(core, user_id="UCONSOLE" if user is None else user, conversation=conversation)
     finally:
         scheduler.shutdown()
         core.gathr.close()

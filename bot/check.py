@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import GathrAuthError, GathrError, GathrRejected
 from bot.gathr import API_PATH, GathrClient
 from bot.settings import Settings, run_problems
-from bot.startup import slack_refusal
+from bot.startup import slack_refusal, unreachable_reason
 from bot.urls import shown_url
 
 REQUIRED_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "usergroups:read"})
@@ -109,7 +109,7 @@ def _unreachable(settings: Settings, error: Exception) -> str:
 
 
 def _reason(error: Exception) -> str:
-    return f"could not be reached ({type(error).__name__})"
+    return f"could not be reached ({unreachable_reason(error)})"
 
 
 def check_gathr(settings: Settings) -> Iterator[Result]:

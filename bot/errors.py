@@ -64,6 +64,11 @@ class GathrUnavailable(GathrError):
     """Gathr could not be reached or did not answer in time: time-out, refused, 5xx."""
 
 
+class GathrUnresolved(GathrUnavailable):
+    """The host name of GATHR_BASE_URL did not resolve (DNS): a setting to check, not an
+    outage to wait out."""
+
+
 class GathrNoAnswer(GathrUnavailable):
     """The request went out but no answer came back (read time-out, dropped connection):
     a start, stop or update may still have taken effect."""

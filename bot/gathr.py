@@ -43,6 +43,7 @@ from bot.errors import (
     GathrRejected,
     GathrNoAnswer,
     GathrUnavailable,
+    GathrUnresolved,
     InvalidName,
     clip,
 )
@@ -342,7 +343,7 @@ def _connection_problem(exc: requests.ConnectionError, timeout: float, url: str)
     # Most specific first: urllib3 makes NameResolutionError a NewConnectionError, and
     # that a ConnectTimeoutError.
     if isinstance(cause, NameResolutionError):
-        return GathrUnavailable("Gathr's host name could not be resolved", url=url)
+        return GathrUnresolved("Gathr's host name could not be resolved", url=url)
     if isinstance(cause, NewConnectionError):
         refused = "refused" in str(cause).lower()
         text = "Gathr refused the connection" if refused else "Gathr could not be reached"

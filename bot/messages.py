@@ -19,9 +19,9 @@ from bot.errors import (
     GathrBadResponse,
     GathrBusy,
     GathrError,
-    GathrNoAnswer,
     GathrRejected,
     GathrUnavailable,
+    GathrUnresolved,
     UsageError,
 )
 from bot.gathr import AppStatus
@@ -305,7 +305,7 @@ def usage_error(error: UsageError) -> Message:
     if error.usage:
         text += f"\nUsage: `{esc(error.usage)}`"
     else:
-        text += "\nType `/gathr help` for the list of actions."
+        text += "\nType `/gathr help` for what each action does."
     return _message(text)
 
 
@@ -607,19 +607,11 @@ def problem(error: BotError, *, advice: bool = True) -> str:
     if (
         advice
         and isinstance(error, GathrUnavailable)
-        and not isinstance(error, (GathrNoAnswer, GathrBusy))  # a busy Gathr says when
-        and not unresolved_host(error)  # a setting to fix, not an outage to wait out
+        and not isinstance(error, GathrBusy)  # a busy Gathr says when
+        and not isinstance(error, GathrUnresolved)  # a setting to fix, not an outage to wait out
     ):
         text += " Try again in a few minutes."
     return text
-
-
-# The client's words for a host name that DNS does not know (bot.gathr._connection_problem).
-UNRESOLVED_HOST = "host name could not be resolved"
-
-
-def unresolved_host(error: GathrError) -> bool:
-    return isinstance(error, GathrUnavailable) and UNRESOLVED_HOST in error.message
 
 
 def gathr_problem(error: GathrError) -> str:
@@ -628,7 +620,7 @@ def gathr_problem(error: GathrError) -> str:
         return sentence(f"Gathr said {quoted(error.message)}")
     if isinstance(error, GathrAuthError):
         return "Gathr refused the bot's token. An operator must check GATHR_TOKEN."
-    if unresolved_host(error):
+    if isinstance(error, GathrUnresolved):
         return (
             f"{sentence(esc(error.message))} An operator should check GATHR_BASE_URL "
             "(its host name) and this machine's DNS."

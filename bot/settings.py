@@ -142,6 +142,14 @@ class Settings(BaseSettings):
                                  "control or non-ASCII characters)")
         return token
 
+    @field_validator("gathr_base_url", "slack_api_url", mode="before")
+    @classmethod
+    def _empty_is_default(cls, raw: object, info: ValidationInfo) -> object:
+        # A PaaS form (app.json, a Render Blueprint) may set an optional variable left blank.
+        if isinstance(raw, str) and not raw.strip() and info.field_name is not None:
+            return cls.model_fields[info.field_name].default
+        return raw
+
     @field_validator("gathr_base_url", "slack_api_url")
     @classmethod
     def _http_url(cls, url: str) -> str:

@@ -32,7 +32,7 @@ from bot.logsafe import ThrottledLog
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run
-from bot.startup import bind_problem, log_summary, slack_refusal
+from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
 from bot.slack_conversation import SlackConversation, SlackNotifier, SlackOutbox, retry_handlers
 from bot.stop_signals import StopSignals, exit_now
 
@@ -123,7 +123,7 @@ class Installation:
         except SlackApiError:
             raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
         except OSError as error:
-            raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+            raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
         return cls(
             team_id=str(answer.get("team_id") or ""),
             enterprise_id=str(answer.get("enterprise_id") or ""),
@@ -183,7 +183,7 @@ def build_app(
             raise ConfigError(variable, problem) from None
         raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
     except OSError as error:  # urllib's URLError and socket errors
-        raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})") from None
+        raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
     installation = Installation.of(client) if installation is None else installation
     seen = MemorySeenRequests() if seen is None else seen  # (an empty store is falsy)
 
@@ -391,7 +391,7 @@ class Service:
                 raise ConfigError(variable, problem) from None
             except OSError as error:
                 raise ConfigError(
-                    "SLACK_API_URL", f"Slack could not be reached ({type(error).__name__})"
+                    "SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})"
                 ) from None
             self._stop_serving = handler.close
             log.info("serving Slack in Socket Mode")
@@ -407,13 +407,15 @@ class Service:
         self._release_server = server.release
         log.info("serving Slack over HTTP on %s:%s (POST /slack/events)", self.host, self.port)
 
-    def stop(self, budget: float = SHUTDOWN_BUDGET) -> None:
+    def stop(self, budget: float = SHUTDOWN_BUDGET, *, announce: bool = True) -> None:
         """Take no new commands, tell running waits, finish what is running, stop serving.
+        `announce`: log it (not for a start that failed, which never served).
 
         The steps run side by side, all within `budget` seconds: telling many threads takes
         a while, and closing a Socket Mode connection can take seconds on its own.
         """
-        log.info("shutting down")
+        if announce:
+            log.info("shutting down")
         end = time.monotonic() + budget
         # The last step, releasing the HTTP server, keeps a slice of its own.
         deadline = end - min(SERVER_RELEASE_MIN, budget / 2)
@@ -533,12 +535,13 @@ def serve(settings: Settings) -> int:
     """`gathr-bot run`: serve until SIGTERM or SIGINT, then stop in order and exit 0."""
     require_for_run(settings)
     with StopSignals() as stop_signals:  # before anything slow, so no signal finds the default
-        service = Service(settings)
-        try:
-            service.start()
-        except ConfigError:
-            service.stop(budget=2.0)
-            raise
+        with library_logs_held(settings.log_level):
+            service = Service(settings)
+            try:
+                service.start()
+            except ConfigError:
+                service.stop(budget=2.0, announce=False)
+                raise
         log_summary(settings, mode="Socket Mode" if service.port is None else f"HTTP on {service.host}:{service.port}")
         stop_signals.wait()
         try:

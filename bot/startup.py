@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 
 from bot.settings import EVERYONE, Settings
@@ -20,6 +24,60 @@ _ALLOW_LISTS = (
     ("watch", "gathr_allow_watch"),
 )
 _CHANGES = ("start", "stop", "update")
+
+
+# What Slack's libraries log while the bot starts: their ERROR and retry lines about a
+# refused token or an unreachable SLACK_API_URL say again, worse, what our one line says.
+_LIBRARIES = ("slack_sdk", "slack_bolt")
+
+
+class _Held(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[int, logging.LogRecord] = {}  # once each, whatever the handlers
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in _LIBRARIES:
+            self.records[id(record)] = record
+            return False
+        return True
+
+
+@contextmanager
+def library_logs_held(level: str) -> Iterator[None]:
+    """Slack's library log lines, held while the bot starts: written once it serves, dropped
+    if start-up fails (the one `gathr-bot:` line says it). LOG_LEVEL=DEBUG: nothing held."""
+    handlers = [] if level == "DEBUG" else list(logging.getLogger().handlers)
+    held = _Held()
+    for handler in handlers:
+        handler.addFilter(held)
+    try:
+        yield
+    except BaseException:
+        held.records.clear()
+        raise
+    finally:
+        for handler in handlers:
+            handler.removeFilter(held)
+        for record in held.records.values():
+            logging.getLogger(record.name).handle(record)
+
+
+def unreachable_reason(error: BaseException) -> str:
+    """Why Slack (or any host) could not be reached, in a few words: from the socket error
+    that urllib's URLError wraps, never a Python class name where words will do."""
+    reason = getattr(error, "reason", error)
+    if isinstance(reason, socket.gaierror):
+        return "host name not known"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return "no answer in time"
+    if isinstance(reason, ssl.SSLError):
+        return "TLS failed: a certificate or a proxy"
+    if isinstance(reason, OSError):
+        return "the connection failed"
+    return type(reason).__name__
 
 
 def version() -> str:

@@ -139,7 +139,7 @@ def test_a_password_in_the_gathr_url_is_refused_by_the_console_and_never_shown()
 # -- --user is a Slack user ID ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["bob", "u123", "S0GROUP1", "C0CHANNEL", "U", "U12 3", "xoxb-123"])
+@pytest.mark.parametrize("bad", ["bob", "u123", "S0GROUP1", "C0CHANNEL", "U", "U12 3", "xoxb-123", "", " "])
 def test_a_user_that_is_not_a_slack_user_id_is_one_line_and_exit_2(bad: str) -> None:
     result = run_console("status orders-etl\n", "--simulate", "--user", bad)
 
@@ -147,7 +147,17 @@ def test_a_user_that_is_not_a_slack_user_id_is_one_line_and_exit_2(bad: str) -> 
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("gathr-bot: --user: ")
     assert "U" in line and "W" in line  # says what an ID looks like
-    assert "asked to" not in result.stdout and "is :" not in result.stdout
+    # Checked before anything starts: no simulator line, no banner, no answer.
+    assert result.stdout == ""
+
+
+def test_a_bad_user_is_named_before_a_missing_setting() -> None:
+    # Without --simulate GATHR_TOKEN is needed too; the command line is checked first.
+    result = run_console("status orders-etl\n", "--user", "bob")
+
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("gathr-bot: --user: "), line
 
 
 @pytest.mark.parametrize("good", ["U0123ABCD", "W0123ABCD"])

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.error import URLError
 
 import pytest
 
 from bot.simulator import Simulator
+from bot.startup import unreachable_reason
 from tests.fakes.slack import FakeSlack
 from tests.programs import RUN_SPELLINGS, NotFound, gathr_bot, program_environment
 
@@ -48,7 +51,8 @@ def program(command: list[str], tmp_path: Path, **env: str) -> subprocess.Comple
 
 def assert_mistake(result: subprocess.CompletedProcess[str], *stderr: str) -> None:
     assert (result.returncode, result.stderr.splitlines()) == (2, list(stderr)), result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
+    # Only that line: no library ERROR or retry lines, no "shutting down" of what never ran.
+    assert result.stdout == "", result.stdout
 
 
 def test_a_bare_gathr_bot_shows_the_usage_and_exits_2(tmp_path: Path) -> None:
@@ -149,6 +153,43 @@ def test_run_with_a_slack_api_url_that_is_not_slack_says_so(fake: FakeSlack, sim
         result = program(gathr_bot("run"), tmp_path, **settings)
 
     assert_mistake(result, f"gathr-bot: SLACK_API_URL: no Slack Web API at {server.base_url}/nope/ (HTTP 404)")
+
+
+def test_run_with_a_slack_api_url_where_nothing_listens_is_one_line(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path
+) -> None:
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/api/"
+        result = program(gathr_bot("run"), tmp_path, **_http_settings(fake, sim, SLACK_API_URL=url, PORT="0"))
+
+    assert_mistake(result, "gathr-bot: SLACK_API_URL: Slack could not be reached (connection refused)")
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (URLError(ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+        (URLError(socket.gaierror(-2, "Name or service not known")), "host name not known"),
+        (URLError(TimeoutError("timed out")), "no answer in time"),
+        (URLError(ssl.SSLCertVerificationError("certificate verify failed")), "TLS failed: a certificate or a proxy"),
+        (ConnectionResetError(104, "Connection reset by peer"), "the connection failed"),
+    ],
+)
+def test_why_slack_could_not_be_reached_is_said_in_words_not_a_class_name(error: OSError, words: str) -> None:
+    assert unreachable_reason(error) == words
+
+
+def test_library_lines_of_a_failed_start_still_show_with_log_level_debug(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path
+) -> None:
+    fake.app_token = "xapp-the-right-one"
+    settings = _http_settings(fake, sim, SLACK_APP_TOKEN="xapp-test", LOG_LEVEL="DEBUG")
+
+    result = program(gathr_bot("run"), tmp_path, **settings)
+
+    assert result.stderr.splitlines() == ["gathr-bot: SLACK_APP_TOKEN: Slack refused it (invalid_auth)"]
+    assert "slack_bolt" in result.stdout  # what the library said, for whoever debugs
 
 
 @pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket"])

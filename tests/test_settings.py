@@ -197,6 +197,18 @@ def test_an_empty_slack_app_token_means_http_mode_not_socket_mode(
 
 
 @pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize(
+    ("variable", "default"), [("GATHR_BASE_URL", "https://app.gathr.one"), ("SLACK_API_URL", "https://slack.com/api/")]
+)
+def test_an_empty_url_setting_means_its_default(
+    source: str, variable: str, default: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PaaS form (app.json, a Render Blueprint) may set an optional variable left blank.
+    provide(source, monkeypatch, {variable: " "})
+    assert setting(load(source), variable) == default
+
+
+@pytest.mark.parametrize("source", SOURCES)
 def test_a_set_slack_app_token_means_socket_mode(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
     provide(source, monkeypatch, {"SLACK_APP_TOKEN": "xapp-1-A0-abc"})
     assert load(source).socket_mode is True

@@ -21,6 +21,7 @@ from bot.errors import (
     GathrNoAnswer,
     GathrRejected,
     GathrUnavailable,
+    GathrUnresolved,
     UsageError,
 )
 from bot.gathr import AppStatus, GathrClient
@@ -141,7 +142,7 @@ def test_a_host_name_that_does_not_resolve_says_check_gathr_base_url(monkeypatch
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     client = GathrClient("http://gathr.invalid", "token", timeout=2, status_retries=0)
     try:
-        with pytest.raises(GathrUnavailable) as caught:
+        with pytest.raises(GathrUnresolved) as caught:
             client.status(APP)
     finally:
         client.close()
@@ -149,6 +150,25 @@ def test_a_host_name_that_does_not_resolve_says_check_gathr_base_url(monkeypatch
     text = messages.status_failed(APP, caught.value).text
     assert "GATHR_BASE_URL" in text
     assert "few minutes" not in text
+
+
+def test_a_dns_failure_is_known_by_its_type_not_by_its_wording() -> None:
+    # The client's wording may change; the advice follows the type alone.
+    unresolved = GathrUnresolved("DNS does not know gathr.example.com", url="u")
+    assert isinstance(unresolved, GathrUnavailable)
+    assert "GATHR_BASE_URL" in messages.problem(unresolved)
+    assert "few minutes" not in messages.problem(unresolved)
+    look_alike = GathrUnavailable("the proxy's host name could not be resolved", url="u")
+    assert "Try again in a few minutes." in messages.problem(look_alike)
+
+
+def test_a_status_read_that_timed_out_says_try_again_as_the_readme_does() -> None:
+    # A status read changes nothing: asking again is the fix (a start, stop or update that
+    # got no answer has its own words, "may still have reached Gathr").
+    error = GathrNoAnswer("Gathr did not answer within 10 s", url="u")
+    assert messages.status_failed(APP, error).text.endswith(
+        "Gathr did not answer within 10 s. Try again in a few minutes."
+    )
 
 
 def test_an_outage_still_says_try_again_later() -> None:
@@ -167,3 +187,10 @@ def test_the_manifest_usage_hint_names_every_action_within_slack_s_limit() -> No
     words = set(re.findall(r"[a-z]+", hint))
     missing = [action.value for action in Action if action.value not in words]
     assert not missing, f"usage_hint does not name {missing}"
+
+
+def test_an_unknown_action_lists_the_actions_once_and_points_at_help_for_more() -> None:
+    text = messages.usage_error(usage_error("frobnicate orders-etl")).text
+    assert text.count("start, stop, status") == 1
+    assert "for the list of actions" not in text  # the list is right there
+    assert "`/gathr help`" in text
