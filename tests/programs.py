@@ -40,6 +40,18 @@ def program_environment(**variables: str) -> dict[str, str]:
     return {**keep, "PYTHONUNBUFFERED": "1", **variables}
 
 
+def http_mode_settings(slack_api_url: str, gathr_base_url: str, gathr_token: str, **more: str) -> dict[str, str]:
+    """What `gathr-bot run` needs in HTTP mode, pointed at a fake Slack and a Gathr."""
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_API_URL": slack_api_url,
+        "GATHR_TOKEN": gathr_token,
+        "GATHR_BASE_URL": gathr_base_url,
+        **more,
+    }
+
+
 class RunningProgram:
     """A program started in the background. Its output (stdout and stderr together) is read
     line by line on a thread of its own, so a test can wait for a line with a time-out and

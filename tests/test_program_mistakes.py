@@ -16,22 +16,11 @@ import pytest
 from bot.simulator import Simulator
 from bot.startup import unreachable_reason
 from tests.fakes.slack import FakeSlack
-from tests.programs import RUN_SPELLINGS, NotFound, gathr_bot, program_environment
+from tests.programs import RUN_SPELLINGS, NotFound, gathr_bot, http_mode_settings, program_environment
+from tests.slack_harness import fake, sim  # noqa: F401  (fixtures)
 
 USAGE = "usage: gathr-bot [-h] {run,console,simulator,check} ..."
 SIMULATOR_USAGE = "usage: gathr-bot simulator [-h] [--host HOST] [--port PORT]"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as slack:
-        yield slack
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator() as simulator:
-        yield simulator
 
 
 @pytest.fixture
@@ -106,14 +95,7 @@ def test_the_simulator_on_an_unknown_host_says_so(tmp_path: Path) -> None:
 
 
 def _http_settings(fake: FakeSlack, sim: Simulator, **more: str) -> dict[str, str]:
-    return {
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": "test-signing-secret",
-        "SLACK_API_URL": fake.api_url,
-        "GATHR_TOKEN": sim.token,
-        "GATHR_BASE_URL": sim.base_url,
-        **more,
-    }
+    return http_mode_settings(fake.api_url, sim.base_url, sim.token, **more)
 
 
 def test_run_in_http_mode_on_a_port_in_use_says_so(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,11 @@ def silent_gathr() -> Iterator[SilentGathr]:
     server.close()
 
 
-def test_sigterm_during_a_start_that_gathr_never_answers_exits_0_and_tells_the_requester(
-    fake: FakeSlack, silent_gathr: SilentGathr, tmp_path: Path
-) -> None:
+@contextmanager
+def command_reaching_a_silent_gathr(
+    fake: FakeSlack, silent_gathr: SilentGathr, tmp_path: Path, text: str, **settings: str
+) -> Iterator[RunningProgram]:
+    """A real `gathr-bot run` whose command `text` has reached a Gathr that never answers."""
     env = program_environment(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -70,13 +73,13 @@ def test_sigterm_during_a_start_that_gathr_never_answers_exits_0_and_tells_the_r
         GATHR_TOKEN="gathr-test-token",
         GATHR_BASE_URL=silent_gathr.base_url,
         GATHR_TIMEOUT="60",
-        GATHR_ALLOW_START=REQUESTER,
         PORT="0",
+        **settings,
     )
     program = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
     try:
         port = int(program.read_until(r"serving Slack over HTTP on .*:(\d+) \(POST /slack/events\)").group(1))
-        body = form_body(fake.slash_command_payload("start sales orders-etl", user_id=REQUESTER, channel_id="C111"))
+        body = form_body(fake.slash_command_payload(text, user_id=REQUESTER, channel_id="C111"))
         ack = requests.post(
             f"http://127.0.0.1:{port}/slack/events",
             data=body.encode(),
@@ -84,13 +87,22 @@ def test_sigterm_during_a_start_that_gathr_never_answers_exits_0_and_tells_the_r
             timeout=10,
         )
         assert ack.status_code == 200
-        assert silent_gathr.received.wait(20), "the start never reached Gathr"
+        assert silent_gathr.received.wait(20), f"{text!r} never reached Gathr"
+        yield program
+    finally:
+        program.close()
+
+
+def test_sigterm_during_a_start_that_gathr_never_answers_exits_0_and_tells_the_requester(
+    fake: FakeSlack, silent_gathr: SilentGathr, tmp_path: Path
+) -> None:
+    with command_reaching_a_silent_gathr(
+        fake, silent_gathr, tmp_path, "start sales orders-etl", GATHR_ALLOW_START=REQUESTER
+    ) as program:
         [parent] = fake.wait_for("chat.postMessage", 1, timeout=20)
 
         # CONTRACT §1: exit 0 within 10 s of SIGTERM (a correctness bound, not a benchmark).
         assert program.stop(timeout=10) == 0
-    finally:
-        program.close()
     edited = [call for call in fake.calls("chat.update") if call.params.get("ts") == parent.response["ts"]]
     assert edited, f"the parent was never edited:\n{program.output()}"
     outcome = said(edited[-1])
@@ -103,31 +115,8 @@ def test_sigterm_during_a_start_that_gathr_never_answers_exits_0_and_tells_the_r
 def test_sigterm_during_a_status_read_that_gathr_never_answers_exits_0_and_tells_the_requester(
     fake: FakeSlack, silent_gathr: SilentGathr, tmp_path: Path
 ) -> None:
-    env = program_environment(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url,
-        GATHR_TOKEN="gathr-test-token",
-        GATHR_BASE_URL=silent_gathr.base_url,
-        GATHR_TIMEOUT="60",
-        PORT="0",
-    )
-    program = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
-    try:
-        port = int(program.read_until(r"serving Slack over HTTP on .*:(\d+) \(POST /slack/events\)").group(1))
-        body = form_body(fake.slash_command_payload("status orders-etl", user_id=REQUESTER, channel_id="C111"))
-        ack = requests.post(
-            f"http://127.0.0.1:{port}/slack/events",
-            data=body.encode(),
-            headers=signed_http_headers(SIGNING_SECRET, body),
-            timeout=10,
-        )
-        assert ack.status_code == 200
-        assert silent_gathr.received.wait(20), "the status read never reached Gathr"
-
+    with command_reaching_a_silent_gathr(fake, silent_gathr, tmp_path, "status orders-etl") as program:
         assert program.stop(timeout=10) == 0  # CONTRACT §1, whatever Gathr is doing
-    finally:
-        program.close()
     told = [str(response.get("text", "")) for response in fake.responses()]
     assert any("restarting before Gathr answered" in text and "orders-etl" in text for text in told), (
         f"{told}\n{program.output()}"

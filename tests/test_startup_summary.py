@@ -15,34 +15,15 @@ from bot.settings import load_settings
 from bot.simulator import Simulator
 from bot.startup import summary_lines, who
 from tests.fakes.slack import FakeSlack, form_body, signed_http_headers
-from tests.programs import RunningProgram, gathr_bot, program_environment
+from tests.programs import RunningProgram, gathr_bot, http_mode_settings, program_environment
+from tests.slack_harness import fake, sim  # noqa: F401  (fixtures)
 
 SIGNING_SECRET = "test-signing-secret"
 SUMMARY = r"INFO gathr_bot\.startup "
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as slack:
-        yield slack
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator() as simulator:
-        yield simulator
-
-
 def environment(fake: FakeSlack, sim: Simulator, **more: str) -> dict[str, str]:
-    return program_environment(
-        SLACK_BOT_TOKEN="xoxb-test",
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url,
-        GATHR_TOKEN=sim.token,
-        GATHR_BASE_URL=sim.base_url,
-        PORT="0",
-        **more,
-    )
+    return program_environment(**http_mode_settings(fake.api_url, sim.base_url, sim.token, PORT="0", **more))
 
 
 def summary_of(program: RunningProgram, count: int) -> list[str]:
