@@ -140,7 +140,8 @@ class Listeners:
         why = self.installation.foreign(body)
         if why is not None:
             self.logger.warning(
-                "refused a %s from %s (team %r, app %r)", what, why, _team_of(body)[:40], str(body.get("api_app_id"))[:40]
+                "refused a %s from %s (team %r, app %r)",
+                what, why, _team_of(body)[:40], str(body.get("api_app_id"))[:40],
             )
         return why is not None
 
