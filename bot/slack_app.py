@@ -1,4 +1,5 @@
-"""Bolt wiring: acknowledge at once, hand the work to the core, serve Socket Mode or HTTP.
+"""Bolt wiring: the app with its listeners (`bot.slack_listeners`), served in Socket Mode
+or over HTTP, and the orderly stop.
 
 The acknowledgement never waits on Gathr or on a Slack Web API call: help and usage errors
 are answered inside the ack (pure work), everything else runs on the scheduler's workers.
@@ -11,13 +12,12 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 from slack_bolt.error import BoltError
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
@@ -25,15 +25,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from bot.access import AccessPolicy, CachedGroupLookup
-from bot.core import Core, Requester, build_core
-from bot.dedup import SEEN_TTL, MemorySeenRequests, SeenRequests, envelope_key, request_key
+from bot.core import Core, build_core
+from bot.dedup import SEEN_TTL, MemorySeenRequests, SeenRequests, envelope_key
 from bot.errors import ConfigError
 from bot.logsafe import ThrottledLog
-from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run
 from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
-from bot.slack_conversation import SlackConversation, SlackNotifier, SlackOutbox, retry_handlers
+from bot.slack_conversation import SlackNotifier, SlackOutbox, retry_handlers
+from bot.slack_listeners import Installation, register
 from bot.stop_signals import StopSignals, exit_now
 
 log = logging.getLogger(__name__)
@@ -104,57 +104,6 @@ def group_lookup(client: WebClient) -> CachedGroupLookup:
     return CachedGroupLookup(fetch, ttl=60.0)
 
 
-@dataclass(frozen=True)
-class Installation:
-    """Who we are, from `auth.test` at start-up: the workspace (and the Enterprise Grid org
-    for an org-wide install) whose requests we serve, and the app's ID where Slack says it
-    (`auth.test` answers `app_id` for some tokens; bots.info would need the users:read scope,
-    which the manifest does not ask for)."""
-
-    team_id: str
-    enterprise_id: str = ""
-    enterprise_install: bool = False
-    app_id: str = ""
-
-    @classmethod
-    def of(cls, client: WebClient) -> Installation:
-        try:
-            answer = client.auth_test()
-        except SlackApiError:
-            raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
-        except OSError as error:
-            raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
-        return cls(
-            team_id=str(answer.get("team_id") or ""),
-            enterprise_id=str(answer.get("enterprise_id") or ""),
-            enterprise_install=bool(answer.get("is_enterprise_install")),
-            app_id=str(answer.get("app_id") or ""),
-        )
-
-    def foreign(self, body: dict[str, Any]) -> str | None:
-        """Why a payload is not for this installation, or None when it is."""
-        app_id = str(body.get("api_app_id") or "")
-        if self.app_id and app_id and app_id != self.app_id:
-            return "another app"
-        if self.enterprise_install and self.enterprise_id:
-            return None if _enterprise_of(body) == self.enterprise_id else "another organisation"
-        return None if _team_of(body) == self.team_id else "another workspace"
-
-
-def _team_of(body: dict[str, Any]) -> str:
-    team = body.get("team")
-    if isinstance(team, dict):
-        return str(team.get("id") or "")
-    return str(body.get("team_id") or "")
-
-
-def _enterprise_of(body: dict[str, Any]) -> str:
-    enterprise = body.get("enterprise")
-    if isinstance(enterprise, dict):
-        return str(enterprise.get("id") or "")
-    return str(body.get("enterprise_id") or "")
-
-
 def build_app(
     core: Core,
     client: WebClient,
@@ -186,85 +135,8 @@ def build_app(
         raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
     installation = Installation.of(client) if installation is None else installation
     seen = MemorySeenRequests() if seen is None else seen  # (an empty store is falsy)
-
-    def foreign(body: dict[str, Any], what: str) -> bool:
-        """True (and logged) for a payload of another workspace, organisation or app."""
-        why = installation.foreign(body)
-        if why is not None:
-            log.warning(
-                "refused a %s from %s (team %r, app %r)", what, why, _team_of(body)[:40], str(body.get("api_app_id"))[:40]
-            )
-        return why is not None
-
-    def repeat(body: dict[str, Any], what: str) -> bool:
-        """True (and logged) for a copy of a request already handled: redelivered, replayed."""
-        key = request_key(body)
-        if key is None or seen.first_time(key, SEEN_TTL):
-            return False
-        log.info("ignored a repeat of a %s already handled", what)
-        return True
-
-    @app.command("/gathr")
-    def on_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
-        if foreign(command, "slash command"):
-            ack()
-            return
-        requester = Requester(user_id=command["user_id"], channel_id=command["channel_id"])
-        outcome = core.triage(requester, command.get("text") or "")
-        if isinstance(outcome, Message):
-            # Pure and harmless to repeat: a late ack's retry gets the same answer.
-            ack(response_type="ephemeral", **outcome.slack_kwargs())
-            return
-        ack()
-        if repeat(command, "slash command"):
-            return
-        conversation = SlackConversation(
-            client,
-            channel_id=requester.channel_id,
-            user_id=requester.user_id,
-            response_url=command.get("response_url"),
-        )
-        core.scheduler.submit(lambda: core.run(requester, outcome, conversation))
-
-    def on_click(accepted: bool) -> Callable[..., None]:
-        def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-            ack()
-            if foreign(body, "click") or repeat(body, "click"):
-                return
-            user_id, token = _clicker_and_value(body)
-            if not user_id:  # signed, yet not a click Slack would send: nothing to act on
-                log.warning("ignored a click without a user")
-                return
-            clicker = Requester(user_id=user_id, channel_id=_channel_of(body))
-
-            def in_channel(channel_id: str) -> SlackConversation:
-                return SlackConversation(
-                    client, channel_id=channel_id, user_id=clicker.user_id, response_url=body.get("response_url")
-                )
-
-            conversation = in_channel(clicker.channel_id)
-            core.scheduler.submit(
-                lambda: core.click(clicker, token, accepted, conversation, in_channel=in_channel)
-            )
-
-        return listener
-
-    app.action(CONFIRM_ACTION_ID)(on_click(True))
-    app.action(CANCEL_ACTION_ID)(on_click(False))
+    register(app, core, seen=seen, installation=installation, logger=log)
     return app
-
-
-def _clicker_and_value(body: dict[str, Any]) -> tuple[str, str]:
-    """Who clicked, and the button's value; empty strings where the body lacks them."""
-    user = body.get("user")
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
-    return (str(user.get("id") or "") if isinstance(user, dict) else ""), str(action.get("value", ""))
-
-
-def _channel_of(body: dict[str, Any]) -> str:
-    channel = body.get("channel") or {}
-    return str(channel.get("id") or body.get("container", {}).get("channel_id") or "")
 
 
 def health_wrapped(bolt: SlackRequestHandler, *, signing_secret: str | None = None) -> Callable[..., Iterable[bytes]]:

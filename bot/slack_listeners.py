@@ -1,0 +1,197 @@
+"""What Bolt calls for a request: the `/gathr` command and the two clicks, by name.
+
+`register(app, core, ...)` hands Bolt the methods of one `Listeners`, which holds what they
+need (the core, the store of requests already seen, this installation, the logger) instead
+of a closure capturing it. Each listener acknowledges first: help and usage errors inside
+the ack (pure work), everything else on the core's scheduler, so no ack waits on Gathr or
+on a Slack Web API call. A request is admitted only from this `Installation`, and once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.core import Conversation, Core, Requester
+from bot.dedup import SEEN_TTL, SeenRequests, request_key
+from bot.errors import ConfigError
+from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
+from bot.slack_conversation import SlackConversation
+from bot.startup import unreachable_reason
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Installation:
+    """Who we are, from `auth.test` at start-up: the workspace (and the Enterprise Grid org
+    for an org-wide install) whose requests we serve, and the app's ID where Slack says it
+    (`auth.test` answers `app_id` for some tokens; bots.info would need the users:read scope,
+    which the manifest does not ask for)."""
+
+    team_id: str
+    enterprise_id: str = ""
+    enterprise_install: bool = False
+    app_id: str = ""
+
+    @classmethod
+    def of(cls, client: WebClient) -> Installation:
+        try:
+            answer = client.auth_test()
+        except SlackApiError:
+            raise ConfigError("SLACK_BOT_TOKEN", "Slack refused the token (auth.test failed)") from None
+        except OSError as error:
+            raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
+        return cls(
+            team_id=str(answer.get("team_id") or ""),
+            enterprise_id=str(answer.get("enterprise_id") or ""),
+            enterprise_install=bool(answer.get("is_enterprise_install")),
+            app_id=str(answer.get("app_id") or ""),
+        )
+
+    def foreign(self, body: dict[str, Any]) -> str | None:
+        """Why a payload is not for this installation, or None when it is."""
+        app_id = str(body.get("api_app_id") or "")
+        if self.app_id and app_id and app_id != self.app_id:
+            return "another app"
+        if self.enterprise_install and self.enterprise_id:
+            return None if _enterprise_of(body) == self.enterprise_id else "another organisation"
+        return None if _team_of(body) == self.team_id else "another workspace"
+
+
+class ConversationFactory(Protocol):
+    """How a listener makes the `Conversation` the core speaks through (`SlackConversation`)."""
+
+    def __call__(
+        self, client: WebClient, *, channel_id: str, user_id: str, response_url: str | None
+    ) -> Conversation: ...
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """The listeners Bolt calls, as methods: Bolt passes each the arguments it names (`ack`,
+    `command` or `body`, `client`); the rest is here, given once."""
+
+    core: Core
+    seen: SeenRequests
+    installation: Installation
+    logger: logging.Logger = log
+    conversation: ConversationFactory = SlackConversation
+
+    def command(self, ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        """`/gathr <text>`: help and usage errors answered inside the ack, the rest run once
+        on the scheduler."""
+        if self.foreign(command, "slash command"):
+            ack()
+            return
+        requester = Requester(user_id=command["user_id"], channel_id=command["channel_id"])
+        outcome = self.core.triage(requester, command.get("text") or "")
+        if isinstance(outcome, Message):
+            # Pure and harmless to repeat: a late ack's retry gets the same answer.
+            ack(response_type="ephemeral", **outcome.slack_kwargs())
+            return
+        ack()
+        if self.repeat(command, "slash command"):
+            return
+        conversation = self.conversation(
+            client,
+            channel_id=requester.channel_id,
+            user_id=requester.user_id,
+            response_url=command.get("response_url"),
+        )
+        self.core.scheduler.submit(lambda: self.core.run(requester, outcome, conversation))
+
+    def confirm(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """A click on a prompt's Confirm button."""
+        self.click(ack, body, client, accepted=True)
+
+    def cancel(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """A click on a prompt's Cancel button."""
+        self.click(ack, body, client, accepted=False)
+
+    def click(self, ack: Ack, body: dict[str, Any], client: WebClient, *, accepted: bool) -> None:
+        """Acked at once; the core decides on the scheduler, once per click."""
+        ack()
+        if self.foreign(body, "click") or self.repeat(body, "click"):
+            return
+        user_id, token = _clicker_and_value(body)
+        if not user_id:  # signed, yet not a click Slack would send: nothing to act on
+            self.logger.warning("ignored a click without a user")
+            return
+        clicker = Requester(user_id=user_id, channel_id=_channel_of(body))
+
+        def in_channel(channel_id: str) -> Conversation:
+            return self.conversation(
+                client, channel_id=channel_id, user_id=clicker.user_id, response_url=body.get("response_url")
+            )
+
+        conversation = in_channel(clicker.channel_id)
+        self.core.scheduler.submit(
+            lambda: self.core.click(clicker, token, accepted, conversation, in_channel=in_channel)
+        )
+
+    def foreign(self, body: dict[str, Any], what: str) -> bool:
+        """True (and logged) for a payload of another workspace, organisation or app."""
+        why = self.installation.foreign(body)
+        if why is not None:
+            self.logger.warning(
+                "refused a %s from %s (team %r, app %r)",
+                what, why, _team_of(body)[:40], str(body.get("api_app_id"))[:40],
+            )
+        return why is not None
+
+    def repeat(self, body: dict[str, Any], what: str) -> bool:
+        """True (and logged) for a copy of a request already handled: redelivered, replayed."""
+        key = request_key(body)
+        if key is None or self.seen.first_time(key, SEEN_TTL):
+            return False
+        self.logger.info("ignored a repeat of a %s already handled", what)
+        return True
+
+
+def register(
+    app: App,
+    core: Core,
+    *,
+    seen: SeenRequests,
+    installation: Installation,
+    logger: logging.Logger = log,
+) -> Listeners:
+    """Register the `/gathr` command and the Confirm and Cancel clicks on `app`."""
+    listeners = Listeners(core=core, seen=seen, installation=installation, logger=logger)
+    app.command("/gathr")(listeners.command)
+    app.action(CONFIRM_ACTION_ID)(listeners.confirm)
+    app.action(CANCEL_ACTION_ID)(listeners.cancel)
+    return listeners
+
+
+def _team_of(body: dict[str, Any]) -> str:
+    team = body.get("team")
+    if isinstance(team, dict):
+        return str(team.get("id") or "")
+    return str(body.get("team_id") or "")
+
+
+def _enterprise_of(body: dict[str, Any]) -> str:
+    enterprise = body.get("enterprise")
+    if isinstance(enterprise, dict):
+        return str(enterprise.get("id") or "")
+    return str(body.get("enterprise_id") or "")
+
+
+def _clicker_and_value(body: dict[str, Any]) -> tuple[str, str]:
+    """Who clicked, and the button's value; empty strings where the body lacks them."""
+    user = body.get("user")
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+    return (str(user.get("id") or "") if isinstance(user, dict) else ""), str(action.get("value", ""))
+
+
+def _channel_of(body: dict[str, Any]) -> str:
+    channel = body.get("channel") or {}
+    return str(channel.get("id") or body.get("container", {}).get("channel_id") or "")
