@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.access import AccessPolicy  # noqa: E402
-from bot.commands import Action, Command  # noqa: E402
 from bot.core import Core, Requester  # noqa: E402
-from bot.gathr import AppStatus, GathrClient  # noqa: E402
+from bot.gathr import GathrClient  # noqa: E402
 from bot.messages import Message  # noqa: E402
+from bot.model import Action, AppStatus, Command  # noqa: E402
 from bot.scheduling import ThreadScheduler  # noqa: E402
 from bot.simulator import SimApp, Simulator  # noqa: E402
 from bot.slack_app import WORKERS  # noqa: E402

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from bot.commands import Action
+from bot.model import Action
 from bot.settings import EVERYONE, Settings
 
 log = logging.getLogger(__name__)

@@ -12,36 +12,19 @@ Grammar (CONTRACT §3), words split as a shell splits them:
 from __future__ import annotations
 
 import difflib
-import enum
 import html
 import re
 import shlex
 import unicodedata
-from dataclasses import dataclass
 
 from bot.errors import UsageError
+from bot.model import Action, Command
 
 MAX_NAME_LENGTH = 200
 MAX_FILES = 100
 # Longer than any valid command (an update of four 200-character names and 100 files of 200
 # characters is 20,911): a longer text is refused before any parsing, so it costs a glance.
 MAX_TEXT_LENGTH = 25_000
-
-
-class Action(enum.StrEnum):
-    START = "start"
-    STOP = "stop"
-    STATUS = "status"
-    UPDATE = "update"
-    WATCH = "watch"
-    UNWATCH = "unwatch"
-    WATCHES = "watches"
-    HELP = "help"
-
-    @property
-    def changes_app(self) -> bool:
-        return self in (Action.START, Action.STOP, Action.UPDATE)
-
 
 USAGE: dict[Action, str] = {
     Action.START: "/gathr start <project> <app> [--wait | --no-wait]",
@@ -75,23 +58,6 @@ _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2
 # No part runs over a "<" (Slack escapes it inside links as &lt;): a failed attempt then stops at
 # the next one, and a text of unclosed "<http://" costs linear work, not quadratic.
 _SLACK_LINK = re.compile(r"<(?:https?://|mailto:)[^<>|]*\|([^<>]*)>|<((?:https?://|mailto:)[^<>|]*)>")
-
-
-@dataclass(frozen=True)
-class Command:
-    action: Action
-    project: str = ""
-    app: str = ""
-    wait: bool | None = None  # None: the GATHR_WAIT setting decides
-    component_id: str = ""
-    bucket: str = ""
-    files: tuple[str, ...] = ()
-    help_topic: Action | None = None
-
-    @property
-    def target(self) -> str:
-        """The app the command is about, as `project/app` where there is a project."""
-        return f"{self.project}/{self.app}" if self.project else self.app
 
 
 def normalise(text: str) -> str:

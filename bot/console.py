@@ -34,11 +34,11 @@ from types import ModuleType
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from bot.commands import Action
 from bot.core import Core, Requester
 from bot.errors import ConfigError
 from bot.gathr import API_PATH, GathrClient
 from bot.messages import CONFIRM_ACTION_ID, Message, code
+from bot.model import Action
 
 PROMPT = "gathr> "
 ECHO = "> "

@@ -16,25 +16,21 @@ from typing import Protocol
 
 from bot import audit, messages, refusals
 from bot.access import AccessPolicy
-from bot.commands import Action, Command, parse
+from bot.commands import parse
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UsageError, UserError
-from bot.gathr import AppStatus, GathrClient
+from bot.gathr import GathrClient
 from bot.messages import Message
+from bot.model import ALREADY, START_FINAL, STOP_FINAL, Action, AppStatus, Command
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
-from bot.waits import START_FINAL, STOP_FINAL, StatusWait, WaitEnd, WaitPolicy, WaitResult
+from bot.waits import StatusWait, WaitEnd, WaitPolicy, WaitResult
 from bot.watches import Notifier, WatchBoard, WatchChange
 
 log = logging.getLogger(__name__)
 
 CONFIRMATION_TTL = 600.0
 INTERNAL_ERROR = "an internal error; it has been logged."
-# Where a start or stop refused by Gathr has nothing left to do.
-ALREADY: dict[Action, frozenset[AppStatus]] = {
-    Action.START: frozenset({AppStatus.RUNNING, AppStatus.STARTING}),
-    Action.STOP: frozenset({AppStatus.STOPPED}),
-}
 # The actions whose run calls Gathr: each spends one of the requester's rate limit.
 CALLS_GATHR = frozenset({Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH})
 

@@ -12,7 +12,6 @@ was done, and a wait comes back when Gathr asked.
 from __future__ import annotations
 
 import email.utils
-import enum
 import json
 import logging
 import math
@@ -56,20 +55,13 @@ from bot.gathr_transport import (
     current_deadline,
     read_body,
 )
+from bot.model import AppStatus, AppType
 
 log = logging.getLogger(__name__)
 
 API_PATH = "/api/v1/application/"
 MAX_ANSWER_BYTES = 64 * 1024  # far above any documented answer (they are under 200 bytes)
 MAX_RETRY_AFTER = 3600.0  # a Retry-After asking for longer is taken as this
-APP_TYPE = "etl"
-
-
-class AppStatus(enum.StrEnum):
-    STOPPED = "STOPPED"
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    ERROR = "ERROR"
 
 
 def path_segment(name: str) -> str:
@@ -187,7 +179,7 @@ class GathrClient:
         return self._post("stop", self._app_body(project, app))
 
     def status(self, app: str) -> AppStatus:
-        url = f"{self.api_url}status/{APP_TYPE}/{path_segment(app)}"
+        url = f"{self.api_url}status/{AppType.ETL.value}/{path_segment(app)}"
         body = self._call("GET", url, None)
         word = body.get("application_status")
         if not isinstance(word, str) or word not in AppStatus.__members__:
@@ -219,7 +211,7 @@ class GathrClient:
 
     @staticmethod
     def _app_body(project: str, app: str) -> dict[str, Any]:
-        return {"name": app, "appType": APP_TYPE, "projectName": project}
+        return {"name": app, "appType": AppType.ETL.value, "projectName": project}
 
     def _post(self, endpoint: str, body: dict[str, Any]) -> str:
         answer = self._call("POST", self.api_url + endpoint, body)
@@ -414,4 +406,4 @@ def _describe_body(headers: Mapping[str, str], content: bytes) -> str:
     return "JSON without the documented keys"
 
 
-__all__ = ["AppStatus", "GathrClient", "GathrError", "path_segment"]
+__all__ = ["GathrClient", "GathrError", "path_segment"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.access import PERMISSION
-from bot.commands import USAGE, Action, Command
+from bot.commands import USAGE
 from bot.errors import (
     BotError,
     GathrAuthError,
@@ -24,7 +24,7 @@ from bot.errors import (
     GathrUnresolved,
     UsageError,
 )
-from bot.gathr import AppStatus
+from bot.model import Action, AppStatus, Command
 
 CONFIRM_ACTION_ID = "gathr_confirm"
 CANCEL_ACTION_ID = "gathr_cancel"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from bot.commands import Action
+from bot.model import Action
 
 # "already running", "already been started", "already in running state", "is running"…
 _IN = r"(?:been\s+|in\s+(?:the\s+|a\s+)?)?"

@@ -23,9 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from bot.gathr import API_PATH, APP_TYPE, AppStatus
+from bot.gathr import API_PATH
+from bot.model import AppStatus, AppType
 
 DEFAULT_TOKEN = "simulator-token"
+APP_TYPES = frozenset(app_type.value for app_type in AppType)  # what the API takes
 
 
 @dataclass
@@ -238,7 +240,7 @@ class Simulator:
         for key in ("name", "appType", "projectName"):
             if not isinstance(request.get(key), str) or not request[key]:
                 return 400, _error(f"'{key}' is required.")
-        if request["appType"] != APP_TYPE:
+        if request["appType"] not in APP_TYPES:
             return 400, _error(f"Unsupported appType '{request['appType']}'.")
         projects = {app.project for app in self._apps.values()}
         if request["projectName"] not in projects:
@@ -306,7 +308,7 @@ class Simulator:
     def _status(self, *, app_type: str, name: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.status_calls[name] = self.status_calls.get(name, 0) + 1
-            if app_type != APP_TYPE:
+            if app_type not in APP_TYPES:
                 return 400, _error(f"Unsupported appType '{app_type}'.")
             app = self._apps.get(name)
             if app is None:

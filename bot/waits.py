@@ -14,13 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.errors import GathrBadResponse, GathrBusy, GathrError, GathrUnavailable
-from bot.gathr import AppStatus
+from bot.model import AppStatus
 from bot.scheduling import Handle, Scheduler
 
 log = logging.getLogger(__name__)
-
-START_FINAL = frozenset({AppStatus.RUNNING, AppStatus.ERROR})
-STOP_FINAL = frozenset({AppStatus.STOPPED, AppStatus.ERROR})
 
 
 @dataclass(frozen=True)

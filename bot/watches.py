@@ -18,8 +18,8 @@ from typing import Protocol
 
 from bot import messages
 from bot.errors import GathrBusy, GathrError
-from bot.gathr import AppStatus
 from bot.messages import Message
+from bot.model import AppStatus
 from bot.scheduling import Handle, Scheduler
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 import pytest
 
 from bot.access import AccessPolicy, CachedGroupLookup, GroupLookupFailed
-from bot.commands import Action
+from bot.model import Action
 from bot.settings import load_settings
 
 GUARDED = [Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH, Action.UNWATCH, Action.WATCHES]

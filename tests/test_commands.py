@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import Action, Command, parse
+from bot.commands import parse
 from bot.errors import UsageError
+from bot.model import Action, Command
 
 # The usage lines of CONTRACT §3, one space between words.
 START_USAGE = "/gathr start <project> <app> [--wait | --no-wait]"

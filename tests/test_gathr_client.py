@@ -32,7 +32,8 @@ from bot.errors import (
     GathrUnavailable,
     InvalidName,
 )
-from bot.gathr import API_PATH, AppStatus, GathrClient
+from bot.gathr import API_PATH, GathrClient
+from bot.model import AppStatus
 from bot.simulator import Fault, Simulator
 
 BASE = "https://gathr.test"

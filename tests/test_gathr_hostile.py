@@ -30,7 +30,8 @@ from bot.errors import (
     GathrRejected,
     GathrUnavailable,
 )
-from bot.gathr import MAX_ANSWER_BYTES, AppStatus, GathrClient
+from bot.gathr import MAX_ANSWER_BYTES, GathrClient
+from bot.model import AppStatus
 
 TOKEN = "gathr-user-token-7Q2x"
 RUNNING = b'{"application_status": "RUNNING", "status": "Success"}'

@@ -31,11 +31,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.access import AccessPolicy
-from bot.commands import Action, Command, parse
+from bot.commands import parse
 from bot.core import Core, Requester
 from bot.errors import UsageError
 from bot.gathr import API_PATH, GathrClient
 from bot.messages import CONFIRM_ACTION_ID, Message
+from bot.model import Action, Command
 from bot.scheduling import ManualScheduler
 from bot.simulator import RecordedRequest, Simulator
 from bot.waits import WaitPolicy

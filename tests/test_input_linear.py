@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from pytest_mock import MockerFixture
 
 from bot import commands
-from bot.commands import MAX_TEXT_LENGTH, Action, parse
+from bot.commands import MAX_TEXT_LENGTH, parse
 from bot.errors import UsageError
+from bot.model import Action
 
 PATHOLOGICAL = {
     "quotes": '"' * 100_000,

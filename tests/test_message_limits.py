@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 from bot import messages
-from bot.commands import Action, Command
 from bot.errors import BotError, GathrError, GathrNoAnswer, GathrRejected, UsageError
-from bot.gathr import AppStatus
 from bot.messages import Message
+from bot.model import Action, AppStatus, Command
 from tests.slack_limits import MESSAGE_TEXT, SECTION_TEXT, assert_fits, units
 
 # Astral characters (2 UTF-16 units each), characters Slack escapes (&, <, > grow to 4-5),

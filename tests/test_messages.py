@@ -9,7 +9,7 @@ import pytest
 
 from bot import messages
 from bot.commands import parse
-from bot.gathr import AppStatus
+from bot.model import AppStatus
 
 LONG = "n" * 200  # the longest name the parser accepts
 ESCAPED = "<" * 200  # each "<" grows to "&lt;" in mrkdwn

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from bot.access import AccessPolicy
-from bot.commands import Action
 from bot.core import Core, Requester
 from bot.gathr import GathrClient
 from bot.messages import Message
+from bot.model import Action
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import ManualScheduler
 from bot.simulator import Simulator

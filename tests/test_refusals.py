@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import Action
 from bot.errors import GathrRejected
-from bot.gathr import AppStatus, GathrClient
+from bot.gathr import GathrClient
+from bot.model import Action, AppStatus
 from bot.refusals import about_state
 from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 from bot.simulator import Simulator

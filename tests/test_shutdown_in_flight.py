@@ -192,7 +192,7 @@ class _HeldStatusGathr:
         self.answer = threading.Event()
 
     def status(self, app: str) -> object:
-        from bot.gathr import AppStatus
+        from bot.model import AppStatus
 
         self.entered.set()
         self.answer.wait(10)

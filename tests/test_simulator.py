@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from bot.gathr import API_PATH, AppStatus
+from bot.gathr import API_PATH
+from bot.model import AppStatus
 from bot.simulator import DEFAULT_TOKEN, Fault, SimApp, Simulator, seed_apps
 
 JSON = {"Content-Type": "application/json", "Authorization": DEFAULT_TOKEN}

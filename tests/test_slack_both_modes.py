@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.gathr import AppStatus
+from bot.model import AppStatus
 from bot.simulator import Simulator
 from tests.fakes.slack import FakeSlack
 from tests.slack_harness import (  # noqa: F401  (fixtures)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.errors import GathrBadResponse, GathrError, GathrRejected, GathrUnavailable
-from bot.gathr import AppStatus, GathrClient
+from bot.gathr import GathrClient
+from bot.model import START_FINAL, STOP_FINAL, AppStatus
 from bot.scheduling import ManualScheduler
 from bot.simulator import Fault, Simulator
-from bot.waits import START_FINAL, STOP_FINAL, StatusWait, WaitEnd, WaitPolicy, WaitResult
+from bot.waits import StatusWait, WaitEnd, WaitPolicy, WaitResult
 from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 
 STATUS_PATH = "/status/"

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from bot.core import Core, Requester, build_core
-from bot.gathr import AppStatus, GathrClient
+from bot.gathr import GathrClient
 from bot.messages import Message
+from bot.model import AppStatus
 from bot.scheduling import ManualScheduler
 from bot.settings import Settings
 from bot.simulator import Fault, SimApp, Simulator

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.gathr import AppStatus
+from bot.model import AppStatus
 from bot.settings import Settings
 from bot.simulator import Simulator
 from tests.fakes.slack import ApiCall, FakeSlack

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bot import messages
-from bot.commands import Action, Command, USAGE, parse
+from bot.commands import USAGE, parse
 from bot.errors import (
     BotError,
     GathrBadResponse,
@@ -24,7 +24,8 @@ from bot.errors import (
     GathrUnresolved,
     UsageError,
 )
-from bot.gathr import AppStatus, GathrClient
+from bot.gathr import GathrClient
+from bot.model import Action, AppStatus, Command
 
 ROOT = Path(__file__).resolve().parents[1]
 

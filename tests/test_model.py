@@ -1,0 +1,116 @@
+"""The domain's vocabulary (bot/model.py): the words Gathr's API documents, and ours."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.gathr import API_PATH, GathrClient
+from bot.model import ALREADY, START_FINAL, STOP_FINAL, Action, AppStatus, AppType, Command
+from bot.simulator import DEFAULT_TOKEN, SimApp, Simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+# Gathr's ETL application API: the `application_status` values its status call documents,
+# and the `appType` values its four calls take ("Value to be provided - etl").
+DOCUMENTED_STATUSES = {"STOPPED", "STARTING", "RUNNING", "ERROR"}
+DOCUMENTED_APP_TYPES = {"etl"}
+IN_PROGRESS = {AppStatus.STARTING}  # the only state the spec has on the way to another
+# CONTRACT §3: the words a user types.
+ACTION_WORDS = {"start", "stop", "status", "update", "watch", "unwatch", "watches", "help"}
+
+
+def test_every_documented_status_is_an_app_status_and_no_other() -> None:
+    assert {status.value for status in AppStatus} == DOCUMENTED_STATUSES
+
+
+def test_an_app_status_is_named_as_gathr_spells_it() -> None:
+    # The client checks Gathr's word against the names, then builds the status from it.
+    for status in AppStatus:
+        assert status.name == status.value
+        assert AppStatus(status.value) is status
+
+
+def test_app_types_are_the_values_the_api_takes() -> None:
+    assert {app_type.value for app_type in AppType} == DOCUMENTED_APP_TYPES
+    assert AppType.ETL.value == "etl"
+
+
+def test_the_client_sends_the_etl_app_type_in_bodies_and_paths() -> None:
+    with Simulator(apps=[SimApp("sales", "orders-etl")]) as sim:
+        client = GathrClient(sim.base_url, DEFAULT_TOKEN, status_retries=0)
+        client.start("sales", "orders-etl")
+        assert client.status("orders-etl") in set(AppStatus)
+        start, status = list(sim.requests)
+    assert json.loads(start.body)["appType"] == AppType.ETL.value
+    assert status.raw_path.endswith(f"/status/{AppType.ETL.value}/orders-etl")
+
+
+@pytest.mark.parametrize("app_type", list(AppType), ids=str)
+def test_the_simulator_takes_every_app_type(app_type: AppType) -> None:
+    sim = Simulator(apps=[SimApp("sales", "orders-etl")])
+    try:
+        code, body = sim.handle(
+            "GET", f"{API_PATH}status/{app_type.value}/orders-etl", {"authorization": DEFAULT_TOKEN}, b""
+        )
+    finally:
+        sim.close()
+    assert (code, body) == (200, {"application_status": "STOPPED", "status": "Success"})
+
+
+def test_final_sets_hold_app_statuses_and_no_state_in_progress() -> None:
+    for final in (START_FINAL, STOP_FINAL):
+        assert final <= set(AppStatus)
+        assert final.isdisjoint(IN_PROGRESS)
+
+
+def test_a_start_ends_running_and_a_stop_stopped_or_both_in_error() -> None:
+    assert START_FINAL == {AppStatus.RUNNING, AppStatus.ERROR}
+    assert STOP_FINAL == {AppStatus.STOPPED, AppStatus.ERROR}
+
+
+def test_already_there_is_where_a_refused_start_or_stop_has_nothing_left_to_do() -> None:
+    assert set(ALREADY) == {Action.START, Action.STOP}
+    assert ALREADY[Action.START] == {AppStatus.RUNNING, AppStatus.STARTING}
+    assert ALREADY[Action.STOP] == {AppStatus.STOPPED}
+    # An app in ERROR is never "already" where it was asked to go.
+    assert all(AppStatus.ERROR not in statuses for statuses in ALREADY.values())
+    # Settled "already" states are the final state that was asked for.
+    assert ALREADY[Action.START] - IN_PROGRESS <= START_FINAL
+    assert ALREADY[Action.STOP] - IN_PROGRESS <= STOP_FINAL
+
+
+def test_actions_are_the_words_a_user_types() -> None:
+    assert {action.value for action in Action} == ACTION_WORDS
+
+
+def test_only_start_stop_and_update_change_an_app() -> None:
+    assert {action for action in Action if action.changes_app} == {Action.START, Action.STOP, Action.UPDATE}
+
+
+def test_a_command_is_a_value() -> None:
+    one = Command(Action.START, project="sales", app="orders-etl", wait=True)
+    assert one == Command(Action.START, project="sales", app="orders-etl", wait=True)
+    assert hash(one) == hash(Command(Action.START, project="sales", app="orders-etl", wait=True))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        one.app = "other"  # type: ignore[misc]
+
+
+def test_a_command_targets_project_slash_app_or_the_app_alone() -> None:
+    assert Command(Action.STOP, project="sales", app="orders-etl").target == "sales/orders-etl"
+    assert Command(Action.STATUS, app="orders-etl").target == "orders-etl"
+
+
+def test_the_model_imports_nothing_from_the_rest_of_the_bot() -> None:
+    # A leaf: every other module may import it without a cycle.
+    tree = ast.parse((ROOT / "bot" / "model.py").read_text(encoding="utf-8"))
+    imported: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imported.append(node.module or "")
+    assert [name for name in imported if name.split(".")[0] == "bot"] == []
