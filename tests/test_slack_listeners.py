@@ -21,7 +21,7 @@ from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 
 from bot.access import AccessPolicy
-from bot.commands import Action
+from bot.model import Action
 from bot.core import Core, Requester
 from bot.dedup import MemorySeenRequests
 from bot.gathr import GathrClient
