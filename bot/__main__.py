@@ -156,13 +156,15 @@ def _simulator(host: str, port: int) -> int:
 
 def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.access import AccessPolicy
-    from bot.console import ConsoleConversation, run_console
+    from bot.console import ConsoleConversation, keep_interrupts_for_the_prompt, run_console
     from bot.core import build_core
     from bot.scheduling import ThreadScheduler
     from bot.settings import require
     from bot.simulator import Simulator
     from bot.stop_signals import exit_now
 
+    if sys.stdin.isatty():  # before any thread starts (see bot.console)
+        keep_interrupts_for_the_prompt()
     # The console's own output is the point; logs would interleave with it.
     configure_logging("ERROR", sys.stderr, audit=False)
     simulator = Simulator() if simulate else None

@@ -24,10 +24,12 @@ import ctypes
 import html
 import itertools
 import re
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -125,7 +127,8 @@ class Terminal:
         if self._readline is not None:
             self.at_prompt = True
             try:
-                return input(PROMPT)  # readline's editing and history
+                with interrupts_allowed():
+                    return input(PROMPT)  # readline's editing and history
             finally:
                 self.at_prompt = False
         if self.interactive:
@@ -133,7 +136,8 @@ class Terminal:
             self._out.flush()
             self.at_prompt = True
         try:
-            line = self._stdin.readline()
+            with interrupts_allowed():
+                line = self._stdin.readline()
         finally:
             self.at_prompt = False
         if not line:
@@ -336,6 +340,34 @@ def _matches(subject: str, words: list[str]) -> bool:
 # -- the loop ----------------------------------------------------------------------------------
 
 
+# Ctrl-C at a terminal is a SIGINT, which any thread may take. Taken by a background thread
+# (the simulator's, the scheduler's), it does not wake readline in the main thread, which
+# then sits on until the next key: Ctrl-C seems ignored. So every thread is started with
+# SIGINT blocked, and the main thread takes it only where it can act on it.
+_interrupts_kept_for_the_prompt = False
+
+
+def keep_interrupts_for_the_prompt() -> None:
+    """Block SIGINT here, in the main thread, before any thread starts: threads inherit it.
+    `interrupts_allowed()` lets it through where the console waits for the person."""
+    global _interrupts_kept_for_the_prompt
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    _interrupts_kept_for_the_prompt = True
+
+
+@contextmanager
+def interrupts_allowed() -> Iterator[None]:
+    """A Ctrl-C pressed meanwhile (or now) raises KeyboardInterrupt inside this block."""
+    if not _interrupts_kept_for_the_prompt or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
 def run_console(
     core: Core,
     *,
@@ -398,5 +430,6 @@ def _drain(core: Core, out: TextIO) -> None:
     if core.active_waits:
         out.write(f"(waiting for {core.active_waits} running wait(s) to finish; Ctrl-C to stop)\n")
         out.flush()
-    while core.active_waits:
-        time.sleep(0.05)
+    with interrupts_allowed():  # "Ctrl-C to stop"
+        while core.active_waits:
+            time.sleep(0.05)
