@@ -79,7 +79,7 @@ def request_key(body: Mapping[str, Any]) -> str | None:
     click: the clicker, the action and its `action_ts` (one per click), with the trigger_id.
     Keys are hashed, so a huge field costs no memory.
     """
-    team = _team_of(body)
+    team = team_of(body)
     if "command" in body:
         unique = body.get("trigger_id") or body.get("response_url")
         return _hashed("command", team, str(body.get("command", "")), str(unique)) if unique else None
@@ -102,11 +102,12 @@ def envelope_key(envelope_id: str) -> str:
     return _hashed("envelope", envelope_id)
 
 
-def _team_of(body: Mapping[str, Any]) -> str:
+def team_of(body: Mapping[str, Any]) -> str:
+    """The workspace a Slack payload comes from: `team.id` (clicks) or `team_id` (commands)."""
     team = body.get("team")
     if isinstance(team, Mapping):
-        return str(team.get("id", ""))
-    return str(body.get("team_id", ""))
+        return str(team.get("id") or "")
+    return str(body.get("team_id") or "")
 
 
 def _hashed(kind: str, *parts: str) -> str:

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core import Conversation, Core, Requester
-from bot.dedup import SEEN_TTL, SeenRequests, request_key
+from bot.dedup import SEEN_TTL, SeenRequests, request_key, team_of
 from bot.errors import ConfigError
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.slack_conversation import SlackConversation
@@ -61,7 +61,7 @@ class Installation:
             return "another app"
         if self.enterprise_install and self.enterprise_id:
             return None if _enterprise_of(body) == self.enterprise_id else "another organisation"
-        return None if _team_of(body) == self.team_id else "another workspace"
+        return None if team_of(body) == self.team_id else "another workspace"
 
 
 class ConversationFactory(Protocol):
@@ -141,7 +141,7 @@ class Listeners:
         if why is not None:
             self.logger.warning(
                 "refused a %s from %s (team %r, app %r)",
-                what, why, _team_of(body)[:40], str(body.get("api_app_id"))[:40],
+                what, why, team_of(body)[:40], str(body.get("api_app_id"))[:40],
             )
         return why is not None
 
@@ -168,13 +168,6 @@ def register(
     app.action(CONFIRM_ACTION_ID)(listeners.confirm)
     app.action(CANCEL_ACTION_ID)(listeners.cancel)
     return listeners
-
-
-def _team_of(body: dict[str, Any]) -> str:
-    team = body.get("team")
-    if isinstance(team, dict):
-        return str(team.get("id") or "")
-    return str(body.get("team_id") or "")
 
 
 def _enterprise_of(body: dict[str, Any]) -> str:
