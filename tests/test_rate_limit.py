@@ -13,7 +13,6 @@ import pytest
 from bot.access import AccessPolicy
 from bot.core import Core, Requester
 from bot.gathr import GathrClient
-from bot.messages import Message
 from bot.model import Action
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import ManualScheduler
@@ -39,14 +38,6 @@ def test_a_bucket_gives_a_burst_then_one_per_interval_per_user() -> None:
     assert [limit.allow("U1") for _ in range(6)] == [True] * 5 + [False]  # never above the burst
 
 
-def _say(core: Core, requester: Requester, text: str, talk: RecordingConversation) -> None:
-    outcome = core.triage(requester, text)
-    if isinstance(outcome, Message):
-        talk.ephemeral(outcome)
-    else:
-        core.run(requester, outcome, talk)
-
-
 def test_a_flood_from_one_user_is_refused_before_gathr_and_others_still_served(
     sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -63,10 +54,10 @@ def test_a_flood_from_one_user_is_refused_before_gathr_and_others_still_served(
     talk = RecordingConversation()
 
     for _ in range(10):
-        _say(core, flooder, "status orders-etl", talk)
-    _say(core, flooder, "help", talk)  # help calls no Gathr: never limited
-    _say(core, flooder, "watches", talk)
-    _say(core, other, "status orders-etl", talk)
+        core.handle(flooder, "status orders-etl", talk)
+    core.handle(flooder, "help", talk)  # help calls no Gathr: never limited
+    core.handle(flooder, "watches", talk)
+    core.handle(other, "status orders-etl", talk)
 
     reads = [r for r in sim.requests if r.method == "GET"]
     assert len(reads) == 4  # three of the flood, one of the other user
@@ -78,7 +69,7 @@ def test_a_flood_from_one_user_is_refused_before_gathr_and_others_still_served(
     assert len(denied) == 7 and all(line["outcome"] == "rate limited" and line["user"] == "U1" for line in denied)
 
     scheduler.advance(20.0)
-    _say(core, flooder, "start sales orders-etl --no-wait", talk)
+    core.handle(flooder, "start sales orders-etl --no-wait", talk)
     assert [r for r in sim.requests if r.method == "POST"]  # earned back, and sent
 
 
@@ -187,9 +178,9 @@ def test_a_confirmation_clicked_over_the_limit_is_kept_for_a_later_click_and_spe
     )
     user = Requester("U1", "C1")
     talk = RecordingConversation()
-    _say(core, user, "stop sales orders-etl --no-wait", talk)  # the prompt: nothing spent
-    _say(core, user, "status orders-etl", talk)
-    _say(core, user, "status orders-etl", talk)  # the burst is used up
+    core.handle(user, "stop sales orders-etl --no-wait", talk)  # the prompt: nothing spent
+    core.handle(user, "status orders-etl", talk)
+    core.handle(user, "status orders-etl", talk)  # the burst is used up
 
     core.click(user, "T1", True, talk)
     told = talk.last("ephemeral").text

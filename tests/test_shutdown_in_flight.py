@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from bot.access import AccessPolicy
+from bot.core import Core, Requester
+from bot.scheduling import ManualScheduler
+from bot.waits import WaitPolicy
+from bot.watches import WatchBoard
 from tests.fakes.slack import FakeSlack, form_body, signed_http_headers
 from tests.programs import RunningProgram, gathr_bot, program_environment
 from tests.slack_harness import BOT_TOKEN, REQUESTER, SIGNING_SECRET, fake, said, wait_for_call_saying  # noqa: F401
@@ -124,6 +129,18 @@ def test_sigterm_during_a_status_read_that_gathr_never_answers_exits_0_and_tells
     assert "Traceback" not in program.output()
 
 
+def _core_over(gathr: object, scheduler: ManualScheduler | None = None, watches: WatchBoard | None = None) -> Core:
+    """A core on a held Gathr and a manual scheduler: everyone allowed, nothing confirmed."""
+    return Core(
+        gathr=gathr,  # type: ignore[arg-type]
+        access=AccessPolicy.everyone(),
+        scheduler=scheduler or ManualScheduler(),
+        wait_policy=WaitPolicy(interval=5.0, timeout=60.0),
+        confirm=frozenset(),
+        watches=watches,
+    )
+
+
 class _HeldGathr:
     """A Gathr client whose start is held until the test lets it answer."""
 
@@ -147,22 +164,12 @@ def test_a_shutdown_marks_a_request_on_its_way_to_gathr_unknown_once(caplog: pyt
     import json
     import logging
 
-    from bot.access import AccessPolicy
     from bot.commands import parse
-    from bot.core import Core, Requester
-    from bot.scheduling import ManualScheduler
-    from bot.waits import WaitPolicy
     from tests.recording import RecordingConversation
 
     caplog.set_level(logging.INFO, logger="gathr_bot.audit")
     gathr = _HeldGathr()
-    core = Core(
-        gathr=gathr,  # type: ignore[arg-type]
-        access=AccessPolicy.everyone(),
-        scheduler=ManualScheduler(),
-        wait_policy=WaitPolicy(interval=5.0, timeout=60.0),
-        confirm=frozenset(),
-    )
+    core = _core_over(gathr)
     talk = RecordingConversation()
     requester = Requester("U1", "C1")
     worker = threading.Thread(target=core.run, args=(requester, parse("start sales orders-etl"), talk))
@@ -210,12 +217,7 @@ def test_a_shutdown_tells_the_requester_of_a_status_or_watch_whose_read_is_in_fl
     import json
     import logging
 
-    from bot.access import AccessPolicy
     from bot.commands import parse
-    from bot.core import Core, Requester
-    from bot.scheduling import ManualScheduler
-    from bot.waits import WaitPolicy
-    from bot.watches import WatchBoard
     from tests.recording import RecordingConversation
 
     caplog.set_level(logging.INFO, logger="gathr_bot.audit")
@@ -227,14 +229,7 @@ def test_a_shutdown_tells_the_requester_of_a_status_or_watch_whose_read_is_in_fl
         notifier=RecordingConversation(),  # type: ignore[arg-type]
         interval=60.0,
     )
-    core = Core(
-        gathr=gathr,  # type: ignore[arg-type]
-        access=AccessPolicy.everyone(),
-        scheduler=scheduler,
-        wait_policy=WaitPolicy(interval=5.0, timeout=60.0),
-        confirm=frozenset(),
-        watches=board,
-    )
+    core = _core_over(gathr, scheduler, board)
     talk = RecordingConversation()
     worker = threading.Thread(target=core.run, args=(Requester("U1", "C1"), parse(text), talk))
     worker.start()
@@ -269,22 +264,12 @@ def test_a_shutdown_while_checking_a_refusal_with_a_status_read_tells_the_reques
     import json
     import logging
 
-    from bot.access import AccessPolicy
     from bot.commands import parse
-    from bot.core import Core, Requester
-    from bot.scheduling import ManualScheduler
-    from bot.waits import WaitPolicy
     from tests.recording import RecordingConversation
 
     caplog.set_level(logging.INFO, logger="gathr_bot.audit")
     gathr = _RefusingThenHeldGathr()
-    core = Core(
-        gathr=gathr,  # type: ignore[arg-type]
-        access=AccessPolicy.everyone(),
-        scheduler=ManualScheduler(),
-        wait_policy=WaitPolicy(interval=5.0, timeout=60.0),
-        confirm=frozenset(),
-    )
+    core = _core_over(gathr)
     talk = RecordingConversation()
     worker = threading.Thread(target=core.run, args=(Requester("U1", "C1"), parse("start sales orders-etl"), talk))
     worker.start()
