@@ -29,8 +29,8 @@ from slack_sdk import WebClient  # noqa: E402
 from waitress import create_server  # noqa: E402
 
 from bot.settings import load_settings  # noqa: E402
-from bot.simulator import Simulator  # noqa: E402
-from bot.slack_app import WAITRESS_OPTIONS, Service, health_wrapped  # noqa: E402
+from bot.gathr.simulator import Simulator  # noqa: E402
+from bot.slack.app import WAITRESS_OPTIONS, Service, health_wrapped  # noqa: E402
 from tests.fakes.slack import FakeSlack, form_body, signed_http_headers  # noqa: E402
 
 SECRET = "bench-signing-secret"

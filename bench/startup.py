@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402
 
-from bot.simulator import Simulator  # noqa: E402
+from bot.gathr.simulator import Simulator  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 
 

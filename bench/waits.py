@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.access import AccessPolicy  # noqa: E402
 from bot.core import Core, Requester  # noqa: E402
-from bot.gathr import GathrClient  # noqa: E402
+from bot.gathr.client import GathrClient  # noqa: E402
 from bot.messages import Message  # noqa: E402
 from bot.model import Action, AppStatus, Command  # noqa: E402
 from bot.scheduling import ThreadScheduler  # noqa: E402
-from bot.simulator import SimApp, Simulator  # noqa: E402
-from bot.slack_app import WORKERS  # noqa: E402
+from bot.gathr.simulator import SimApp, Simulator  # noqa: E402
+from bot.slack.app import WORKERS  # noqa: E402
 from bot.waits import WaitPolicy  # noqa: E402
 
 

@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
 
             configure_check_logging(settings)
             return run_check(settings)
-        from bot.slack_app import serve
+        from bot.slack.app import serve
 
         configure_logging(settings.log_level)
         return serve(settings)
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
 
 
 def _simulator(host: str, port: int) -> int:
-    from bot.simulator import Simulator
+    from bot.gathr.simulator import Simulator
     from bot.stop_signals import StopSignals
 
     configure_logging("INFO")
@@ -160,7 +160,7 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.core import build_core
     from bot.scheduling import ThreadScheduler
     from bot.settings import require
-    from bot.simulator import Simulator
+    from bot.gathr.simulator import Simulator
     from bot.stop_signals import exit_now
 
     if sys.stdin.isatty():  # before any thread starts (see bot.console)

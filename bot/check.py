@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import GathrAuthError, GathrError, GathrRejected
-from bot.gathr import API_PATH, GathrClient
+from bot.gathr.client import API_PATH, GathrClient
 from bot.settings import Settings, run_problems
 from bot.startup import slack_refusal, unreachable_reason
 from bot.urls import shown_url
@@ -163,7 +163,7 @@ def results(settings: Settings, make_client: Callable[[Settings], WebClient]) ->
 
 
 def run_check(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    from bot.slack_app import web_client
+    from bot.slack.app import web_client
 
     failed: list[Result] = []
     for result in results(settings, web_client):

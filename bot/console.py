@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from bot.core import Core, Requester
 from bot.errors import ConfigError
-from bot.gathr import API_PATH, GathrClient
+from bot.gathr.client import API_PATH, GathrClient
 from bot.messages import CONFIRM_ACTION_ID, Message, code
 from bot.model import Action
 
@@ -73,7 +73,7 @@ def describe_gathr(gathr: GathrClient) -> str:
     if parts.port is not None:
         shown += f":{parts.port}"
     shown += parts.path.rstrip("/")
-    from bot.simulator import DEFAULT_TOKEN
+    from bot.gathr.simulator import DEFAULT_TOKEN
 
     if getattr(gathr, "_token", None) == DEFAULT_TOKEN and host in ("127.0.0.1", "localhost", "::1"):
         return f"the Gathr simulator at {shown}"

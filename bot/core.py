@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot import audit, messages, refusals
+from bot import audit, messages
+from bot.gathr import refusals
 from bot.access import AccessPolicy
 from bot.commands import parse
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UsageError, UserError
-from bot.gathr import GathrClient
+from bot.gathr.client import GathrClient
 from bot.messages import Message
 from bot.model import ALREADY, START_FINAL, STOP_FINAL, Action, AppStatus, Command
 from bot.rate_limit import UserRateLimit
@@ -641,7 +642,7 @@ class _Request:
 
     def _already_there(self, refusal: GathrRejected) -> AppStatus | None:
         """After Gathr refused a start or stop: the app's status if the refusal was about
-        its state ("already running", see `bot.refusals`) and the status, read once,
+        its state ("already running", see `bot.gathr.refusals`) and the status, read once,
         confirms that it is already where the request wanted it. Else None: a failure."""
         wanted = ALREADY.get(self.command.action)
         names = (self.command.app, self.command.project)

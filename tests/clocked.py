@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.gathr import GathrClient
+from bot.gathr.client import GathrClient
 from bot.scheduling import ManualScheduler
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 
 T0 = 1000.0
 START_DELAY = 12.0  # seconds from start to RUNNING (or ERROR) in the simulator

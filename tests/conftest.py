@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The whole bot (`bot.slack_app.Service`) between a FakeSlack and a Gathr simulator.
+"""The whole bot (`bot.slack.app.Service`) between a FakeSlack and a Gathr simulator.
 
 Tests drive it the way Slack does: signed HTTP requests to ``POST /slack/events`` in HTTP
 mode, envelopes over the fake's WebSocket in Socket Mode. Both modes share one small API,
@@ -28,8 +28,8 @@ import pytest
 import requests
 
 from bot.settings import Settings, load_settings
-from bot.simulator import Simulator
-from bot.slack_app import Service
+from bot.gathr.simulator import Simulator
+from bot.slack.app import Service
 from tests.fakes.slack import (
     ApiCall,
     FakeSlack,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from tests.fakes.slack import FakeSlack
 from tests.programs import NotFound, RunningProgram, gathr_bot
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import pytest
 
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from tests.fakes.slack import FakeSlack
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     CHANNEL,

@@ -18,11 +18,11 @@ import pytest
 from bot.access import AccessPolicy
 from bot.commands import parse as parse_command  # the text a user types, as a Command
 from bot.core import Core, Requester
-from bot.gathr import GathrClient
+from bot.gathr.client import GathrClient
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.model import Action, AppStatus, Command
 from bot.scheduling import ManualScheduler
-from bot.simulator import Fault, Simulator
+from bot.gathr.simulator import Fault, Simulator
 from bot.waits import WaitPolicy
 from tests.recording import RecordingConversation, full_text
 from tests.clocked import STOP_DELAY, gathr, scheduler, sim  # noqa: F401  (fixtures)

@@ -180,3 +180,25 @@ def test_render_asks_for_every_secret_and_stores_none(render_worker: dict[str, A
         assert variables[name] == {"key": name, "sync": False}, name
     for name in secret_names() & set(variables):
         assert variables[name].get("sync") is False and "value" not in variables[name], name
+
+
+def test_the_installed_package_holds_every_module(tmp_path: Path) -> None:
+    """A PaaS installs the bot from `requirements.txt` (`.`, not editable): the wheel must
+    hold every module, sub-packages included, or the deployed bot fails on an import."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    source = tmp_path / "source"  # a copy: building leaves build/ and *.egg-info behind
+    shutil.copytree(ROOT / "bot", source / "bot", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(source)],
+        check=True, capture_output=True, timeout=120,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.startswith("bot/")}
+    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "bot").rglob("*.py")}
+    assert modules <= shipped, sorted(modules - shipped)

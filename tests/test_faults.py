@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.simulator import Fault, Simulator
+from bot.gathr.simulator import Fault, Simulator
 from tests.programs import free_port
 from tests.fakes.slack import UNSET_RESPONSE_URL, FakeSlack
 from tests.slack_harness import (  # noqa: F401  (fixtures)

@@ -32,9 +32,9 @@ from bot.errors import (
     GathrUnavailable,
     InvalidName,
 )
-from bot.gathr import API_PATH, GathrClient
+from bot.gathr.client import API_PATH, GathrClient
 from bot.model import AppStatus
-from bot.simulator import Fault, Simulator
+from bot.gathr.simulator import Fault, Simulator
 
 BASE = "https://gathr.test"
 API = f"{BASE}/api/v1/application"

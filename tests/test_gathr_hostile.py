@@ -30,7 +30,7 @@ from bot.errors import (
     GathrRejected,
     GathrUnavailable,
 )
-from bot.gathr import MAX_ANSWER_BYTES, GathrClient
+from bot.gathr.client import MAX_ANSWER_BYTES, GathrClient
 from bot.model import AppStatus
 
 TOKEN = "gathr-user-token-7Q2x"
@@ -362,7 +362,7 @@ def test_a_429_to_a_start_is_not_retried_and_says_it_was_not_acted_on(peer_of: C
 
 
 def test_a_retry_after_of_hours_is_capped() -> None:
-    from bot.gathr import retry_after_seconds
+    from bot.gathr.client import retry_after_seconds
 
     assert retry_after_seconds("99999999") == 3600.0
     assert retry_after_seconds("-5") is None

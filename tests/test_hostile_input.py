@@ -34,11 +34,11 @@ from bot.access import AccessPolicy
 from bot.commands import parse
 from bot.core import Core, Requester
 from bot.errors import UsageError
-from bot.gathr import API_PATH, GathrClient
+from bot.gathr.client import API_PATH, GathrClient
 from bot.messages import CONFIRM_ACTION_ID, Message
 from bot.model import Action, Command
 from bot.scheduling import ManualScheduler
-from bot.simulator import RecordedRequest, Simulator
+from bot.gathr.simulator import RecordedRequest, Simulator
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard
 from tests.fakes.slack import FakeSlack

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from tests.fakes.slack import FakeSlack
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     BotFactory,
@@ -87,7 +87,7 @@ def test_commands_are_acked_while_hundreds_of_idle_and_trickling_connections_are
 
 
 def test_the_http_server_options_bound_connections_and_bodies() -> None:
-    from bot.slack_app import WAITRESS_OPTIONS
+    from bot.slack.app import WAITRESS_OPTIONS
 
     assert WAITRESS_OPTIONS["asyncore_use_poll"] is True  # select() stops at descriptor 1,024
     assert WAITRESS_OPTIONS["max_request_body_size"] <= 1 << 20

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.simulator import Simulator
-from bot.slack_listeners import Installation
+from bot.gathr.simulator import Simulator
+from bot.slack.listeners import Installation
 from tests.fakes.slack import APP_ID, TEAM_ID, FakeSlack, block_actions_payload, slash_command_payload
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     ALLOW_ALL_CHANGES,

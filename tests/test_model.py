@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.gathr import API_PATH, GathrClient
+from bot.gathr.client import API_PATH, GathrClient
 from bot.model import ALREADY, START_FINAL, STOP_FINAL, Action, AppStatus, AppType, Command
-from bot.simulator import DEFAULT_TOKEN, SimApp, Simulator
+from bot.gathr.simulator import DEFAULT_TOKEN, SimApp, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 # Gathr's ETL application API: the `application_status` values its status call documents,

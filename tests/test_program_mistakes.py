@@ -13,7 +13,7 @@ from urllib.error import URLError
 
 import pytest
 
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from bot.startup import unreachable_reason
 from tests.fakes.slack import FakeSlack
 from tests.programs import RUN_SPELLINGS, NotFound, gathr_bot, http_mode_settings, program_environment

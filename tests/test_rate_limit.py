@@ -12,11 +12,11 @@ import pytest
 
 from bot.access import AccessPolicy
 from bot.core import Core, Requester
-from bot.gathr import GathrClient
+from bot.gathr.client import GathrClient
 from bot.model import Action
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import ManualScheduler
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from bot.waits import WaitPolicy
 from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 from tests.recording import RecordingConversation
@@ -77,7 +77,7 @@ def test_a_flood_from_one_user_is_refused_before_gathr_and_others_still_served(
 
 
 def test_a_rate_limited_channel_holds_no_worker_that_other_channels_need(fake: Any, sim: Simulator, start_bot: Any) -> None:
-    from bot.slack_app import WORKERS
+    from bot.slack.app import WORKERS
     from tests.slack_harness import settings_for
 
     # Slack refuses every post in CBUSY for a minute at a time: more requests there than
@@ -122,7 +122,7 @@ def test_a_message_slack_rate_limits_for_longer_is_sent_later_in_order(fake: Any
 
 
 def test_the_outbox_resends_in_order_after_retry_after_and_gives_up_after_its_tries() -> None:
-    from bot.slack_conversation import DEFERRALS, SlackOutbox, _Later, _Limited
+    from bot.slack.conversation import DEFERRALS, SlackOutbox, _Later, _Limited
 
     clock = ManualScheduler()
     outbox = SlackOutbox(clock)

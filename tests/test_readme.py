@@ -28,8 +28,13 @@ def first_cells(markdown: str) -> list[str]:
 
 
 def test_the_development_table_names_every_module_once() -> None:
-    named = re.findall(r"`bot/([a-z_]+)\.py`", " ".join(first_cells(section("Development"))))
-    modules = sorted(path.stem for path in (ROOT / "bot").glob("*.py") if path.stem != "__init__")
+    named = re.findall(r"`bot/([a-z_/]+)\.py`", " ".join(first_cells(section("Development"))))
+    bot = ROOT / "bot"
+    modules = sorted(
+        path.relative_to(bot).with_suffix("").as_posix()
+        for path in bot.rglob("*.py")
+        if path.stem != "__init__"
+    )
     assert sorted(set(named)) == modules
     assert len(named) == len(set(named)), "a module has two rows"
 

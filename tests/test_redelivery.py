@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot.dedup import MemorySeenRequests, envelope_key, request_key
-from bot.simulator import Simulator
+from bot.slack.redelivery import envelope_key, request_key
+from bot.state.seen import MemorySeenRequests
+from bot.gathr.simulator import Simulator
 from tests.fakes.slack import FakeSlack, block_actions_payload, form_body, interactive_body, signed_http_headers, slash_command_payload
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     ALLOW_ALL_CHANGES,

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import GathrRejected
-from bot.gathr import GathrClient
+from bot.gathr.client import GathrClient
 from bot.model import Action, AppStatus
-from bot.refusals import about_state
+from bot.gathr.refusals import about_state
 from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.simulator import Fault, Simulator
+from bot.gathr.simulator import Fault, Simulator
 from tests.programs import RunningProgram, free_port, gathr_bot, program_environment
 from tests.fakes.slack import FakeSlack, form_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)

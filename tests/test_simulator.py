@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from bot.gathr import API_PATH
+from bot.gathr.client import API_PATH
 from bot.model import AppStatus
-from bot.simulator import DEFAULT_TOKEN, Fault, SimApp, Simulator, seed_apps
+from bot.gathr.simulator import DEFAULT_TOKEN, Fault, SimApp, Simulator, seed_apps
 
 JSON = {"Content-Type": "application/json", "Authorization": DEFAULT_TOKEN}
 # handle() takes the lower-cased header names the HTTP handler hands it.
@@ -451,7 +451,7 @@ def test_each_simulator_binds_its_own_loopback_port(clock: Clock) -> None:
 def test_a_client_that_resets_mid_request_is_a_debug_line_not_a_traceback(
     capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="bot.simulator")
+    caplog.set_level(logging.DEBUG, logger="bot.gathr.simulator")
     with Simulator() as simulator:
         host, port = simulator.base_url.removeprefix("http://").rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=5) as client:

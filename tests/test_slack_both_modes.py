@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.model import AppStatus
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from tests.fakes.slack import FakeSlack
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     ALLOW_ALL_CHANGES,

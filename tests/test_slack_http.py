@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from tests.programs import RUN_SPELLINGS, RunningProgram, free_port, gathr_bot, program_environment
 from tests.fakes.slack import FakeSlack, form_body, interactive_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)
@@ -311,7 +311,7 @@ def test_shutdown_ends_running_waits_with_a_reply_and_takes_no_more_commands(
 def test_shutdown_tells_many_waits_side_by_side_within_its_time(
     fake: FakeSlack, sim: Simulator, start_bot: BotFactory
 ) -> None:
-    from bot.simulator import SimApp
+    from bot.gathr.simulator import SimApp
 
     apps = [f"etl-{i:02d}" for i in range(20)]
     for app in apps:
@@ -337,8 +337,8 @@ def test_shutdown_tells_many_waits_side_by_side_within_its_time(
 def test_shutdown_tells_waits_even_when_every_worker_is_stuck_on_a_hung_gathr(
     fake: FakeSlack, sim: Simulator, start_bot: BotFactory
 ) -> None:
-    from bot.simulator import SimApp
-    from bot.slack_app import WORKERS
+    from bot.gathr.simulator import SimApp
+    from bot.slack.app import WORKERS
 
     apps = [f"etl-{i:02d}" for i in range(WORKERS + 4)]
     for app in apps:

@@ -1,4 +1,4 @@
-"""The Slack listeners called by name (`bot.slack_listeners`), the way Bolt calls them.
+"""The Slack listeners called by name (`bot.slack.listeners`), the way Bolt calls them.
 
 Each test hands a listener a fake `ack` that records what it was answered with, a real
 core on a ManualScheduler (nothing runs until the test says so) over the Gathr simulator,
@@ -23,13 +23,13 @@ from slack_sdk import WebClient
 from bot.access import AccessPolicy
 from bot.model import Action
 from bot.core import Core, Requester
-from bot.dedup import MemorySeenRequests
-from bot.gathr import GathrClient
+from bot.state.seen import MemorySeenRequests
+from bot.gathr.client import GathrClient
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.scheduling import ManualScheduler
-from bot.simulator import Simulator
-from bot.slack_app import build_app
-from bot.slack_listeners import Installation, Listeners, register
+from bot.gathr.simulator import Simulator
+from bot.slack.app import build_app
+from bot.slack.listeners import Installation, Listeners, register
 from bot.waits import WaitPolicy
 from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 from tests.fakes.slack import APP_ID, TEAM_ID, FakeSlack, block_actions_payload, slash_command_payload

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from tests.fakes.slack import FakeSlack
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     APP_TOKEN,
@@ -49,7 +49,7 @@ def test_an_app_token_slack_refuses_stops_start_up_naming_the_setting(
     import pytest
 
     from bot.errors import ConfigError
-    from bot.slack_app import Service
+    from bot.slack.app import Service
 
     fake.fail("apps.connections.open", "invalid_auth")
     service = Service(settings_for(fake, sim, socket_mode=True))

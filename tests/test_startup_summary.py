@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from bot.settings import load_settings
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from bot.startup import summary_lines, who
 from tests.fakes.slack import FakeSlack, form_body, signed_http_headers
 from tests.programs import RunningProgram, gathr_bot, http_mode_settings, program_environment

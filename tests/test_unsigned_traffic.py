@@ -21,7 +21,7 @@ import pytest
 
 from bot.__main__ import configure_logging
 from bot.logsafe import ThrottledLog, escape_controls
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from tests.fakes.slack import FakeSlack, form_body, interactive_body, signed_http_headers
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     SIGNING_SECRET,

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.errors import GathrBadResponse, GathrError, GathrRejected, GathrUnavailable
-from bot.gathr import GathrClient
+from bot.gathr.client import GathrClient
 from bot.model import START_FINAL, STOP_FINAL, AppStatus
 from bot.scheduling import ManualScheduler
-from bot.simulator import Fault, Simulator
+from bot.gathr.simulator import Fault, Simulator
 from bot.waits import StatusWait, WaitEnd, WaitPolicy, WaitResult
 from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 

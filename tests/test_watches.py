@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from bot.core import Core, Requester, build_core
-from bot.gathr import GathrClient
+from bot.gathr.client import GathrClient
 from bot.messages import Message
 from bot.model import AppStatus
 from bot.scheduling import ManualScheduler
 from bot.settings import Settings
-from bot.simulator import Fault, SimApp, Simulator
+from bot.gathr.simulator import Fault, SimApp, Simulator
 from bot.watches import WatchBoard
 from tests.programs import RunningProgram
 from tests.recording import RecordingConversation, full_text

@@ -15,7 +15,7 @@ import pytest
 
 from bot.model import AppStatus
 from bot.settings import Settings
-from bot.simulator import Simulator
+from bot.gathr.simulator import Simulator
 from tests.fakes.slack import ApiCall, FakeSlack
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     CHANNEL,

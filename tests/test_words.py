@@ -24,7 +24,7 @@ from bot.errors import (
     GathrUnresolved,
     UsageError,
 )
-from bot.gathr import GathrClient
+from bot.gathr.client import GathrClient
 from bot.model import Action, AppStatus, Command
 
 ROOT = Path(__file__).resolve().parents[1]

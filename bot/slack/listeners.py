@@ -18,10 +18,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core import Conversation, Core, Requester
-from bot.dedup import SEEN_TTL, SeenRequests, request_key, team_of
+from bot.slack.redelivery import request_key, team_of
+from bot.state.seen import SEEN_TTL, SeenRequests
 from bot.errors import ConfigError
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
-from bot.slack_conversation import SlackConversation
+from bot.slack.conversation import SlackConversation
 from bot.startup import unreachable_reason
 
 log = logging.getLogger(__name__)

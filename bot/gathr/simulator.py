@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from bot.gathr import API_PATH
+from bot.gathr.client import API_PATH
 from bot.model import AppStatus, AppType
 
 DEFAULT_TOKEN = "simulator-token"

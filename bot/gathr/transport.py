@@ -1,4 +1,4 @@
-"""Deadlines and bounded bodies under the Gathr client (`bot.gathr`).
+"""Deadlines and bounded bodies under the Gathr client (`bot.gathr.client`).
 
 requests' `timeout=` bounds each socket operation, not a call: a peer that sends one byte
 a second holds a call forever. Here every call gets one monotonic deadline that covers

@@ -4,7 +4,7 @@ Slack may send one request more than once: Socket Mode redelivers an envelope (s
 `envelope_id`) whose ack came late, and a signed HTTP request stays valid, so replayable, for
 the five minutes of its signature window (either side of our clock). A start, stop, update or
 click must reach Gathr at most once, so each is remembered for `SEEN_TTL` seconds by a key
-that every copy shares (see `request_key`).
+that every copy shares (`bot.slack.redelivery`).
 
 `SeenRequests` is the narrow protocol; `MemorySeenRequests` keeps one process's keys. A
 durable backend (SQLite, Redis: `SET key 1 NX EX ttl`) implements the same one method.
@@ -12,13 +12,12 @@ durable backend (SQLite, Redis: `SET key 1 NX EX ttl`) implements the same one m
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -70,46 +69,3 @@ class MemorySeenRequests:
             if expires > now:
                 return
             del self._expiry[key]
-
-
-def request_key(body: Mapping[str, Any]) -> str | None:
-    """The key every copy of one Slack request shares, or None if it has none.
-
-    A slash command: its `trigger_id` (one per invocation), else its `response_url`. A
-    click: the clicker, the action and its `action_ts` (one per click), with the trigger_id.
-    Keys are hashed, so a huge field costs no memory.
-    """
-    team = team_of(body)
-    if "command" in body:
-        unique = body.get("trigger_id") or body.get("response_url")
-        return _hashed("command", team, str(body.get("command", "")), str(unique)) if unique else None
-    if body.get("type") == "block_actions":
-        user = body.get("user") or {}
-        actions = body.get("actions") or [{}]
-        action = actions[0] if isinstance(actions[0], Mapping) else {}
-        parts = (
-            str(user.get("id", "") if isinstance(user, Mapping) else ""),
-            str(action.get("action_id", "")),
-            str(action.get("value", "")),
-            str(action.get("action_ts", "")),
-            str(body.get("trigger_id", "")),
-        )
-        return _hashed("click", team, *parts) if any(parts[3:]) else None
-    return None
-
-
-def envelope_key(envelope_id: str) -> str:
-    return _hashed("envelope", envelope_id)
-
-
-def team_of(body: Mapping[str, Any]) -> str:
-    """The workspace a Slack payload comes from: `team.id` (clicks) or `team_id` (commands)."""
-    team = body.get("team")
-    if isinstance(team, Mapping):
-        return str(team.get("id") or "")
-    return str(body.get("team_id") or "")
-
-
-def _hashed(kind: str, *parts: str) -> str:
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
-    return f"{kind}:{digest}"

@@ -1,4 +1,4 @@
-"""Bolt wiring: the app with its listeners (`bot.slack_listeners`), served in Socket Mode
+"""Bolt wiring: the app with its listeners (`bot.slack.listeners`), served in Socket Mode
 or over HTTP, and the orderly stop.
 
 The acknowledgement never waits on Gathr or on a Slack Web API call: help and usage errors
@@ -26,14 +26,15 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.access import AccessPolicy, CachedGroupLookup
 from bot.core import Core, build_core
-from bot.dedup import SEEN_TTL, MemorySeenRequests, SeenRequests, envelope_key
+from bot.slack.redelivery import envelope_key
+from bot.state.seen import SEEN_TTL, MemorySeenRequests, SeenRequests
 from bot.errors import ConfigError
 from bot.logsafe import ThrottledLog
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run
 from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
-from bot.slack_conversation import SlackNotifier, SlackOutbox, retry_handlers
-from bot.slack_listeners import Installation, register
+from bot.slack.conversation import SlackNotifier, SlackOutbox, retry_handlers
+from bot.slack.listeners import Installation, register
 from bot.stop_signals import StopSignals, exit_now
 
 log = logging.getLogger(__name__)

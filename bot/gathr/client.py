@@ -2,7 +2,7 @@
 
 Typed results, one exception tree (`bot.errors.GathrError`), and no `requests` exception
 ever escapes. Every call has one deadline for all of it, retries included, and its answer
-is read only up to `MAX_ANSWER_BYTES` (both in `bot.gathr_transport`). Only the status GET
+is read only up to `MAX_ANSWER_BYTES` (both in `bot.gathr.transport`). Only the status GET
 is retried (on connection errors and 502/503/504): a start, stop or update POST that
 reached Gathr may have taken effect, so repeating it blindly could start twice or hide
 Gathr's real answer. "Try later" (429, or 503 with Retry-After) is `GathrBusy`: nothing
@@ -46,7 +46,7 @@ from bot.errors import (
     InvalidName,
     clip,
 )
-from bot.gathr_transport import (
+from bot.gathr.transport import (
     AnswerTooLarge,
     Deadline,
     DeadlineAdapter,
