@@ -13,24 +13,13 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
+from bot.actions import PERMISSIONS, spec
 from bot.model import Action
 from bot.settings import EVERYONE, Settings
 
 log = logging.getLogger(__name__)
 
 GroupLookup = Callable[[str], Collection[str]]
-
-# Which allow-list governs each action. Listing a channel's watches only reads.
-PERMISSION: dict[Action, Action] = {
-    Action.START: Action.START,
-    Action.STOP: Action.STOP,
-    Action.UPDATE: Action.UPDATE,
-    Action.STATUS: Action.STATUS,
-    Action.WATCH: Action.WATCH,
-    Action.UNWATCH: Action.WATCH,
-    Action.WATCHES: Action.STATUS,
-}
-
 
 class GroupLookupFailed(Exception):
     """The members of a user group could not be read."""
@@ -56,24 +45,20 @@ class AccessPolicy:
     @classmethod
     def from_settings(cls, settings: Settings, group_members: GroupLookup = _no_groups) -> AccessPolicy:
         return cls(
-            {
-                Action.START: settings.gathr_allow_start,
-                Action.STOP: settings.gathr_allow_stop,
-                Action.UPDATE: settings.gathr_allow_update,
-                Action.STATUS: settings.gathr_allow_status,
-                Action.WATCH: settings.gathr_allow_watch,
-            },
+            # One GATHR_ALLOW_<PERMISSION> setting per allow-list the action table names.
+            {permission: getattr(settings, f"gathr_allow_{permission.value}") for permission in PERMISSIONS},
             group_members,
         )
 
     @classmethod
     def everyone(cls) -> AccessPolicy:
-        return cls({action: {EVERYONE} for action in set(PERMISSION.values())})
+        return cls({action: {EVERYONE} for action in PERMISSIONS})
 
     def check(self, user_id: str, action: Action) -> Decision:
-        if action is Action.HELP:
+        permission = spec(action).permission  # the allow-list its row names
+        if permission is None:
             return Decision(True)
-        entries = self._rules.get(PERMISSION[action], frozenset())
+        entries = self._rules.get(permission, frozenset())
         if EVERYONE in entries or user_id in entries:
             return Decision(True)
         failures = []

@@ -16,7 +16,9 @@ import html
 import re
 import shlex
 import unicodedata
+from collections.abc import Mapping
 
+from bot.actions import ACTIONS, WAIT_FLAGS, ActionSpec, rows
 from bot.errors import UsageError
 from bot.model import Action, Command
 
@@ -26,28 +28,9 @@ MAX_FILES = 100
 # characters is 20,911): a longer text is refused before any parsing, so it costs a glance.
 MAX_TEXT_LENGTH = 25_000
 
-USAGE: dict[Action, str] = {
-    Action.START: "/gathr start <project> <app> [--wait | --no-wait]",
-    Action.STOP: "/gathr stop <project> <app> [--wait | --no-wait]",
-    Action.STATUS: "/gathr status <app>",
-    Action.UPDATE: "/gathr update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]",
-    Action.WATCH: "/gathr watch <app>",
-    Action.UNWATCH: "/gathr unwatch <app>",
-    Action.WATCHES: "/gathr watches",
-    Action.HELP: "/gathr help [action]",
-}
+# The usage line of each action, from its row: what every usage error shows.
+USAGE: dict[Action, str] = {row.action: row.usage for row in rows()}
 
-_POSITIONALS: dict[Action, tuple[str, ...]] = {
-    Action.START: ("project", "app"),
-    Action.STOP: ("project", "app"),
-    Action.STATUS: ("app",),
-    Action.UPDATE: ("project", "app", "component-id", "bucket", "file"),
-    Action.WATCH: ("app",),
-    Action.UNWATCH: ("app",),
-    Action.WATCHES: (),
-}
-
-_WAIT_FLAGS = {"--wait": True, "--no-wait": False}
 _QUOTING_PROBLEMS = {  # shlex's words, as a user would put them
     "No closing quotation": "a quote is not closed: add the closing quote",
     "No escaped character": "a backslash at the end has nothing to escape",
@@ -67,55 +50,59 @@ def normalise(text: str) -> str:
     return text.translate(_SMART_QUOTES).strip()
 
 
-def parse(text: str) -> Command:
+def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
+    """`text` as a Command, by the row of its action in `table` (the action table)."""
     if len(text) > MAX_TEXT_LENGTH:
         raise UsageError(
-            f"the command is longer than {MAX_TEXT_LENGTH:,} characters", USAGE[_likely_action(text[:64])]
+            f"the command is longer than {MAX_TEXT_LENGTH:,} characters",
+            table[_likely_action(text[:64])].usage,
         )
     text = normalise(text)
-    words = _split(text)
+    words = _split(text, table)
     if words and words[0].lower() == "/gathr":
         words = words[1:]
     if not words:
         return Command(Action.HELP)
-    action = _action(words[0])
+    action = _action(words[0], table)
     args = words[1:]
     if action is Action.HELP:
-        return Command(Action.HELP, help_topic=_help_topic(args))
+        return Command(Action.HELP, help_topic=_help_topic(args, table))
+    row = table[action]
 
     wait: bool | None = None
     positionals: list[str] = []
     for word in args:
-        if word in _WAIT_FLAGS and action in (Action.START, Action.STOP):
-            if wait is not None and wait != _WAIT_FLAGS[word]:
-                raise UsageError("--wait and --no-wait cannot be used together", USAGE[action])
-            wait = _WAIT_FLAGS[word]
+        if word in WAIT_FLAGS and row.wait_flags:
+            if wait is not None and wait != WAIT_FLAGS[word]:
+                raise UsageError("--wait and --no-wait cannot be used together", row.usage)
+            wait = WAIT_FLAGS[word]
         elif word.startswith("--"):
-            raise UsageError(_unknown_option(word, action), USAGE[action])
+            raise UsageError(_unknown_option(word, row, table), row.usage)
         else:
             positionals.append(word)
 
-    names = _POSITIONALS[action]
+    names = row.positionals
     if len(positionals) < len(names):
         missing = names[len(positionals)]
-        raise UsageError(f"missing <{missing}>", USAGE[action])
-    if action is not Action.UPDATE and len(positionals) > len(names):
-        raise UsageError(_extra_words(action, names, positionals), USAGE[action])
+        raise UsageError(f"missing <{missing}>", row.usage)
+    if not row.many and len(positionals) > len(names):
+        raise UsageError(_extra_words(action, names, positionals), row.usage)
 
-    values = dict(zip(names, positionals))
-    for label, value in values.items():
-        if label != "file":  # a file word may hold many names; _files checks each one
-            check_name(label, value, action)
-    if action is Action.UPDATE:
-        return Command(
-            action,
-            project=values["project"],
-            app=values["app"],
-            component_id=values["component-id"],
-            bucket=values["bucket"],
-            files=_files(positionals[len(names) - 1:]),
-        )
-    return Command(action, project=values.get("project", ""), app=values.get("app", ""), wait=wait)
+    single = names[:-1] if row.many else names  # the last of `many` may hold many names
+    fields: dict[str, object] = {}
+    for label, value in zip(single, positionals):
+        check_name(label, value, action, row.usage)
+        fields[_field(label)] = value
+    if row.many:
+        fields[_field(names[-1]) + "s"] = _files(positionals[len(names) - 1:], names[-1], row)
+    if row.wait_flags:
+        fields["wait"] = wait
+    return Command(action, **fields)  # type: ignore[arg-type]
+
+
+def _field(label: str) -> str:
+    """The `Command` field a <placeholder> fills: <component-id> -> component_id."""
+    return label.replace("-", "_")
 
 
 def _extra_words(action: Action, names: tuple[str, ...], positionals: list[str]) -> str:
@@ -150,12 +137,12 @@ def _quoted(word: str) -> str:
     return shlex.quote(word)
 
 
-def _split(text: str) -> list[str]:
+def _split(text: str, table: Mapping[Action, ActionSpec]) -> list[str]:
     try:
         return split_words(text)
     except ValueError as exc:  # "No closing quotation" / "No escaped character"
         problem = _QUOTING_PROBLEMS.get(str(exc), "the words could not be read")
-        raise UsageError(problem, USAGE[_likely_action(text)]) from None
+        raise UsageError(problem, table[_likely_action(text)].usage) from None
 
 
 _BLANKS = frozenset(" \t\r\n")
@@ -231,32 +218,31 @@ def _likely_action(text: str) -> Action:
         return Action.HELP
 
 
-def _action(word: str) -> Action:
-    try:
-        return Action(word.lower())
-    except ValueError:
-        pass
+def _action(word: str, table: Mapping[Action, ActionSpec]) -> Action:
     lowered = word.lower()
+    known = [action.value for action in table]
+    if lowered in known:
+        return Action(lowered)
     if lowered == "restart":
-        raise UsageError("there is no restart: use `stop`, then `start`", USAGE[Action.STOP])
-    known = [action.value for action in Action]
+        raise UsageError("there is no restart: use `stop`, then `start`", table[Action.STOP].usage)
     # A beginning of one action ("stat") says more than spelling distance does.
     starts = [name for name in known if len(lowered) >= 2 and name.startswith(lowered)]
     guess = starts if len(starts) == 1 else difflib.get_close_matches(lowered, known, n=1, cutoff=0.6)
     if guess:
         meant = Action(guess[0])
-        raise UsageError(f"unknown action '{_shown(word)}'. Did you mean `{meant}`?", USAGE[meant])
+        raise UsageError(f"unknown action '{_shown(word)}'. Did you mean `{meant}`?", table[meant].usage)
     raise UsageError(
-        f"unknown action '{_shown(word)}'. The actions are {', '.join(a.value for a in Action)}",
+        f"unknown action '{_shown(word)}'. The actions are {', '.join(known)}",
         None,
     )
 
 
-def _unknown_option(word: str, action: Action) -> str:
-    if word in _WAIT_FLAGS:
-        return f"{word} works only with start and stop"
-    guess = difflib.get_close_matches(word, list(_WAIT_FLAGS), n=1, cutoff=0.7)
-    if guess and action in (Action.START, Action.STOP):
+def _unknown_option(word: str, row: ActionSpec, table: Mapping[Action, ActionSpec]) -> str:
+    if word in WAIT_FLAGS:
+        takers = [other.name for other in table.values() if other.wait_flags]
+        return f"{word} works only with {' and '.join(takers)}"
+    guess = difflib.get_close_matches(word, list(WAIT_FLAGS), n=1, cutoff=0.7)
+    if guess and row.wait_flags:
         return f"unknown option '{_shown(word)}'. Did you mean `{guess[0]}`?"
     return f"unknown option '{_shown(word)}'"
 
@@ -267,33 +253,37 @@ def _shown(word: str, limit: int = 30) -> str:
     return printable if len(printable) <= limit else printable[:limit] + "…"
 
 
-def _help_topic(args: list[str]) -> Action | None:
+def _help_topic(args: list[str], table: Mapping[Action, ActionSpec]) -> Action | None:
     """`help start` -> START; a misspelt topic is a usage error like a misspelt action."""
-    return _action(args[0]) if args else None
+    return _action(args[0], table) if args else None
 
 
-def _files(words: list[str]) -> tuple[str, ...]:
+def _files(words: list[str], label: str, row: ActionSpec) -> tuple[str, ...]:
+    """The names in the words of a `many` placeholder (update's <file>): comma-separated,
+    each checked, each once."""
     files: dict[str, None] = {}  # in order, each once: a set's work, a list's order
     for word in words:
         for name in word.split(","):
             name = name.strip()
             if name and name not in files:
                 if len(files) == MAX_FILES:
-                    raise UsageError(f"at most {MAX_FILES} files at once", USAGE[Action.UPDATE])
-                check_name("file", name, Action.UPDATE)
+                    raise UsageError(f"at most {MAX_FILES} {label}s at once", row.usage)
+                check_name(label, name, row.action, row.usage)
                 files[name] = None
     if not files:
-        raise UsageError("missing <file>", USAGE[Action.UPDATE])
+        raise UsageError(f"missing <{label}>", row.usage)
     return tuple(files)
 
 
-def check_name(label: str, value: str, action: Action = Action.WATCH) -> None:
-    """Raise a `UsageError` unless `value` is a sound name for <label>."""
+def check_name(label: str, value: str, action: Action = Action.WATCH, usage: str | None = None) -> None:
+    """Raise a `UsageError` (with `usage`, else the action's usage line) unless `value` is
+    a sound name for <label>."""
+    usage = usage if usage is not None else ACTIONS[action].usage
     if not value.strip():
-        raise UsageError(f"<{label}> is empty", USAGE[action])
+        raise UsageError(f"<{label}> is empty", usage)
     if len(value) > MAX_NAME_LENGTH:
-        raise UsageError(f"<{label}> is longer than {MAX_NAME_LENGTH} characters", USAGE[action])
+        raise UsageError(f"<{label}> is longer than {MAX_NAME_LENGTH} characters", usage)
     if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in value):
-        raise UsageError(f"<{label}> contains a control or invisible character", USAGE[action])
+        raise UsageError(f"<{label}> contains a control or invisible character", usage)
     if set(value) == {"."}:
-        raise UsageError(f"'{value}' is not a valid <{label}>", USAGE[action])
+        raise UsageError(f"'{value}' is not a valid <{label}>", usage)

@@ -21,7 +21,8 @@ from bot.commands import parse
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UsageError, UserError
 from bot.gathr.client import GathrClient
 from bot.messages import Message
-from bot.model import ALREADY, START_FINAL, STOP_FINAL, Action, AppStatus, Command
+from bot.actions import spec
+from bot.model import Action, AppStatus, Command
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 
 CONFIRMATION_TTL = 600.0
 INTERNAL_ERROR = "an internal error; it has been logged."
-# The actions whose run calls Gathr: each spends one of the requester's rate limit.
-CALLS_GATHR = frozenset({Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH})
 
 
 @dataclass(frozen=True)
@@ -294,7 +293,7 @@ class Core:
             return
         if command.action is Action.STATUS:
             self._status(requester, command, conversation)
-        elif command.action.changes_app:
+        elif spec(command.action).changes_app:
             self._change(requester, command, conversation)
         elif self.watches is None:
             conversation.ephemeral(messages.watches_unavailable())
@@ -313,7 +312,7 @@ class Core:
         """Refuse (True) a request that would call Gathr once its requester has used up
         their share; checked before anything is sent."""
         limit = self.rate_limit
-        if limit is None or command.action not in CALLS_GATHR or limit.allow(requester.user_id):
+        if limit is None or not spec(command.action).calls_gathr or limit.allow(requester.user_id):
             return False
         self.audit(requester, command.action, command.target, "denied", "rate limited")
         conversation.ephemeral(
@@ -407,7 +406,7 @@ class Core:
         request.begin()
 
     def _tell_if_busy(self, requester: Requester, command: Command, conversation: Conversation) -> bool:
-        current = self._locks.holder(command.app) if command.action.changes_app else None
+        current = self._locks.holder(command.app) if spec(command.action).changes_app else None
         if current is not None and self._waiting_start(command) is not None:
             current = None  # a stop may end a start's wait: see _supersede
         if current is not None:
@@ -554,7 +553,7 @@ class _Request:
         self.holder = holder
         self.started = started
         self.parent: object = None
-        self.final = START_FINAL if command.action is Action.START else STOP_FINAL
+        self.final = spec(command.action).final
         self.holding = False  # this request holds its channel's watch of the app
         self.finished = False
         self._finishing = threading.Lock()  # a shutdown may finish it from another thread
@@ -644,7 +643,7 @@ class _Request:
         """After Gathr refused a start or stop: the app's status if the refusal was about
         its state ("already running", see `bot.gathr.refusals`) and the status, read once,
         confirms that it is already where the request wanted it. Else None: a failure."""
-        wanted = ALREADY.get(self.command.action)
+        wanted = spec(self.command.action).already
         names = (self.command.app, self.command.project)
         if not wanted or not refusals.about_state(self.command.action, refusal.message, names):
             return None

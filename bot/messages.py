@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
-from bot.access import PERMISSION
-from bot.commands import USAGE
+from bot.actions import ActionSpec, rows, spec
 from bot.errors import (
     BotError,
     GathrAuthError,
@@ -35,7 +35,6 @@ _ICON = {
     AppStatus.STOPPED: ":white_circle:",
     AppStatus.ERROR: ":red_circle:",
 }
-_VERB = {Action.START: "start", Action.STOP: "stop", Action.UPDATE: "update"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,12 @@ def user(user_id: str) -> str:
 
 def usage(action: Action) -> str:
     """The usage line as a code span; its <placeholders> escaped, as Slack requires."""
-    return f"`{esc(USAGE[action])}`"
+    return _usage(spec(action))
+
+
+def _usage(row: ActionSpec, *, short: bool = False) -> str:
+    line = row.usage.removeprefix("/gathr ") if short else row.usage
+    return f"`{esc(line)}`"
 
 
 # Slack's limits on what it accepts: one field too long and Slack refuses the whole message
@@ -252,50 +256,30 @@ def status_word(status: AppStatus | None) -> str:
 
 # -- help, usage, refusals (ephemeral) ------------------------------------------------
 
-_ABOUT: dict[Action, tuple[str, str]] = {
-    Action.START: (
-        "Starts the app, then reports in a thread until it is RUNNING (or ERROR). "
-        "`--no-wait` only starts it; `--wait` waits even when waiting is off by default.",
-        "/gathr start sales orders-etl",
-    ),
-    Action.STOP: (
-        "Stops the app, then reports in a thread until it is STOPPED. "
-        "`--no-wait` only asks Gathr to stop it.",
-        "/gathr stop sales orders-etl --no-wait",
-    ),
-    Action.STATUS: ("Shows the app's status in this channel. No project is needed.", "/gathr status orders-etl"),
-    Action.UPDATE: (
-        "Points the app's S3 data source at other files. The component ID is the S3 source's "
-        "ID on the Gathr canvas (right-click it); files are separated by commas or spaces.",
-        "/gathr update sales orders-etl S3_orders my-bucket 2024/05/a.csv,2024/05/b.csv",
-    ),
-    Action.WATCH: (
-        "Tells this channel whenever the app's status changes, whoever changed it.",
-        "/gathr watch orders-etl",
-    ),
-    Action.UNWATCH: ("Stops this channel's watch of the app.", "/gathr unwatch orders-etl"),
-    Action.WATCHES: ("Lists this channel's watches with each app's last status.", "/gathr watches"),
-}
-
-
-def help_message(topic: Action | None = None, confirm: frozenset[Action] = frozenset()) -> Message:
+def help_message(
+    topic: Action | None = None,
+    confirm: frozenset[Action] = frozenset(),
+    *,
+    table: Iterable[ActionSpec] | None = None,
+) -> Message:
+    """`help` lists every row of the action table (`table`: those rows); `help <action>`
+    shows one row's usage, its words and an example."""
+    table = list(rows() if table is None else table)
     if topic is not None and topic is not Action.HELP:
-        about, example = _ABOUT[topic]
-        text = f"Usage: {usage(topic)}\n{about}\nExample: {code(example)}"
+        row = next(row for row in table if row.action is topic)
+        text = f"Usage: {_usage(row)}\n{row.about}\nExample: {code(row.example)}"
         if topic in confirm:
             text += "\nYou will be asked to confirm with a button first."
         return _message(text)
-    lines = [
-        "*gathr-bot* runs Gathr ETL applications from Slack.",
-        f"• {usage(Action.START)}: start an app and report here until it runs",
-        f"• {usage(Action.STOP)}: stop an app and report here until it stops",
-        f"• {usage(Action.STATUS)}: show an app's status",
-        f"• {usage(Action.UPDATE)}: point an app's S3 source at new files",
-        f"• {usage(Action.WATCH)} / `unwatch &lt;app&gt;`: tell this channel when the app's status changes",
-        f"• {usage(Action.WATCHES)}: this channel's watches",
+    lines = ["*gathr-bot* runs Gathr ETL applications from Slack."]
+    for row in table:
+        if row.summary:
+            beside = [_usage(other, short=True) for other in table if other.listed_with is row.action]
+            lines.append(f"• {' / '.join([_usage(row), *beside])}: {row.summary}")
+    lines.append(
         "Names with spaces go in quotes: `/gathr status \"daily orders\"`. "
-        "More on one action: `/gathr help start`.",
-    ]
+        "More on one action: `/gathr help start`."
+    )
     return _message("\n".join(lines))
 
 
@@ -309,22 +293,12 @@ def usage_error(error: UsageError) -> Message:
     return _message(text)
 
 
-_MAY: dict[Action, str] = {
-    Action.START: "*start* Gathr apps",
-    Action.STOP: "*stop* Gathr apps",
-    Action.UPDATE: "*update* Gathr apps",
-    Action.STATUS: "see the *status* of Gathr apps",
-    Action.WATCH: "*watch* Gathr apps",
-    Action.UNWATCH: "*stop watching* Gathr apps",
-    Action.WATCHES: "*list* this channel's watches",
-}
-
-
 def denied(action: Action, user_id: str, reason: str = "") -> Message:
-    text = f":no_entry: You are not allowed to {_MAY[action]}."
+    row = spec(action)
+    text = f":no_entry: You are not allowed to {row.may}."
     if reason:
         text += f" {esc(reason)}"
-    setting = f"GATHR_ALLOW_{PERMISSION[action].value.upper()}"
+    setting = f"GATHR_ALLOW_{row.permission.value.upper() if row.permission else ''}"
     return _message(text, f"If you need to, ask a gathr-bot operator to add your ID {esc(user_id)} to {setting}.")
 
 

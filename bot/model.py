@@ -36,10 +36,6 @@ class Action(enum.StrEnum):
     WATCHES = "watches"
     HELP = "help"
 
-    @property
-    def changes_app(self) -> bool:
-        return self in (Action.START, Action.STOP, Action.UPDATE)
-
 
 @dataclass(frozen=True)
 class Command:
@@ -61,10 +57,5 @@ class Command:
 # Where a wait after a start or a stop ends: the state asked for, or ERROR.
 START_FINAL = frozenset({AppStatus.RUNNING, AppStatus.ERROR})
 STOP_FINAL = frozenset({AppStatus.STOPPED, AppStatus.ERROR})
-# Where a start or stop refused by Gathr has nothing left to do.
-ALREADY: dict[Action, frozenset[AppStatus]] = {
-    Action.START: frozenset({AppStatus.RUNNING, AppStatus.STARTING}),
-    Action.STOP: frozenset({AppStatus.STOPPED}),
-}
 
-__all__ = ["ALREADY", "START_FINAL", "STOP_FINAL", "Action", "AppStatus", "AppType", "Command"]
+__all__ = ["START_FINAL", "STOP_FINAL", "Action", "AppStatus", "AppType", "Command"]

@@ -12,13 +12,15 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.actions import CONFIRMABLE
 from bot.errors import ConfigError
 
 EVERYONE = "*"
 # Slack IDs: users (U…, W… on Enterprise Grid) and user groups (S…).
 _SLACK_PRINCIPAL = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-CONFIRMABLE_ACTIONS = frozenset({"start", "stop", "update"})
+# What GATHR_CONFIRM may name: the action table's confirmable rows.
+CONFIRMABLE_ACTIONS = frozenset(action.value for action in CONFIRMABLE)
 
 AllowList = Annotated[frozenset[str], NoDecode]
 
@@ -91,7 +93,8 @@ class Settings(BaseSettings):
         if isinstance(actions, frozenset):
             unknown = sorted(actions - CONFIRMABLE_ACTIONS)
             if unknown:
-                raise ValueError(f"{len(unknown)} unknown action(s); use start, stop, update")
+                names = ", ".join(action.value for action in CONFIRMABLE)
+                raise ValueError(f"{len(unknown)} unknown action(s); use {names}")
         return actions
 
     @field_validator("gathr_watches", mode="before")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.gathr.client import API_PATH, GathrClient
-from bot.model import ALREADY, START_FINAL, STOP_FINAL, Action, AppStatus, AppType, Command
+from bot.model import START_FINAL, STOP_FINAL, Action, AppStatus, AppType, Command
 from bot.gathr.simulator import DEFAULT_TOKEN, SimApp, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,23 +72,8 @@ def test_a_start_ends_running_and_a_stop_stopped_or_both_in_error() -> None:
     assert STOP_FINAL == {AppStatus.STOPPED, AppStatus.ERROR}
 
 
-def test_already_there_is_where_a_refused_start_or_stop_has_nothing_left_to_do() -> None:
-    assert set(ALREADY) == {Action.START, Action.STOP}
-    assert ALREADY[Action.START] == {AppStatus.RUNNING, AppStatus.STARTING}
-    assert ALREADY[Action.STOP] == {AppStatus.STOPPED}
-    # An app in ERROR is never "already" where it was asked to go.
-    assert all(AppStatus.ERROR not in statuses for statuses in ALREADY.values())
-    # Settled "already" states are the final state that was asked for.
-    assert ALREADY[Action.START] - IN_PROGRESS <= START_FINAL
-    assert ALREADY[Action.STOP] - IN_PROGRESS <= STOP_FINAL
-
-
 def test_actions_are_the_words_a_user_types() -> None:
     assert {action.value for action in Action} == ACTION_WORDS
-
-
-def test_only_start_stop_and_update_change_an_app() -> None:
-    assert {action for action in Action if action.changes_app} == {Action.START, Action.STOP, Action.UPDATE}
 
 
 def test_a_command_is_a_value() -> None:

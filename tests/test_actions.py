@@ -1,0 +1,157 @@
+"""The action table (bot/actions.py): one row per action, read by the parser, access, help,
+settings and the core. Moved here from test_model: what is "already there" after a refusal,
+and which actions change an app."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot import actions, messages
+from bot.access import AccessPolicy
+from bot.actions import ACTIONS, ActionSpec, spec
+from bot.commands import USAGE, parse
+from bot.errors import UsageError
+from bot.model import START_FINAL, STOP_FINAL, Action, AppStatus, Command
+from bot.settings import CONFIRMABLE_ACTIONS, EVERYONE
+
+IN_PROGRESS = {AppStatus.STARTING}
+
+
+def refused(text: str, table: dict[Action, ActionSpec] = ACTIONS) -> UsageError:
+    with pytest.raises(UsageError) as caught:
+        parse(text, table)
+    return caught.value
+
+
+def test_every_action_has_exactly_one_row() -> None:
+    assert list(ACTIONS) == list(Action)
+    assert [row.action for row in actions._ROWS] == list(Action)
+    assert all(ACTIONS[action].action is action for action in Action)
+
+
+def test_rows_are_frozen_values() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec(Action.START).usage = "x"  # type: ignore[misc]
+
+
+def test_already_there_is_where_a_refused_start_or_stop_has_nothing_left_to_do() -> None:
+    already = {row.action: row.already for row in ACTIONS.values() if row.already}
+    assert set(already) == {Action.START, Action.STOP}
+    assert already[Action.START] == {AppStatus.RUNNING, AppStatus.STARTING}
+    assert already[Action.STOP] == {AppStatus.STOPPED}
+    # An app in ERROR is never "already" where it was asked to go.
+    assert all(AppStatus.ERROR not in statuses for statuses in already.values())
+    # Settled "already" states are the final state that was asked for.
+    assert already[Action.START] - IN_PROGRESS <= START_FINAL
+    assert already[Action.STOP] - IN_PROGRESS <= STOP_FINAL
+
+
+def test_only_start_stop_and_update_change_an_app() -> None:
+    assert {action for action in Action if spec(action).changes_app} == {Action.START, Action.STOP, Action.UPDATE}
+
+
+def test_a_start_waits_for_running_and_a_stop_for_stopped_and_nothing_else_waits() -> None:
+    assert spec(Action.START).final == START_FINAL
+    assert spec(Action.STOP).final == STOP_FINAL
+    assert {action for action in Action if spec(action).final} == {Action.START, Action.STOP}
+
+
+def test_the_permissions_of_today() -> None:
+    # unwatch is governed by the watch list, watches by the status list, help by none.
+    assert {action: spec(action).permission for action in Action} == {
+        Action.START: Action.START,
+        Action.STOP: Action.STOP,
+        Action.UPDATE: Action.UPDATE,
+        Action.STATUS: Action.STATUS,
+        Action.WATCH: Action.WATCH,
+        Action.UNWATCH: Action.WATCH,
+        Action.WATCHES: Action.STATUS,
+        Action.HELP: None,
+    }
+
+
+def test_access_reads_the_row_permission() -> None:
+    policy = AccessPolicy({Action.WATCH: {"U1"}, Action.STATUS: {EVERYONE}})
+    assert policy.check("U1", Action.UNWATCH).allowed
+    assert not policy.check("U2", Action.UNWATCH).allowed
+    assert policy.check("U2", Action.WATCHES).allowed
+    assert policy.check("U2", Action.HELP).allowed
+    everyone = AccessPolicy.everyone()
+    assert all(everyone.check("U9", action).allowed for action in Action)
+
+
+def test_what_calls_gathr_and_what_may_be_confirmed() -> None:
+    assert actions.CALLS_GATHR == {Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH}
+    assert actions.CONFIRMABLE == (Action.START, Action.STOP, Action.UPDATE)
+    assert CONFIRMABLE_ACTIONS == {"start", "stop", "update"}
+
+
+def test_only_start_and_stop_take_the_wait_flags() -> None:
+    assert {action for action in Action if spec(action).wait_flags} == {Action.START, Action.STOP}
+    assert refused("status orders-etl --wait").problem == "--wait works only with start and stop"
+
+
+@pytest.mark.parametrize("action", [a for a in Action if a is not Action.HELP])
+def test_parse_demands_the_positionals_of_the_row(action: Action) -> None:
+    row = spec(action)
+    assert USAGE[action] == row.usage
+    given: list[str] = []
+    for name in row.positionals:
+        error = refused(" ".join([action.value, *given]))
+        assert error.problem == f"missing <{name}>"
+        assert error.usage == row.usage
+        given.append(f"{name}-x")
+    command = parse(" ".join([action.value, *given]))
+    assert command.action is action
+    if not row.many:
+        extra = refused(" ".join([action.value, *given, "more"]))
+        assert extra.usage == row.usage and "more" in extra.problem
+
+
+@pytest.mark.parametrize("action", [a for a in Action if a is not Action.HELP])
+def test_help_for_every_row(action: Action) -> None:
+    row = spec(action)
+    topic = messages.help_message(action).text
+    assert messages.usage(action) in topic
+    assert row.about in topic and row.example in topic
+    assert parse(f"help {action}") == Command(Action.HELP, help_topic=action)
+    listing = messages.help_message().text
+    assert messages.usage(action) in listing or (
+        f"`{messages.esc(row.usage.removeprefix('/gathr '))}`" in listing
+    )
+    assert row.may and messages.denied(action, "U1").text.count(row.may) == 1
+
+
+def test_a_synthetic_row_is_enough_for_parse_and_help() -> None:
+    # A row with other arguments than today's watch: the parser and help read only the row.
+    row = ActionSpec(
+        Action.WATCH,
+        "/gathr watch <project> <app> [--wait | --no-wait]",
+        ("project", "app"),
+        wait_flags=True,
+        permission=Action.WATCH,
+        about="Watches it differently.",
+        example="/gathr watch sales orders-etl",
+        summary="watch it another way",
+    )
+    table = {**ACTIONS, Action.WATCH: row}
+    missing = refused("watch orders-etl", table)
+    assert (missing.problem, missing.usage) == ("missing <app>", row.usage)
+    assert parse("watch sales orders-etl --no-wait", table) == Command(
+        Action.WATCH, project="sales", app="orders-etl", wait=False
+    )
+    assert "start, stop and watch" not in refused("status orders-etl --wait", table).problem
+    assert refused("status orders-etl --wait", table).problem == "--wait works only with start and stop and watch"
+    help_text = messages.help_message(Action.WATCH, table=table.values()).text
+    assert "Watches it differently." in help_text and "sales orders-etl" in help_text
+    listing = messages.help_message(table=table.values()).text
+    assert "watch it another way" in listing and "&lt;project&gt; &lt;app&gt;" in listing
+
+
+def test_a_row_left_out_of_the_table_is_no_action() -> None:
+    table = {action: row for action, row in ACTIONS.items() if action is not Action.WATCHES}
+    error = refused("watches", table)
+    assert error.problem == "unknown action 'watches'. Did you mean `watch`?"
+    assert error.usage == spec(Action.WATCH).usage
