@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 
 log = logging.getLogger("gathr_bot.audit")
+
+
+class Decision(enum.StrEnum):
+    """What the gates decided, as the audit line spells it."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    NOT_APPLICABLE = "n/a"  # no action to decide on: the text was not a command
 
 
 def record(
@@ -14,7 +23,7 @@ def record(
     channel: str,
     action: str,
     target: str,
-    decision: str,
+    decision: Decision,
     outcome: str,
     duration_s: float = 0.0,
 ) -> None:
@@ -30,7 +39,7 @@ def record(
                 "channel": channel,
                 "action": action,
                 "target": target,
-                "decision": decision,
+                "decision": decision.value,
                 "outcome": outcome,
                 "duration_s": round(duration_s, 3),
             },

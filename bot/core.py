@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot import audit, messages
+from bot import audit, gates, messages
 from bot.gathr import refusals
 from bot.access import AccessPolicy
 from bot.commands import parse
@@ -22,7 +22,9 @@ from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UsageError, Use
 from bot.gathr.client import GathrClient
 from bot.messages import Message
 from bot.actions import spec
-from bot.model import Action, AppStatus, Command
+from bot.audit import Decision
+from bot.gates import Ask, Stop
+from bot.model import Action, AppStatus, Command, Requester
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
@@ -33,12 +35,6 @@ log = logging.getLogger(__name__)
 
 CONFIRMATION_TTL = 600.0
 INTERNAL_ERROR = "an internal error; it has been logged."
-
-
-@dataclass(frozen=True)
-class Requester:
-    user_id: str
-    channel_id: str
 
 
 class Conversation(Protocol):
@@ -148,7 +144,7 @@ class Core:
         try:
             command = parse(text)
         except UsageError as error:
-            self.audit(requester, "?", "", "n/a", f"usage error: {error.problem}")
+            self.audit(requester, "?", "", Decision.NOT_APPLICABLE, f"usage error: {error.problem}")
             return messages.usage_error(error)
         if command.action is Action.HELP:
             return messages.help_message(command.help_topic, self.confirm)
@@ -201,26 +197,19 @@ class Core:
             return
         command = pending.command
         if not mine:
-            self.audit(clicker, command.action, command.target, "denied", "not the requester")
+            self.audit(clicker, command.action, command.target, Decision.DENIED, "not the requester")
             conversation.ephemeral(messages.not_your_confirmation(pending.requester.user_id))
             return
         if not accepted:
-            self.audit(pending.requester, command.action, command.target, "allowed", "cancelled")
+            self.audit(pending.requester, command.action, command.target, Decision.ALLOWED, "cancelled")
             conversation.ephemeral(messages.cancelled(command), replace=True)
             return
-        if self._closing:
-            conversation.ephemeral(messages.restarting(), replace=True)
-            return
-        decision = self.access.check(clicker.user_id, command.action)
-        if not decision.allowed:
-            self.audit(pending.requester, command.action, command.target, "denied", "denied at confirmation")
-            conversation.ephemeral(
-                messages.denied(command.action, clicker.user_id, decision.reason), replace=True
-            )
-            return
-        if self._rate_limited(pending.requester, command, conversation):
-            with self._state_lock:  # not used up: the prompt stays, to be clicked again later
-                self._pending.setdefault(token, pending)
+        ask = Ask(pending.requester, clicker.user_id, command, clicked=True)
+        stop = self._gated(gates.CLICKED, ask, conversation)
+        if stop is not None:
+            if stop.again:  # not used up: the prompt stays, to be clicked again later
+                with self._state_lock:
+                    self._pending.setdefault(token, pending)
             return
         conversation.ephemeral(messages.confirmed(command), replace=True)
         if clicker.channel_id != pending.requester.channel_id:
@@ -231,7 +220,7 @@ class Core:
             if in_channel is not None:
                 conversation = in_channel(pending.requester.channel_id)
         try:
-            self._execute(pending.requester, command, conversation, counted=True)
+            self._execute(pending.requester, command, conversation)
         except Exception:
             log.exception("running confirmed %s failed", command.action)
             conversation.ephemeral(messages.internal_error())
@@ -265,32 +254,22 @@ class Core:
     # -- the request path -----------------------------------------------------------------
 
     def _run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
-        if self._closing:
-            conversation.ephemeral(messages.restarting())
-            return
-        decision = self.access.check(requester.user_id, command.action)
-        if not decision.allowed:
-            self.audit(requester, command.action, command.target, "denied", "denied")
-            conversation.ephemeral(messages.denied(command.action, requester.user_id, decision.reason))
-            return
-        if command.action in self.confirm:
-            if self._tell_if_busy(requester, command, conversation):
-                return  # asking to confirm what cannot run now would only disappoint
-            token = self._new_token()
-            with self._state_lock:
-                self._forget_expired()
-                self._pending[token] = Pending(requester, command, self.scheduler.now())
-            self.audit(requester, command.action, command.target, "allowed", "awaiting confirmation")
-            conversation.ephemeral(messages.confirm_prompt(command, token, self.confirmation_ttl))
-            return
-        self._execute(requester, command, conversation)
+        if self._gated(gates.TYPED, Ask(requester, requester.user_id, command), conversation) is None:
+            self._execute(requester, command, conversation)
 
-    def _execute(
-        self, requester: Requester, command: Command, conversation: Conversation, *, counted: bool = False
-    ) -> None:
-        """Run the command; `counted`: its share of the rate limit is already spent."""
-        if not counted and self._rate_limited(requester, command, conversation):
-            return
+    def _gated(self, path: Sequence[gates.Gate], ask: Ask, conversation: Conversation) -> Stop | None:
+        """Pass the request through the gates of its `path`. The gate that stops it (if
+        one does) is returned, its audit line written and its words said."""
+        stop = gates.first_stop(self, path, ask)
+        if stop is not None:
+            if stop.outcome is not None:
+                command = ask.command
+                self.audit(ask.requester, command.action, command.target, stop.decision, stop.outcome)
+            conversation.ephemeral(stop.message, replace=stop.replace)
+        return stop
+
+    def _execute(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        """Run a command that has passed the gates: its handler, by action."""
         if command.action is Action.STATUS:
             self._status(requester, command, conversation)
         elif spec(command.action).changes_app:
@@ -303,22 +282,29 @@ class Core:
             self._unwatch(requester, command, conversation, self.watches)
         else:
             entries = self.watches.watches(requester.channel_id)
-            self.audit(requester, command.action, "", "allowed", f"{len(entries)} watches")
+            self.audit(requester, command.action, "", Decision.ALLOWED, f"{len(entries)} watches")
             conversation.ephemeral(
                 messages.watch_list([(e.app, e.status, e.operator) for e in entries])
             )
 
-    def _rate_limited(self, requester: Requester, command: Command, conversation: Conversation) -> bool:
-        """Refuse (True) a request that would call Gathr once its requester has used up
-        their share; checked before anything is sent."""
-        limit = self.rate_limit
-        if limit is None or not spec(command.action).calls_gathr or limit.allow(requester.user_id):
-            return False
-        self.audit(requester, command.action, command.target, "denied", "rate limited")
-        conversation.ephemeral(
-            messages.rate_limited(limit.burst, limit.refill_every, limit.retry_after(requester.user_id))
-        )
-        return True
+    # -- what the gates read (bot.gates.Policy) -------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def busy(self, command: Command, asker_id: str) -> Message | None:
+        current = self._locks.holder(command.app) if spec(command.action).changes_app else None
+        if current is not None and self._waiting_start(command) is not None:
+            current = None  # a stop may end a start's wait: see _supersede
+        return None if current is None else self._busy_message(command, current, asker_id)
+
+    def prompt(self, ask: Ask) -> Message:
+        token = self._new_token()
+        with self._state_lock:
+            self._forget_expired()
+            self._pending[token] = Pending(ask.requester, ask.command, self.scheduler.now())
+        return messages.confirm_prompt(ask.command, token, self.confirmation_ttl)
 
     def _watch(
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
@@ -332,13 +318,13 @@ class Core:
         except (GathrError, UserError) as error:
             if not self._read_done(read):
                 return
-            self.audit(requester, command.action, command.app, "allowed", f"refused: {_problem(error)}")
+            self.audit(requester, command.action, command.app, Decision.ALLOWED, f"refused: {_problem(error)}")
             conversation.ephemeral(messages.watch_refused(command.app, error))
             return
         if not self._read_done(read):
             return  # a shutdown has told the requester; nothing is added
         change = board.watch(command.app, requester.channel_id, status)
-        self.audit(requester, command.action, command.app, "allowed", change.value)
+        self.audit(requester, command.action, command.app, Decision.ALLOWED, change.value)
         if change is WatchChange.ADDED:
             conversation.post(messages.watch_added(command.app, status, requester.user_id))
         else:
@@ -348,7 +334,7 @@ class Core:
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
     ) -> None:
         change = board.unwatch(command.app, requester.channel_id)
-        self.audit(requester, command.action, command.app, "allowed", change.value)
+        self.audit(requester, command.action, command.app, Decision.ALLOWED, change.value)
         if change is WatchChange.REMOVED:
             conversation.post(messages.watch_removed(command.app, requester.user_id))
         elif change is WatchChange.OPERATOR:
@@ -367,13 +353,13 @@ class Core:
             if not self._read_done(read):
                 return
             self.audit(
-                requester, command.action, command.target, "allowed", f"failed: {_problem(error)}", started
+                requester, command.action, command.target, Decision.ALLOWED, f"failed: {_problem(error)}", started
             )
             conversation.ephemeral(messages.status_failed(command.app, error))
             return
         if not self._read_done(read):
             return  # a shutdown has told the requester
-        self.audit(requester, command.action, command.target, "allowed", status.value, started)
+        self.audit(requester, command.action, command.target, Decision.ALLOWED, status.value, started)
         conversation.post(messages.status_answer(command.app, status, requester.user_id))
 
     def _read(self, requester: Requester, command: Command, conversation: Conversation) -> _Read | None:
@@ -400,18 +386,11 @@ class Core:
         if current is not None and self._supersede(command, requester):
             current = self._locks.acquire(command.app, holder)
         if current is not None:
-            self._say_busy(requester, command, conversation, current)
+            self.audit(requester, command.action, command.target, Decision.ALLOWED, "busy")
+            conversation.ephemeral(self._busy_message(command, current, requester.user_id))
             return
         request = _Request(self, requester, command, conversation, holder, started)
         request.begin()
-
-    def _tell_if_busy(self, requester: Requester, command: Command, conversation: Conversation) -> bool:
-        current = self._locks.holder(command.app) if spec(command.action).changes_app else None
-        if current is not None and self._waiting_start(command) is not None:
-            current = None  # a stop may end a start's wait: see _supersede
-        if current is not None:
-            self._say_busy(requester, command, conversation, current)
-        return current is not None
 
     def _waiting_start(self, command: Command) -> _Request | None:
         """The start of this app that is waiting for RUNNING, if `command` is a stop."""
@@ -429,14 +408,9 @@ class Core:
             return False
         return start.supersede(requester.user_id)  # finishes the start, freeing the app
 
-    def _say_busy(
-        self, requester: Requester, command: Command, conversation: Conversation, current: Holder
-    ) -> None:
+    def _busy_message(self, command: Command, current: Holder, asker_id: str) -> Message:
         now = self.scheduler.now()
-        self.audit(requester, command.action, command.target, "allowed", "busy")
-        conversation.ephemeral(
-            messages.busy(command.app, current.user_id, current.action, current.since, now, requester.user_id)
-        )
+        return messages.busy(command.app, current.user_id, current.action, current.since, now, asker_id)
 
     # -- for the requests it runs ---------------------------------------------------------
 
@@ -483,7 +457,7 @@ class Core:
         requester: Requester,
         action: Action | str,
         target: str,
-        decision: str,
+        decision: Decision,
         outcome: str,
         started: float | None = None,
     ) -> None:
@@ -529,7 +503,7 @@ class _Read:
             return
         self.conversation.ephemeral(messages.read_interrupted(self.command))
         self.core.audit(
-            self.requester, self.command.action, self.command.target, "allowed",
+            self.requester, self.command.action, self.command.target, Decision.ALLOWED,
             "interrupted by shutdown before Gathr answered", self.started,
         )
 
@@ -785,7 +759,7 @@ class _Request:
         except Exception:  # a surface broke its never-raise promise; the app is free anyway
             log.exception("reporting the outcome of %s failed", self.command.target)
         self.core.audit(
-            self.requester, self.command.action, self.command.target, "allowed", outcome, self.started
+            self.requester, self.command.action, self.command.target, Decision.ALLOWED, outcome, self.started
         )
 
 
@@ -833,3 +807,6 @@ def build_core(
             else None
         ),
     )
+
+
+__all__ = ["CONFIRMATION_TTL", "AppLocks", "Conversation", "Core", "Holder", "Pending", "Requester", "build_core"]

@@ -38,6 +38,14 @@ class Action(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Requester:
+    """Who asked, and where: Slack IDs, never names."""
+
+    user_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
 class Command:
     action: Action
     project: str = ""
@@ -58,4 +66,4 @@ class Command:
 START_FINAL = frozenset({AppStatus.RUNNING, AppStatus.ERROR})
 STOP_FINAL = frozenset({AppStatus.STOPPED, AppStatus.ERROR})
 
-__all__ = ["START_FINAL", "STOP_FINAL", "Action", "AppStatus", "AppType", "Command"]
+__all__ = ["START_FINAL", "STOP_FINAL", "Action", "AppStatus", "AppType", "Command", "Requester"]

@@ -25,7 +25,7 @@ def test_denials_are_audited_even_when_log_level_hides_info(stdout_log: io.Strin
     configure_logging("ERROR", stdout_log)
 
     audit.record(user="U222", channel="C111", action="start", target="sales/orders-etl",
-                 decision="denied", outcome="denied")
+                 decision=audit.Decision.DENIED, outcome="denied")
     logging.getLogger("bot.core").info("an ordinary info line, hidden at ERROR")
 
     lines = stdout_log.getvalue().splitlines()
@@ -47,7 +47,7 @@ def test_an_audit_line_is_one_line_of_pure_json_whatever_the_request_held(
 ) -> None:
     configure_logging("INFO", stdout_log)
 
-    audit.record(user="U222", channel="C111", action="status", target=hostile, decision="allowed", outcome="ok")
+    audit.record(user="U222", channel="C111", action="status", target=hostile, decision=audit.Decision.ALLOWED, outcome="ok")
 
     text = stdout_log.getvalue()
     [line] = text.splitlines()  # str.splitlines breaks on U+2028, U+0085, ... too
@@ -60,7 +60,7 @@ def test_the_general_log_keeps_its_prefix_and_audit_lines_are_not_repeated_there
     configure_logging("INFO", stdout_log)
 
     logging.getLogger("bot.core").info("an ordinary line")
-    audit.record(user="U1", channel="C1", action="help", target="", decision="allowed", outcome="ok")
+    audit.record(user="U1", channel="C1", action="help", target="", decision=audit.Decision.ALLOWED, outcome="ok")
 
     ordinary, audited = stdout_log.getvalue().splitlines()
     assert ordinary.endswith(" INFO bot.core an ordinary line")
@@ -71,6 +71,6 @@ def test_configuring_twice_gives_one_audit_handler(stdout_log: io.StringIO) -> N
     configure_logging("INFO", stdout_log)
     configure_logging("INFO", stdout_log)
 
-    audit.record(user="U1", channel="C1", action="help", target="", decision="allowed", outcome="ok")
+    audit.record(user="U1", channel="C1", action="help", target="", decision=audit.Decision.ALLOWED, outcome="ok")
 
     assert len(stdout_log.getvalue().splitlines()) == 1
