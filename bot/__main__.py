@@ -157,7 +157,7 @@ def _simulator(host: str, port: int) -> int:
 def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.access import AccessPolicy
     from bot.console import ConsoleConversation, keep_interrupts_for_the_prompt, run_console
-    from bot.core import build_core
+    from bot.wiring import build_core
     from bot.scheduling import ThreadScheduler
     from bot.settings import require
     from bot.gathr.simulator import Simulator

@@ -5,6 +5,10 @@ from __future__ import annotations
 import enum
 import json
 import logging
+from collections.abc import Callable
+
+from bot.errors import GathrError
+from bot.model import Action, Requester
 
 log = logging.getLogger("gathr_bot.audit")
 
@@ -15,6 +19,16 @@ class Decision(enum.StrEnum):
     ALLOWED = "allowed"
     DENIED = "denied"
     NOT_APPLICABLE = "n/a"  # no action to decide on: the text was not a command
+
+
+# How a request writes its one line: requester, action, target, decision, outcome, and when
+# it began (None: no duration).
+Audit = Callable[[Requester, Action | str, str, Decision, str, float | None], None]
+
+
+def problem(error: Exception) -> str:
+    """An error's words in an audit outcome ("failed: …")."""
+    return error.message if isinstance(error, GathrError) else str(error)
 
 
 def record(

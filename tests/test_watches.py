@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import Core, Requester, build_core
+from bot.core import Core, Requester
+from bot.wiring import build_core
 from bot.gathr.client import GathrClient
 from bot.messages import Message
 from bot.model import AppStatus

@@ -25,7 +25,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from bot.access import AccessPolicy, CachedGroupLookup
-from bot.core import Core, build_core
+from bot.core import Core
+from bot.wiring import build_core
 from bot.slack.redelivery import envelope_key
 from bot.state.seen import SEEN_TTL, MemorySeenRequests, SeenRequests
 from bot.errors import ConfigError

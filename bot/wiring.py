@@ -1,0 +1,59 @@
+"""The core as the settings describe it: the one place that builds it from parts."""
+
+from __future__ import annotations
+
+from bot.access import AccessPolicy
+from bot.core import Core
+from bot.gathr.client import GathrClient
+from bot.model import Action
+from bot.rate_limit import UserRateLimit
+from bot.scheduling import Scheduler
+from bot.settings import Settings
+from bot.waits import WaitPolicy
+from bot.watches import Notifier, WatchBoard
+
+
+def build_core(
+    settings: Settings,
+    *,
+    scheduler: Scheduler,
+    access: AccessPolicy | None = None,
+    gathr: GathrClient | None = None,
+    notifier: Notifier | None = None,
+) -> Core:
+    """The core as the settings describe it; tests and the console may swap a part.
+
+    With a `notifier`, the core also keeps watches (`core.watches`); call its `start()`.
+    """
+    token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
+    gathr = gathr or GathrClient(
+        settings.gathr_base_url,
+        token,
+        timeout=settings.gathr_timeout,
+        filenames_as_list=settings.gathr_update_filenames == "list",
+    )
+    watches = None
+    if notifier is not None:
+        watches = WatchBoard(
+            read_status=gathr.status,
+            scheduler=scheduler,
+            notifier=notifier,
+            interval=settings.gathr_watch_interval,
+            operator_watches=settings.gathr_watches,
+        )
+    return Core(
+        gathr=gathr,
+        access=access or AccessPolicy.from_settings(settings),
+        scheduler=scheduler,
+        wait_policy=WaitPolicy(
+            interval=settings.gathr_poll_interval, timeout=settings.gathr_poll_timeout
+        ),
+        wait_by_default=settings.gathr_wait,
+        confirm=frozenset(Action(name) for name in settings.gathr_confirm),
+        watches=watches,
+        rate_limit=(
+            UserRateLimit(burst=settings.gathr_user_limit, clock=scheduler.now)
+            if settings.gathr_user_limit
+            else None
+        ),
+    )
