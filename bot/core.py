@@ -22,7 +22,7 @@ from bot.access import AccessPolicy
 from bot.actions import spec
 from bot.audit import Decision
 from bot.commands import parse
-from bot.confirmation import CONFIRMATION_TTL, Confirmations
+from bot.confirmation import CONFIRMATION_TTL, ConfirmationPrompts
 from bot.conversation import Conversation
 from bot.errors import GathrError, UsageError, UserError
 from bot.gates import Ask, Stop
@@ -33,7 +33,8 @@ from bot.rate_limit import UserRateLimit
 from bot.read import Read
 from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
-from bot.state.locks import AppLocks, Holder
+from bot.state.confirmations import Confirmations, MemoryConfirmations
+from bot.state.locks import AppLocks, Holder, MemoryAppLocks
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
 
@@ -54,6 +55,8 @@ class Core:
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
         watches: WatchBoard | None = None,
         rate_limit: UserRateLimit | None = None,
+        locks: AppLocks | None = None,
+        confirmations: Confirmations | None = None,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -62,8 +65,13 @@ class Core:
         self.wait_by_default = wait_by_default
         self.confirm = confirm
         self.confirmation_ttl = confirmation_ttl
-        self._confirmations = Confirmations(clock=scheduler.now, ttl=confirmation_ttl, new_token=new_token)
-        self._locks = AppLocks()
+        self._confirmations = ConfirmationPrompts(
+            clock=scheduler.now,
+            ttl=confirmation_ttl,
+            new_token=new_token,
+            store=MemoryConfirmations() if confirmations is None else confirmations,
+        )
+        self._locks: AppLocks = MemoryAppLocks() if locks is None else locks
         # The requests following their app to a final status, by app (one each: the app
         # lock). Shutdown tells them; a stop may take over a start's.
         self._waiting: dict[str, ChangeRequest] = {}
@@ -144,7 +152,7 @@ class Core:
         stop = self._gated(gates.CLICKED, ask, conversation)
         if stop is not None:
             if stop.again:  # not used up: the prompt stays, to be clicked again later
-                self._confirmations.keep(token, pending)
+                self._confirmations.keep(pending)
             return
         conversation.ephemeral(messages.confirmed(command), replace=True)
         if clicker.channel_id != pending.requester.channel_id:
@@ -307,7 +315,7 @@ class Core:
 
     def _change(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         started = self.scheduler.now()
-        holder = Holder(requester.user_id, command.action, started)
+        holder = Holder(requester.user_id, command.action, started, secrets.token_urlsafe(16))
         current = self._locks.acquire(command.app, holder)
         if current is not None and self._supersede(command, requester):
             current = self._locks.acquire(command.app, holder)
@@ -379,7 +387,7 @@ class Core:
             if self._waiting.get(request.command.app) is request:
                 del self._waiting[request.command.app]
             self._sending.discard(request)
-        self._locks.release(request.command.app, request.holder)
+        self._locks.release(request.command.app, request.holder.token)
 
     # -- helpers --------------------------------------------------------------------------
 
