@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from bot.state.confirmations import Confirmations, MemoryConfirmations
-from bot.state.locks import AppLocks, MemoryAppLocks
+from bot.state.confirmations import MemoryConfirmations
+from bot.state.locks import MemoryAppLocks
 from bot.state.stores import memory_stores
-from bot.state.waits import MemoryRunningWaits, RunningWaits
-from bot.state.watches import ChannelWatches, MemoryChannelWatches
+from bot.state.waits import MemoryRunningWaits
+from bot.state.watches import MemoryChannelWatches
 from tests.state_contract import (
     AppLocksContract,
     ChannelWatchesContract,
@@ -19,32 +20,31 @@ from tests.state_contract import (
 )
 
 
-class TestMemoryAppLocks(AppLocksContract):
+def one_store(make: Callable[[], object]) -> Any:
+    """The `open_store` fixture of a memory store: every handle is the one store."""
+
     @pytest.fixture
-    def open_store(self) -> Callable[[], AppLocks]:
-        store = MemoryAppLocks()
+    def open_store(self: object) -> Callable[[], object]:
+        store = make()
         return lambda: store
+
+    return open_store
+
+
+class TestMemoryAppLocks(AppLocksContract):
+    open_store = one_store(MemoryAppLocks)
 
 
 class TestMemoryConfirmations(ConfirmationsContract):
-    @pytest.fixture
-    def open_store(self) -> Callable[[], Confirmations]:
-        store = MemoryConfirmations()
-        return lambda: store
+    open_store = one_store(MemoryConfirmations)
 
 
 class TestMemoryRunningWaits(RunningWaitsContract):
-    @pytest.fixture
-    def open_store(self) -> Callable[[], RunningWaits]:
-        store = MemoryRunningWaits()
-        return lambda: store
+    open_store = one_store(MemoryRunningWaits)
 
 
 class TestMemoryChannelWatches(ChannelWatchesContract):
-    @pytest.fixture
-    def open_store(self) -> Callable[[], ChannelWatches]:
-        store = MemoryChannelWatches()
-        return lambda: store
+    open_store = one_store(MemoryChannelWatches)
 
 
 def test_the_memory_set_holds_one_memory_store_of_each_kind() -> None:
