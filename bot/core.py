@@ -35,6 +35,7 @@ from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
 from bot.state.confirmations import Confirmations, MemoryConfirmations
 from bot.state.locks import AppLocks, Holder, MemoryAppLocks
+from bot.state.waits import MemoryRunningWaits, RunningWaits
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
 
@@ -57,6 +58,7 @@ class Core:
         rate_limit: UserRateLimit | None = None,
         locks: AppLocks | None = None,
         confirmations: Confirmations | None = None,
+        waits: RunningWaits | None = None,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -72,6 +74,7 @@ class Core:
             store=MemoryConfirmations() if confirmations is None else confirmations,
         )
         self._locks: AppLocks = MemoryAppLocks() if locks is None else locks
+        self._wait_records: RunningWaits = MemoryRunningWaits() if waits is None else waits
         # The requests following their app to a final status, by app (one each: the app
         # lock). Shutdown tells them; a stop may take over a start's.
         self._waiting: dict[str, ChangeRequest] = {}
@@ -336,6 +339,7 @@ class Core:
             watches=self.watches,
             audit=self.audit,
             tracker=self,
+            waits=self._wait_records,
         )
 
     def _waiting_start(self, command: Command) -> ChangeRequest | None:

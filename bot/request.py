@@ -14,7 +14,7 @@ from typing import Protocol
 from bot import audit, messages
 from bot.actions import spec
 from bot.audit import Audit, Decision
-from bot.conversation import Conversation
+from bot.conversation import Conversation, where_posted
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UserError
 from bot.gathr import refusals
 from bot.gathr.client import GathrClient
@@ -22,6 +22,7 @@ from bot.messages import Message
 from bot.model import Action, AppStatus, Command, Requester
 from bot.scheduling import Scheduler
 from bot.state.locks import Holder
+from bot.state.waits import RunningWaits, WaitRecord
 from bot.waits import StatusWait, WaitEnd, WaitPolicy, WaitResult
 from bot.watches import WatchBoard
 
@@ -58,6 +59,7 @@ class RequestParts:
     watches: WatchBoard | None
     audit: Audit
     tracker: Tracker
+    waits: RunningWaits  # where each wait keeps its record
 
 
 class ChangeRequest:
@@ -210,7 +212,23 @@ class ChangeRequest:
         if not parts.tracker.track_wait(self):
             self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
             return
+        parts.waits.put(self._record(deadline=parts.scheduler.now() + parts.wait_policy.timeout))
         self.wait.start()  # schedules nothing if a shutdown has already ended it
+
+    def _record(self, *, deadline: float) -> WaitRecord:
+        """The wait as plain data (its key: the token of the app lock it holds)."""
+        channel, ts = where_posted(self.parent, self.requester.channel_id)
+        return WaitRecord(
+            key=self.holder.token,
+            user_id=self.requester.user_id,
+            channel_id=self.requester.channel_id,
+            command=self.command,
+            started=self.started,
+            deadline=deadline,
+            parent_channel=channel,
+            parent_ts=ts,
+            thread_ts=ts,  # replies go in the parent's thread
+        )
 
     def interrupt(self) -> None:
         """The bot is shutting down: end the wait, telling the thread."""
@@ -241,6 +259,7 @@ class ChangeRequest:
     def _changed(self, old: AppStatus | None, new: AppStatus, _elapsed: float) -> None:
         if self.finished:  # ended (superseded) while this status was on its way
             return
+        self.parts.waits.set_status(self.holder.token, new)
         if self.parts.watches is not None:
             self.parts.watches.observed(
                 self.command.app,
@@ -300,6 +319,7 @@ class ChangeRequest:
 
     def _report_end(self, state: str, outcome: str, *, reply: bool) -> None:
         self.parts.tracker.finished(self)  # frees the app, whatever comes next
+        self.parts.waits.remove(self.holder.token)
         if self.holding and self.parts.watches is not None:
             self.holding = False
             self.parts.watches.release(self.command.app, self.requester.channel_id)

@@ -9,6 +9,7 @@ from bot.model import Action
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
+from bot.state.stores import Stores, memory_stores
 from bot.waits import WaitPolicy
 from bot.watches import Notifier, WatchBoard
 
@@ -20,11 +21,15 @@ def build_core(
     access: AccessPolicy | None = None,
     gathr: GathrClient | None = None,
     notifier: Notifier | None = None,
+    stores: Stores | None = None,
 ) -> Core:
     """The core as the settings describe it; tests and the console may swap a part.
 
     With a `notifier`, the core also keeps watches (`core.watches`); call its `start()`.
+    Its state is kept in `stores`: in memory unless told otherwise (no setting names another
+    store yet).
     """
+    stores = memory_stores() if stores is None else stores
     token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
     gathr = gathr or GathrClient(
         settings.gathr_base_url,
@@ -40,6 +45,7 @@ def build_core(
             notifier=notifier,
             interval=settings.gathr_watch_interval,
             operator_watches=settings.gathr_watches,
+            store=stores.watches,
         )
     return Core(
         gathr=gathr,
@@ -56,4 +62,7 @@ def build_core(
             if settings.gathr_user_limit
             else None
         ),
+        locks=stores.locks,
+        confirmations=stores.confirmations,
+        waits=stores.waits,
     )
