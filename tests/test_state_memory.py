@@ -8,6 +8,7 @@ import pytest
 
 from bot.state.confirmations import Confirmations, MemoryConfirmations
 from bot.state.locks import AppLocks, MemoryAppLocks
+from bot.state.stores import memory_stores
 from bot.state.waits import MemoryRunningWaits, RunningWaits
 from bot.state.watches import ChannelWatches, MemoryChannelWatches
 from tests.state_contract import (
@@ -44,3 +45,13 @@ class TestMemoryChannelWatches(ChannelWatchesContract):
     def open_store(self) -> Callable[[], ChannelWatches]:
         store = MemoryChannelWatches()
         return lambda: store
+
+
+def test_the_memory_set_holds_one_memory_store_of_each_kind() -> None:
+    stores, other = memory_stores(), memory_stores()
+
+    assert isinstance(stores.locks, MemoryAppLocks)
+    assert isinstance(stores.confirmations, MemoryConfirmations)
+    assert isinstance(stores.waits, MemoryRunningWaits)
+    assert isinstance(stores.watches, MemoryChannelWatches)
+    assert stores.locks is not other.locks  # each set its own: two cores share nothing
