@@ -5,7 +5,7 @@ One connection pool per process. Every call has a deadline: `STORE_TIMEOUT` to c
 to answer, and one retry on a fresh connection only for a broken one (a pooled connection
 that a Redis restart closed), never for a time-out. The URL's own query is honoured as
 redis-py reads it, `rediss://…?ssl_cert_reqs=none` above all (Heroku's Key-Value Store
-serves a self-signed certificate). Keys are all under `gathr:`; the schema version is the
+serves a self-signed certificate). Keys are all under `gathr:` (those of the other protocols: bot.state.redis_keys); the schema version is the
 string at `gathr:schema`, migrated under WATCH so that two workers starting together agree.
 """
 
@@ -23,20 +23,22 @@ from redis.retry import Retry
 
 from bot.errors import StoreUnavailable
 from bot.state.breaker import Breaker
+from bot.state.redis_keys import PREFIX, RedisAppLocks, RedisChannelWatches, RedisConfirmations, RedisRunningWaits
 from bot.state.seen import SeenRequests
+from bot.state.stores import Stores
 from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl
 
 T = TypeVar("T")
 
-PREFIX = "gathr:"
 SCHEMA_KEY = PREFIX + "schema"
 SEEN_PREFIX = PREFIX + "seen:"
 PROBE_KEY = PREFIX + "probe"
 MAX_CONNECTIONS = 50  # per process: the workers, the listeners, the Socket Mode thread
 
 # MIGRATIONS[n] takes a store from schema n to n + 1, inside the MULTI that records it.
-# 0 -> 1: nothing to move (keys with their own expiry need no table).
-MIGRATIONS: tuple[Callable[[Any], None], ...] = (lambda pipe: None,)
+# 0 -> 1: nothing to move (keys with their own expiry need no table); 1 -> 2: nor for the
+# keys of bot.state.redis_keys, which start empty.
+MIGRATIONS: tuple[Callable[[Any], None], ...] = (lambda pipe: None, lambda pipe: None)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -87,6 +89,12 @@ class RedisStore:
             self.client.close()
             raise
         self.seen: SeenRequests = RedisSeenRequests(self)
+        self.stores = Stores(
+            locks=RedisAppLocks(self),
+            confirmations=RedisConfirmations(self),
+            waits=RedisRunningWaits(self),
+            watches=RedisChannelWatches(self),
+        )
 
     def _migrate(self) -> None:
         with self.client.pipeline() as pipe:

@@ -21,6 +21,8 @@ from typing import TypeVar
 from bot.errors import StoreUnavailable
 from bot.state.breaker import Breaker
 from bot.state.seen import SeenRequests
+from bot.state.sqlite_tables import TABLES, SqliteAppLocks, SqliteChannelWatches, SqliteConfirmations, SqliteRunningWaits
+from bot.state.stores import Stores
 from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl
 
 T = TypeVar("T")
@@ -32,6 +34,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX seen_expires ON seen (expires)",
         "CREATE TABLE probe (id TEXT PRIMARY KEY, at REAL NOT NULL)",
     ),
+    # 1 -> 2: app locks, confirmations, running waits, watches (bot.state.sqlite_tables).
+    TABLES,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -69,6 +73,12 @@ class SqliteStore:
             self._close_quietly()
             raise
         self.seen: SeenRequests = SqliteSeenRequests(self)
+        self.stores = Stores(
+            locks=SqliteAppLocks(self),
+            confirmations=SqliteConfirmations(self),
+            waits=SqliteRunningWaits(self),
+            watches=SqliteChannelWatches(self),
+        )
 
     def _migrate(self) -> None:
         with self._transaction_unguarded() as db:
