@@ -30,11 +30,8 @@ def simulator() -> Iterator[Simulator]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One real Redis-protocol server for the whole session (starting one costs a moment)."""
-    server = RedisServer().start()
-    try:
+    with RedisServer() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The three stores every state contract test runs on: memory, SQLite on a real file, and
 Redis on the real server of `tests/redis_server.py`.
 
-`backend` is a fixture parametrized over the three; it gives a `Backend`, whose `open()`
+`backend` is a fixture parametrized over the three (`durable_backend`: SQLite and Redis); it gives a `Backend`, whose `open()`
 opens the one store of that test (a second `open()` is a second worker: memory has no second
 worker, so it gives the same store back), and `restarted()` opens it after a restart.
 """
@@ -16,6 +16,7 @@ import pytest
 from bot.state.store import MemoryStore, Store, StateUrl, open_store, parse_state_url
 
 KINDS = ("memory", "sqlite", "redis")
+DURABLE = ("sqlite", "redis")
 
 
 class Backend:
@@ -56,11 +57,14 @@ def url_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> StateU
     return parse_state_url("memory://")
 
 
-@pytest.fixture(params=KINDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+def _opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     kind = str(request.param)
     opened = Backend(kind, url_for(kind, tmp_path, request))
     try:
         yield opened
     finally:
         opened.close()
+
+
+backend = pytest.fixture(params=KINDS, name="backend")(_opened)
+durable_backend = pytest.fixture(params=DURABLE, name="durable_backend")(_opened)

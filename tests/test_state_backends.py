@@ -5,49 +5,38 @@ server (each handle a client and pool of its own, as a second worker would have)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.state_backends import Backend, url_for
+from tests.state_backends import Backend, durable_backend  # noqa: F401  (fixture)
 from tests.state_contract import AppLocksContract, ChannelWatchesContract, ConfirmationsContract, RunningWaitsContract
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def durable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    kind = str(request.param)
-    backend = Backend(kind, url_for(kind, tmp_path, request))
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-def handles(durable: Backend, kind: str) -> Callable[[], Any]:
-    return lambda: getattr(durable.open().stores, kind)
+def handles(durable_backend: Backend, kind: str) -> Callable[[], Any]:
+    return lambda: getattr(durable_backend.open().stores, kind)
 
 
 class TestDurableAppLocks(AppLocksContract):
     @pytest.fixture
-    def open_store(self, durable: Backend) -> Callable[[], Any]:
-        return handles(durable, "locks")
+    def open_store(self, durable_backend: Backend) -> Callable[[], Any]:
+        return handles(durable_backend, "locks")
 
 
 class TestDurableConfirmations(ConfirmationsContract):
     @pytest.fixture
-    def open_store(self, durable: Backend) -> Callable[[], Any]:
-        return handles(durable, "confirmations")
+    def open_store(self, durable_backend: Backend) -> Callable[[], Any]:
+        return handles(durable_backend, "confirmations")
 
 
 class TestDurableRunningWaits(RunningWaitsContract):
     @pytest.fixture
-    def open_store(self, durable: Backend) -> Callable[[], Any]:
-        return handles(durable, "waits")
+    def open_store(self, durable_backend: Backend) -> Callable[[], Any]:
+        return handles(durable_backend, "waits")
 
 
 class TestDurableChannelWatches(ChannelWatchesContract):
     @pytest.fixture
-    def open_store(self, durable: Backend) -> Callable[[], Any]:
-        return handles(durable, "watches")
+    def open_store(self, durable_backend: Backend) -> Callable[[], Any]:
+        return handles(durable_backend, "watches")

@@ -29,11 +29,8 @@ DEADLINE = 60.0
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    try:
+    with RedisServer() as server:
         yield server
-    finally:
-        server.close()
 
 
 def test_a_start_while_the_store_is_lost_is_refused_and_one_after_it_is_back_runs(

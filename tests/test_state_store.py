@@ -19,6 +19,7 @@ from bot.state.breaker import Breaker
 from bot.state.redis_store import RedisStore, client_for
 from bot.state.sqlite_store import MIGRATIONS, SqliteStore
 from bot.state.store import SCHEMA_VERSION, StateUrl, open_store, parse_state_url
+from tests.clocked import Clock
 from tests.programs import free_port, gathr_bot, http_mode_settings, program_environment
 from tests.redis_server import RedisServer
 
@@ -194,13 +195,6 @@ def test_a_redis_that_refuses_the_password_is_named_so(redis_server: RedisServer
 # -- lost at run time ------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 def test_the_breaker_fails_fast_while_down_retries_with_back_off_and_recovers() -> None:
     clock = Clock()
@@ -228,8 +222,7 @@ def test_the_breaker_fails_fast_while_down_retries_with_back_off_and_recovers() 
 
 
 def test_a_redis_lost_while_running_refuses_within_its_deadline_and_comes_back_by_itself() -> None:
-    server = RedisServer().start()
-    try:
+    with RedisServer() as server:
         store = RedisStore(parse_state_url(server.url))
         assert store.seen.first_time("before", 600)
         server.stop()
@@ -247,8 +240,6 @@ def test_a_redis_lost_while_running_refuses_within_its_deadline_and_comes_back_b
                 assert time.monotonic() < deadline, "the store never came back"
                 time.sleep(0.1)
         store.close()
-    finally:
-        server.close()
 
 
 def test_a_sqlite_store_closed_under_a_call_fails_as_unavailable(tmp_path: Path) -> None:

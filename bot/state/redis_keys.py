@@ -140,18 +140,14 @@ class RedisConfirmations:
 
     def put(self, confirmation: Confirmation) -> None:
         member = hashed(confirmation.token)
-
-        def put(client: Any) -> None:
-            with client.pipeline(transaction=True) as pipe:
-                pipe.delete(CONFIRM + member)
-                pipe.hset(
-                    CONFIRM + member,
-                    mapping={"record": dumps(confirmation), "user": confirmation.user_id, "expires": repr(confirmation.expires)},
-                )
-                pipe.zadd(CONFIRM_EXPIRY, {member: confirmation.expires})
-                pipe.execute()
-
-        self._store.call(put)
+        fields = {"record": dumps(confirmation), "user": confirmation.user_id, "expires": repr(confirmation.expires)}
+        self._store.multi(
+            lambda pipe: (
+                pipe.delete(CONFIRM + member),
+                pipe.hset(CONFIRM + member, mapping=fields),
+                pipe.zadd(CONFIRM_EXPIRY, {member: confirmation.expires}),
+            )
+        )
 
     def claim(self, token: str, user_id: str, now: float) -> Confirmation | None:
         member = hashed(token)
@@ -183,16 +179,14 @@ class RedisRunningWaits:
         self._remove = store.client.register_script(REMOVE_WAIT)
 
     def put(self, record: WaitRecord) -> None:
-        def put(client: Any) -> None:
-            with client.pipeline(transaction=True) as pipe:
-                pipe.hset(WAITS, record.key, dumps(record))
-                if record.last_status is None:
-                    pipe.hdel(WAIT_STATUS, record.key)
-                else:
-                    pipe.hset(WAIT_STATUS, record.key, record.last_status.value)
-                pipe.execute()
+        def queue(pipe: Any) -> None:
+            pipe.hset(WAITS, record.key, dumps(record))
+            if record.last_status is None:
+                pipe.hdel(WAIT_STATUS, record.key)
+            else:
+                pipe.hset(WAIT_STATUS, record.key, record.last_status.value)
 
-        self._store.call(put)
+        self._store.multi(queue)
 
     def set_status(self, key: str, status: AppStatus) -> bool:
         return bool(
@@ -205,13 +199,7 @@ class RedisRunningWaits:
         return bool(self._store.call(lambda client: self._remove(keys=[WAITS, WAIT_STATUS], args=[key], client=client)))
 
     def all(self) -> list[WaitRecord]:
-        def both(client: Any) -> list[Any]:
-            with client.pipeline(transaction=True) as pipe:
-                pipe.hgetall(WAITS)
-                pipe.hgetall(WAIT_STATUS)
-                return list(pipe.execute())
-
-        records, statuses = self._store.call(both)
+        records, statuses = self._store.multi(lambda pipe: (pipe.hgetall(WAITS), pipe.hgetall(WAIT_STATUS)))
         waits = []
         for key, raw in records.items():
             status = statuses.get(key)

@@ -26,7 +26,7 @@ from bot.state.breaker import Breaker
 from bot.state.redis_keys import PREFIX, RedisAppLocks, RedisChannelWatches, RedisConfirmations, RedisRunningWaits
 from bot.state.seen import SeenRequests
 from bot.state.stores import Stores
-from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl
+from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl, migrations_due
 
 T = TypeVar("T")
 
@@ -102,13 +102,11 @@ class RedisStore:
                 try:
                     pipe.watch(SCHEMA_KEY)  # type: ignore[no-untyped-call]
                     raw = pipe.get(SCHEMA_KEY)
-                    found = int(raw) if raw is not None else 0
-                    if found > SCHEMA_VERSION:
-                        raise SchemaTooNew(found)
-                    if found == SCHEMA_VERSION:
+                    due = migrations_due(int(raw) if raw is not None else 0)
+                    if not due:
                         return
                     pipe.multi()
-                    for version in range(found, SCHEMA_VERSION):
+                    for version in due:
                         MIGRATIONS[version](pipe)
                     pipe.set(SCHEMA_KEY, SCHEMA_VERSION)
                     pipe.execute()
@@ -119,6 +117,16 @@ class RedisStore:
     def call(self, operation: Callable[[redis.Redis], T]) -> T:
         """`operation` on the client, under the deadline and the breaker."""
         return self._breaker.call(lambda: operation(self.client))
+
+    def multi(self, build: Callable[[Any], object]) -> list[Any]:
+        """The commands `build` queues on a pipeline, run as one MULTI/EXEC; their answers."""
+
+        def run(client: redis.Redis) -> list[Any]:
+            with client.pipeline(transaction=True) as pipe:
+                build(pipe)
+                return list(pipe.execute())
+
+        return self.call(run)
 
     def schema(self) -> int:
         raw = self.call(lambda client: client.get(SCHEMA_KEY))

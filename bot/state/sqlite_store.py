@@ -23,7 +23,7 @@ from bot.state.breaker import Breaker
 from bot.state.seen import SeenRequests
 from bot.state.sqlite_tables import TABLES, SqliteAppLocks, SqliteChannelWatches, SqliteConfirmations, SqliteRunningWaits
 from bot.state.stores import Stores
-from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl
+from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl, migrations_due
 
 T = TypeVar("T")
 
@@ -83,9 +83,7 @@ class SqliteStore:
     def _migrate(self) -> None:
         with self._transaction_unguarded() as db:
             found = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if found > SCHEMA_VERSION:
-                raise SchemaTooNew(found)
-            for version in range(found, SCHEMA_VERSION):
+            for version in migrations_due(found):
                 for statement in MIGRATIONS[version]:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

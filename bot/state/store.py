@@ -87,6 +87,13 @@ class SchemaTooNew(BotError):
         self.found = found
 
 
+def migrations_due(found: int) -> range:
+    """The schema versions to migrate from, `found` up to ours; `SchemaTooNew` past ours."""
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(found)
+    return range(found, SCHEMA_VERSION)
+
+
 def schema_too_new(found: int) -> str:
     return (
         f"the store holds schema {found}, written by a newer gathr-bot (this one knows schema "
