@@ -113,9 +113,7 @@ class RedisAppLocks:
         self._release = store.client.register_script(RELEASE)
 
     def acquire(self, app: str, holder: Holder) -> Holder | None:
-        current = self._store.call(
-            lambda client: self._acquire(keys=[LOCKS, LOCK_TOKENS], args=[app, dumps(holder), holder.token], client=client)
-        )
+        current = self._store.run(self._acquire, [LOCKS, LOCK_TOKENS], [app, dumps(holder), holder.token])
         return None if current is None else Holder.from_plain(json.loads(current))
 
     def holder(self, app: str) -> Holder | None:
@@ -124,7 +122,7 @@ class RedisAppLocks:
 
     def release(self, app: str, token: str) -> bool:
         return bool(
-            self._store.call(lambda client: self._release(keys=[LOCKS, LOCK_TOKENS], args=[app, token], client=client))
+            self._store.run(self._release, [LOCKS, LOCK_TOKENS], [app, token])
         )
 
     def held(self) -> dict[str, Holder]:
@@ -151,11 +149,7 @@ class RedisConfirmations:
 
     def claim(self, token: str, user_id: str, now: float) -> Confirmation | None:
         member = hashed(token)
-        raw = self._store.call(
-            lambda client: self._claim(
-                keys=[CONFIRM + member, CONFIRM_EXPIRY], args=[user_id, repr(now), member], client=client
-            )
-        )
+        raw = self._store.run(self._claim, [CONFIRM + member, CONFIRM_EXPIRY], [user_id, repr(now), member])
         return None if raw is None else Confirmation.from_plain(json.loads(raw))
 
     def peek(self, token: str, now: float) -> Confirmation | None:
@@ -166,7 +160,7 @@ class RedisConfirmations:
 
     def expire(self, now: float) -> int:
         return int(
-            self._store.call(lambda client: self._expire(keys=[CONFIRM_EXPIRY], args=[repr(now), CONFIRM], client=client))
+            self._store.run(self._expire, [CONFIRM_EXPIRY], [repr(now), CONFIRM])
         )
 
 
@@ -190,13 +184,11 @@ class RedisRunningWaits:
 
     def set_status(self, key: str, status: AppStatus) -> bool:
         return bool(
-            self._store.call(
-                lambda client: self._set_status(keys=[WAITS, WAIT_STATUS], args=[key, status.value], client=client)
-            )
+            self._store.run(self._set_status, [WAITS, WAIT_STATUS], [key, status.value])
         )
 
     def remove(self, key: str) -> bool:
-        return bool(self._store.call(lambda client: self._remove(keys=[WAITS, WAIT_STATUS], args=[key], client=client)))
+        return bool(self._store.run(self._remove, [WAITS, WAIT_STATUS], [key]))
 
     def all(self) -> list[WaitRecord]:
         records, statuses = self._store.multi(lambda pipe: (pipe.hgetall(WAITS), pipe.hgetall(WAIT_STATUS)))
@@ -220,11 +212,11 @@ class RedisChannelWatches:
 
     def add(self, app: str, channel: str) -> bool:
         keys = self._keys(app, channel)
-        return bool(self._store.call(lambda client: self._add(keys=keys, args=[app, channel], client=client)))
+        return bool(self._store.run(self._add, keys, [app, channel]))
 
     def remove(self, app: str, channel: str) -> bool:
         keys = self._keys(app, channel)
-        return bool(self._store.call(lambda client: self._remove(keys=keys, args=[app, channel], client=client)))
+        return bool(self._store.run(self._remove, keys, [app, channel]))
 
     def channels(self, app: str) -> frozenset[str]:
         return self._members(WATCH_APP + hashed(app))
@@ -240,7 +232,7 @@ class RedisChannelWatches:
         return None if raw is None else AppStatus(text(raw))
 
     def swap_status(self, app: str, status: AppStatus) -> AppStatus | None:
-        raw = self._store.call(lambda client: self._swap(keys=[WATCH_STATUS], args=[app, status.value], client=client))
+        raw = self._store.run(self._swap, [WATCH_STATUS], [app, status.value])
         return None if raw is None else AppStatus(text(raw))
 
     def forget_status(self, app: str) -> None:

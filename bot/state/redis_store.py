@@ -118,6 +118,10 @@ class RedisStore:
         """`operation` on the client, under the deadline and the breaker."""
         return self._breaker.call(lambda: operation(self.client))
 
+    def run(self, script: Any, keys: list[str], args: list[str]) -> Any:
+        """A registered Lua script (loaded again if the server lost it), under the breaker."""
+        return self.call(lambda client: script(keys=keys, args=args, client=client))
+
     def multi(self, build: Callable[[Any], object]) -> list[Any]:
         """The commands `build` queues on a pipeline, run as one MULTI/EXEC; their answers."""
 
