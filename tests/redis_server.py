@@ -4,8 +4,12 @@ a free loopback port, with nothing saved to disk. Not an imitation of Redis."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -85,3 +89,63 @@ class RedisServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class TlsFront:
+    """TLS in front of a server, as Heroku's Key-Value Store serves it: a self-signed
+    certificate (made with the `openssl` command) on a loopback port, each connection
+    relayed in the clear to `port`. The bundled server has no TLS of its own."""
+
+    def __init__(self, port: int, folder: Path) -> None:
+        if shutil.which("openssl") is None:
+            import pytest
+
+            pytest.skip("no openssl command to make a self-signed certificate")
+        cert, key = folder / "cert.pem", folder / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kv.example",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=60,
+        )
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        self._target = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        try:
+            client = self._context.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            return  # a client that refused our certificate
+        server = socket.create_connection(("127.0.0.1", self._target))
+        threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+        self._pump(client, server)
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()

@@ -21,7 +21,7 @@ from bot.state.sqlite_store import MIGRATIONS, SqliteStore
 from bot.state.store import SCHEMA_VERSION, StateUrl, open_store, parse_state_url
 from tests.clocked import Clock
 from tests.programs import free_port, gathr_bot, http_mode_settings, program_environment
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, TlsFront
 
 PASSWORD = "hunter2-store"
 
@@ -288,3 +288,21 @@ def test_check_warns_of_the_default_file_on_a_heroku_dyno(tmp_path: Path) -> Non
     assert "ok   state store sqlite:///gathr-bot.sqlite3 (schema 2, writable)" in result.stdout
     assert "warn state store sqlite:///gathr-bot.sqlite3: this Heroku dyno's files are lost" in result.stdout
     assert (tmp_path / "gathr-bot.sqlite3").exists()  # where run would keep it: the working directory
+
+
+def test_rediss_with_ssl_cert_reqs_none_reaches_a_store_behind_a_self_signed_certificate(
+    redis_url: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Heroku's case, over real TLS: with the URL's ssl_cert_reqs=none the store opens and
+    works; without it, start-up says what to add."""
+    front = TlsFront(redis_server.port, tmp_path)
+    try:
+        store = open_store(parse_state_url(f"rediss://127.0.0.1:{front.port}/0?ssl_cert_reqs=none"))
+        assert store.seen.first_time("over-tls", 60)
+        store.probe()
+        store.close()
+        with pytest.raises(ConfigError) as refused:
+            open_store(parse_state_url(f"rediss://127.0.0.1:{front.port}/0"))
+        assert "the TLS handshake failed (a self-signed certificate needs ?ssl_cert_reqs=none)" in refused.value.problem
+    finally:
+        front.close()
