@@ -128,7 +128,11 @@ class TlsFront:
             client = self._context.wrap_socket(raw, server_side=True)
         except (OSError, ssl.SSLError):
             return  # a client that refused our certificate
-        server = socket.create_connection(("127.0.0.1", self._target))
+        try:
+            server = socket.create_connection(("127.0.0.1", self._target))
+        except OSError:
+            client.close()
+            return
         threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
         self._pump(client, server)
 
