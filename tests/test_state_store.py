@@ -119,16 +119,17 @@ def test_an_old_sqlite_store_is_migrated_on_start(tmp_path: Path) -> None:
 
 def test_a_schema_1_sqlite_store_is_migrated_keeping_what_it_held(tmp_path: Path) -> None:
     """Schema 1 (the requests already seen) came before the tables of locks, confirmations,
-    waits and watches: a store of it gains them and keeps its keys."""
+    waits, watches (2) and leases (3): a store of it gains them and keeps its keys."""
     with sqlite3.connect(tmp_path / "v1.db") as db:
         for statement in MIGRATIONS[0]:
             db.execute(statement)
         db.execute("INSERT INTO seen (key, expires) VALUES ('kept', 1e12)")
         db.execute("PRAGMA user_version = 1")
     store = open_store(sqlite_url(tmp_path / "v1.db"))
-    assert store.schema() == SCHEMA_VERSION == 2
+    assert store.schema() == SCHEMA_VERSION
     assert not store.seen.first_time("kept", 60)
     assert store.stores.locks.held() == {}
+    assert store.leases.take("wait", "worker-a", 60)
     store.close()
 
 
@@ -285,7 +286,7 @@ def test_check_fails_an_unusable_store_as_run_would(tmp_path: Path) -> None:
 def test_check_warns_of_the_default_file_on_a_heroku_dyno(tmp_path: Path) -> None:
     result = run("check", tmp_path, DYNO="worker.1")
 
-    assert "ok   state store sqlite:///gathr-bot.sqlite3 (schema 2, writable)" in result.stdout
+    assert "ok   state store sqlite:///gathr-bot.sqlite3 (schema 3, writable)" in result.stdout
     assert "warn state store sqlite:///gathr-bot.sqlite3: this Heroku dyno's files are lost" in result.stdout
     assert (tmp_path / "gathr-bot.sqlite3").exists()  # where run would keep it: the working directory
 

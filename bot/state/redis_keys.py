@@ -1,5 +1,5 @@
-"""App locks, confirmations, running waits and watches (`bot/state/`'s protocols) in the
-keys of one Redis store (`bot.state.redis_store`), shared by every worker.
+"""App locks, confirmations, running waits, watches and leases (`bot/state/`'s protocols) in
+the keys of one Redis store (`bot.state.redis_store`), shared by every worker.
 
 Each method is one Redis command, one MULTI, or one Lua script (atomic on the server): a
 compare-and-change never reads in Python and writes later. Scripts compare plain strings
@@ -11,13 +11,15 @@ Keys (all under `gathr:`): `locks` and `locks:tokens` (hashes: app -> holder, ap
 token); `confirm:<h>` (a hash: record, user, expires) with `confirm:expiry` (a sorted set
 by expiry, for `expire`); `waits` and `waits:status` (hashes: key -> record, key -> last
 status); `watch:app:<h>` and `watch:channel:<h>` (sets, both ways), `watch:apps` (a set),
-`watch:status` (a hash: app -> last status).
+`watch:status` (a hash: app -> last status); `lease:<h>` (the owner, expiring on the
+server's clock).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,7 @@ CONFIRM, CONFIRM_EXPIRY = PREFIX + "confirm:", PREFIX + "confirm:expiry"
 WAITS, WAIT_STATUS = PREFIX + "waits", PREFIX + "waits:status"
 WATCH_APP, WATCH_CHANNEL = PREFIX + "watch:app:", PREFIX + "watch:channel:"
 WATCH_APPS, WATCH_STATUS = PREFIX + "watch:apps", PREFIX + "watch:status"
+LEASE = PREFIX + "lease:"
 
 ACQUIRE = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -91,6 +94,23 @@ SWAP_STATUS = """
 local previous = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return previous
+"""
+
+TAKE_LEASE = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
 """
 
 
@@ -240,3 +260,30 @@ class RedisChannelWatches:
 
     def _members(self, key: str) -> frozenset[str]:
         return frozenset(text(member) for member in self._store.call(lambda client: client.smembers(key)))
+
+
+class RedisLeases:
+    """Leases that lapse on the server's clock (PX): no worker's clock is trusted."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+        self._take = store.client.register_script(TAKE_LEASE)
+        self._renew = store.client.register_script(RENEW_LEASE)
+        self._release = store.client.register_script(RELEASE_LEASE)
+
+    def take(self, name: str, owner: str, ttl: float) -> bool:
+        return bool(self._store.run(self._take, [LEASE + hashed(name)], [owner, milliseconds(ttl)]))
+
+    def renew(self, name: str, owner: str, ttl: float) -> bool:
+        return bool(self._store.run(self._renew, [LEASE + hashed(name)], [owner, milliseconds(ttl)]))
+
+    def release(self, name: str, owner: str) -> bool:
+        return bool(self._store.run(self._release, [LEASE + hashed(name)], [owner]))
+
+    def owner(self, name: str) -> str | None:
+        raw = self._store.call(lambda client: client.get(LEASE + hashed(name)))
+        return None if raw is None else text(raw)
+
+
+def milliseconds(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds * 1000)))

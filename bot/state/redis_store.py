@@ -11,7 +11,6 @@ string at `gathr:schema`, migrated under WATCH so that two workers starting toge
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,7 +22,16 @@ from redis.retry import Retry
 
 from bot.errors import StoreUnavailable
 from bot.state.breaker import Breaker
-from bot.state.redis_keys import PREFIX, RedisAppLocks, RedisChannelWatches, RedisConfirmations, RedisRunningWaits
+from bot.state.leases import Leases
+from bot.state.redis_keys import (
+    PREFIX,
+    RedisAppLocks,
+    RedisChannelWatches,
+    RedisConfirmations,
+    RedisLeases,
+    RedisRunningWaits,
+    milliseconds,
+)
 from bot.state.seen import SeenRequests
 from bot.state.stores import Stores
 from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl, migrations_due
@@ -36,9 +44,9 @@ PROBE_KEY = PREFIX + "probe"
 MAX_CONNECTIONS = 50  # per process: the workers, the listeners, the Socket Mode thread
 
 # MIGRATIONS[n] takes a store from schema n to n + 1, inside the MULTI that records it.
-# 0 -> 1: nothing to move (keys with their own expiry need no table); 1 -> 2: nor for the
-# keys of bot.state.redis_keys, which start empty.
-MIGRATIONS: tuple[Callable[[Any], None], ...] = (lambda pipe: None, lambda pipe: None)
+# 0 -> 1: nothing to move (keys with their own expiry need no table); 1 -> 2 and 2 -> 3:
+# nor for the keys of bot.state.redis_keys, which start empty.
+MIGRATIONS: tuple[Callable[[Any], None], ...] = (lambda pipe: None, lambda pipe: None, lambda pipe: None)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -95,6 +103,7 @@ class RedisStore:
             waits=RedisRunningWaits(self),
             watches=RedisChannelWatches(self),
         )
+        self.leases: Leases = RedisLeases(self)
 
     def _migrate(self) -> None:
         with self.client.pipeline() as pipe:
@@ -157,5 +166,4 @@ class RedisSeenRequests:
         self._store = store
 
     def first_time(self, key: str, ttl: float) -> bool:
-        milliseconds = max(1, math.ceil(ttl * 1000))
-        return bool(self._store.call(lambda client: client.set(SEEN_PREFIX + key, 1, nx=True, px=milliseconds)))
+        return bool(self._store.call(lambda client: client.set(SEEN_PREFIX + key, 1, nx=True, px=int(milliseconds(ttl)))))

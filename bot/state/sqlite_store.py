@@ -20,8 +20,17 @@ from typing import TypeVar
 
 from bot.errors import StoreUnavailable
 from bot.state.breaker import Breaker
+from bot.state.leases import Leases
 from bot.state.seen import SeenRequests
-from bot.state.sqlite_tables import TABLES, SqliteAppLocks, SqliteChannelWatches, SqliteConfirmations, SqliteRunningWaits
+from bot.state.sqlite_tables import (
+    LEASE_TABLE,
+    TABLES,
+    SqliteAppLocks,
+    SqliteChannelWatches,
+    SqliteConfirmations,
+    SqliteLeases,
+    SqliteRunningWaits,
+)
 from bot.state.stores import Stores
 from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl, migrations_due
 
@@ -36,6 +45,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 1 -> 2: app locks, confirmations, running waits, watches (bot.state.sqlite_tables).
     TABLES,
+    # 2 -> 3: leases.
+    LEASE_TABLE,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -79,6 +90,7 @@ class SqliteStore:
             waits=SqliteRunningWaits(self),
             watches=SqliteChannelWatches(self),
         )
+        self.leases: Leases = SqliteLeases(self)
 
     def _migrate(self) -> None:
         with self._transaction_unguarded() as db:

@@ -1,5 +1,5 @@
-"""App locks, confirmations, running waits and watches (`bot/state/`'s protocols) in the
-tables of one SQLite store (`bot.state.sqlite_store`).
+"""App locks, confirmations, running waits, watches and leases (`bot/state/`'s protocols) in
+the tables of one SQLite store (`bot.state.sqlite_store`).
 
 Each method is one `BEGIN IMMEDIATE` transaction (`SqliteStore.transaction`), so it is
 atomic across threads and across processes on the file; a compare-and-change is one
@@ -34,6 +34,10 @@ TABLES: tuple[str, ...] = (
     "CREATE TABLE watches (app TEXT NOT NULL, channel TEXT NOT NULL, PRIMARY KEY (app, channel))",
     "CREATE INDEX watches_channel ON watches (channel)",
     "CREATE TABLE watch_status (app TEXT PRIMARY KEY, status TEXT NOT NULL)",
+)
+# Schema 3 (MIGRATIONS[2]): leases, on the wall clock of the file's host.
+LEASE_TABLE: tuple[str, ...] = (
+    "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)",
 )
 
 
@@ -186,3 +190,47 @@ class SqliteChannelWatches:
     def _column(self, query: str, *parameters: str) -> frozenset[str]:
         rows = self._store.transaction(lambda db: db.execute(query, parameters).fetchall())
         return frozenset(str(row[0]) for row in rows)
+
+
+class SqliteLeases:
+    """Leases on the store's clock (the wall clock: the file outlives the process)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def take(self, name: str, owner: str, ttl: float) -> bool:
+        now = self._store.now()
+
+        def take(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT owner FROM leases WHERE name = ? AND expires > ?", (name, now)).fetchone()
+            if row is not None and row[0] != owner:
+                return False
+            db.execute("INSERT OR REPLACE INTO leases (name, owner, expires) VALUES (?, ?, ?)", (name, owner, now + ttl))
+            return True
+
+        return self._store.transaction(take)
+
+    def renew(self, name: str, owner: str, ttl: float) -> bool:
+        now = self._store.now()
+        return self._store.transaction(
+            lambda db: db.execute(
+                "UPDATE leases SET expires = ? WHERE name = ? AND owner = ? AND expires > ?", (now + ttl, name, owner, now)
+            ).rowcount
+            == 1
+        )
+
+    def release(self, name: str, owner: str) -> bool:
+        now = self._store.now()
+        return self._store.transaction(
+            lambda db: db.execute(
+                "DELETE FROM leases WHERE name = ? AND owner = ? AND expires > ?", (name, owner, now)
+            ).rowcount
+            == 1
+        )
+
+    def owner(self, name: str) -> str | None:
+        now = self._store.now()
+        row = self._store.transaction(
+            lambda db: db.execute("SELECT owner FROM leases WHERE name = ? AND expires > ?", (name, now)).fetchone()
+        )
+        return None if row is None else str(row[0])

@@ -15,12 +15,13 @@ from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError
+from bot.state.leases import Leases, MemoryLeases
 from bot.state.seen import MemorySeenRequests, SeenRequests
 from bot.state.stores import Stores, memory_stores
 from bot.urls import shown_url
 
 VARIABLE = "GATHR_STATE_URL"
-SCHEMA_VERSION = 2  # what this gathr-bot writes; each backend has one migration per version
+SCHEMA_VERSION = 3  # what this gathr-bot writes; each backend has one migration per version
 STORE_TIMEOUT = 2.0  # seconds one store call may take (connect, lock, answer)
 DEFAULT_RUN_URL = "sqlite:///gathr-bot.sqlite3"
 MEMORY_URL = "memory://"
@@ -107,6 +108,7 @@ class Store(Protocol):
     url: StateUrl
     seen: SeenRequests
     stores: Stores  # locks, confirmations, waits, watches: for the wiring to hand the core
+    leases: Leases  # who follows a wait, on the store's own clock
 
     def schema(self) -> int:
         """The schema version the store holds (after the migrations of `open_store`)."""
@@ -124,6 +126,7 @@ class MemoryStore:
         self.url = url or parse_state_url(MEMORY_URL)
         self.seen: SeenRequests = MemorySeenRequests()
         self.stores = memory_stores()
+        self.leases: Leases = MemoryLeases()
 
     def schema(self) -> int:
         return SCHEMA_VERSION
