@@ -126,10 +126,13 @@ class Listeners:
         ack()
         user_id, token = _clicker_and_value(body)
 
-        def conversation_here() -> Conversation:
+        def in_channel(channel_id: str) -> Conversation:
             return self.conversation(
-                client, channel_id=_channel_of(body), user_id=user_id, response_url=body.get("response_url")
+                client, channel_id=channel_id, user_id=user_id, response_url=body.get("response_url")
             )
+
+        def conversation_here() -> Conversation:
+            return in_channel(_channel_of(body))
 
         if self.foreign(body, "click") or self.repeat(body, "click", conversation_here, harmless=False):
             return
@@ -137,12 +140,6 @@ class Listeners:
             self.logger.warning("ignored a click without a user")
             return
         clicker = Requester(user_id=user_id, channel_id=_channel_of(body))
-
-        def in_channel(channel_id: str) -> Conversation:
-            return self.conversation(
-                client, channel_id=channel_id, user_id=clicker.user_id, response_url=body.get("response_url")
-            )
-
         conversation = in_channel(clicker.channel_id)
         self.core.scheduler.submit(
             lambda: self.core.click(clicker, token, accepted, conversation, in_channel=in_channel)
