@@ -95,3 +95,12 @@ class GathrBusy(GathrUnavailable):
     ) -> None:
         super().__init__(message, url=url, status=status)
         self.retry_after = retry_after
+
+
+class StoreUnavailable(BotError):
+    """The store of GATHR_STATE_URL did not answer (lost, timed out, refused): nothing was
+    kept by the call that raised it. `reason` is safe to log (no URL, no password)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -324,6 +324,13 @@ def rate_limited(burst: int, refill_every: float, retry_after: float) -> Message
     )
 
 
+def store_unavailable() -> Message:
+    return _message(
+        ":warning: gathr-bot cannot reach its state store just now, so nothing was done: "
+        "without it, the bot cannot be sure this runs only once. Try again in a minute."
+    )
+
+
 def internal_error() -> Message:
     return _message(
         ":boom: Something went wrong inside gathr-bot; the error has been logged. "

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.actions import CONFIRMABLE
 from bot.errors import ConfigError
+from bot.state.store import DEFAULT_RUN_URL, StateUrl, parse_state_url
 
 EVERYONE = "*"
 # Slack IDs: users (U…, W… on Enterprise Grid) and user groups (S…).
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     gathr_watches: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
     # Requests that call Gathr, per user: this many at once, then this many per minute.
     gathr_user_limit: int = Field(10, ge=0, le=10_000)
+
+    # Where state is kept (bot/state/store.py). Never in a repr: it may hold a password.
+    gathr_state_url: str | None = Field(None, repr=False)
+    redis_url: str | None = Field(None, repr=False)  # set by Heroku's and Render's Redis add-ons
 
     port: int = Field(3000, ge=0, le=65535)  # 0: any free port (tests)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -164,6 +169,18 @@ class Settings(BaseSettings):
             raise ValueError("must not hold a user name or password (user:password@host)")
         return url
 
+    @field_validator("gathr_state_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, raw: object) -> object:
+        return None if isinstance(raw, str) and not raw.strip() else raw
+
+    @field_validator("gathr_state_url")
+    @classmethod
+    def _state_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_state_url(url)  # its ValueError's words never quote the URL
+        return url
+
     @field_validator("port", mode="before")
     @classmethod
     def _port_number(cls, raw: object) -> object:
@@ -216,6 +233,18 @@ def load_settings(env_file: str | None = ".env", **overrides: object) -> Setting
 def _plain(pydantic_message: str) -> str:
     # pydantic prefixes custom errors with "Value error, "; users need only the reason.
     return pydantic_message.removeprefix("Value error, ")
+
+
+def state_url(settings: Settings, *, default: str = DEFAULT_RUN_URL) -> StateUrl:
+    """The store to use: GATHR_STATE_URL, else REDIS_URL, else `default` (CONTRACT §2)."""
+    if settings.gathr_state_url is not None:
+        return parse_state_url(settings.gathr_state_url)
+    if settings.redis_url is not None:
+        try:
+            return parse_state_url(settings.redis_url, source="REDIS_URL")
+        except ValueError as error:
+            raise ConfigError("REDIS_URL", f"(used while GATHR_STATE_URL is unset) {error}") from None
+    return parse_state_url(default)
 
 
 def require(settings: Settings, *variables: str) -> None:

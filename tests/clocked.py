@@ -1,5 +1,6 @@
 """Gathr on a clock the test moves: a ManualScheduler, a Simulator reading its time, and a
-real GathrClient over loopback. Import the fixtures into a test module to use them."""
+real GathrClient over loopback. Import the fixtures into a test module to use them.
+`Clock`: a bare clock the test moves, for what takes a `clock` callable."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from bot.gathr.simulator import Simulator
 T0 = 1000.0
 START_DELAY = 12.0  # seconds from start to RUNNING (or ERROR) in the simulator
 STOP_DELAY = 7.0
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture

@@ -9,4 +9,9 @@ that outlives the process needs that clock to be one that does too.
 
 A new backend (SQLite, Redis) implements the same protocols and passes the same contract
 tests (`tests/state_contract.py`).
+
+The backends: `store` opens the one of GATHR_STATE_URL (memory, `sqlite_store` with
+`sqlite_tables`, `redis_store` with `redis_keys`), whose `seen`, `stores` and `leases` are
+the protocols above and `leases` (one worker at a time, on the store's own clock); every
+call of a durable store has a deadline and fails fast while the store is lost (`breaker`).
 """
