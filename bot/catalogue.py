@@ -1,0 +1,83 @@
+"""The operator's catalogue of non-ETL apps (GATHR_APPS): an app's name -> its type and group.
+
+Gathr has no call that lists applications or tells an app's type, and a CDC app's every call
+must name its group; the catalogue lets users type only the name. An app not in it is ETL.
+Entries are `app:ingestion` or `app:cdc:group`, comma-separated (`app:etl` is allowed and
+changes nothing); the type is read without regard to case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.model import AppKind, AppType
+
+ENTRY_FORM = "app:ingestion or app:cdc:group (e.g. clicks-ingest:ingestion, accounts-cdc:cdc:core-db)"
+
+Entries = tuple[tuple[str, AppKind], ...]
+
+
+def parse_entries(raw: str) -> Entries:
+    """GATHR_APPS's text as (app, kind) pairs, or a `ValueError` saying which rule an entry
+    breaks (by its length, never its text, as every setting's error does)."""
+    entries: dict[str, AppKind] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        app, kind = _entry(item)
+        if entries.get(app, kind) != kind:
+            raise ValueError(f"an app is listed twice with different types ({_shape(item)})")
+        entries[app] = kind
+    return tuple(entries.items())
+
+
+def _entry(item: str) -> tuple[str, AppKind]:
+    parts = [part.strip() for part in item.split(":")]
+    # From the right, so that only the type and the group are taken apart.
+    if len(parts) >= 2 and parts[-1].lower() in (AppType.ETL, AppType.INGESTION):
+        app, kind = ":".join(parts[:-1]).strip(), AppKind(AppType(parts[-1].lower()))
+    elif len(parts) >= 2 and parts[-1].lower() == AppType.CDC:
+        raise ValueError(f"an entry ({_shape(item)}) names a cdc app without its group: use app:cdc:group")
+    elif len(parts) >= 3 and parts[-2].lower() == AppType.CDC:
+        app, kind = ":".join(parts[:-2]).strip(), AppKind(AppType.CDC, parts[-1])
+        if not _sound("group", kind.group):
+            raise ValueError(f"an entry ({_shape(item)}) has an empty or unusable group")
+    else:
+        raise ValueError(f"an entry ({_shape(item)}) is not {ENTRY_FORM}")
+    if not _sound("app", app):
+        raise ValueError(f"an entry ({_shape(item)}) has an empty or unusable app name")
+    return app, kind
+
+
+def _sound(label: str, name: str) -> bool:
+    from bot.commands import check_name  # the parser's own rule for a name
+    from bot.errors import UsageError
+
+    try:
+        check_name(label, name)
+    except UsageError:
+        return False
+    return True
+
+
+def _shape(value: str) -> str:
+    return f"{len(value)} characters"
+
+
+class Catalogue:
+    """Answers "what kind of app is this?" from the operator's entries; ETL when unlisted."""
+
+    def __init__(self, entries: Iterable[tuple[str, AppKind]] = ()) -> None:
+        self._kinds = dict(entries)
+
+    def kind_of(self, app: str) -> AppKind:
+        return self._kinds.get(app, AppKind())
+
+    def __contains__(self, app: object) -> bool:
+        return app in self._kinds
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def apps(self) -> list[tuple[str, AppKind]]:
+        return sorted(self._kinds.items())
