@@ -577,3 +577,24 @@ def test_the_simulator_seeds_a_custom_estate_with_no_workflows() -> None:
     with Simulator(apps=[SimApp("p", "only-etl")], workflows=[]) as custom:
         assert custom.workflows() == []
         assert custom.catalogue() == ""
+
+
+def test_the_simulator_program_serves_workflows_and_names_its_catalogue(tmp_path: object) -> None:
+    from tests.programs import RunningProgram, gathr_bot
+
+    program = RunningProgram(gathr_bot("simulator", "--port", "0"), cwd=str(tmp_path))
+    try:
+        base_url = program.read_until(r"Gathr simulator on (http://127\.0\.0\.1:\d+) ").group(1)
+        program.read_until(r"Workflows: sales/nightly-load, finance/month-close, sales/hourly-sync \(scheduled\)")
+        program.read_until(r"GATHR_APPS=clicks-ingest:ingestion,accounts-cdc:cdc:core-db")
+        answer = requests.post(
+            f"{base_url}{API_PATH}workflow/status", json=WORKFLOW_BODY,
+            headers={"Authorization": "simulator-token"}, timeout=5,
+        )
+        assert answer.json() == {"application_status": "STOPPED", "status": "success"}
+        read = requests.get(
+            f"{base_url}{API_PATH}status/cdc/accounts-cdc", headers={"Authorization": "simulator-token"}, timeout=5
+        )
+        assert read.json() == {"application_status": "STOPPED", "status": "Success"}
+    finally:
+        program.close()
