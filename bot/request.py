@@ -87,7 +87,7 @@ class ChangeRequest:
         self.finished = False
         self._finishing = threading.Lock()  # a shutdown may finish it from another thread
         self.replied = False  # the thread has replies
-        self.wait: StatusWait | None = None
+        self.wait: StatusWait[AppStatus] | None = None
         self.superseded_by = ""
 
     def _elapsed(self) -> float:
@@ -254,7 +254,7 @@ class ChangeRequest:
             messages.status_changed_reply(self.command.app, old, new, self._elapsed())
         )
 
-    def _waited(self, result: WaitResult) -> None:
+    def _waited(self, result: WaitResult[AppStatus]) -> None:
         elapsed = self._elapsed()
         if result.end is WaitEnd.REACHED and result.status is not None:
             self.finish(messages.state_reached(result.status, elapsed), result.status.value)
