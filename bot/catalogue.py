@@ -8,9 +8,13 @@ changes nothing); the type is read without regard to case.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
-from bot.model import AppKind, AppType
+from bot import messages
+from bot.actions import spec
+from bot.errors import UsageError
+from bot.model import Action, AppKind, AppType, Command
 
 ENTRY_FORM = "app:ingestion or app:cdc:group (e.g. clicks-ingest:ingestion, accounts-cdc:cdc:core-db)"
 
@@ -81,3 +85,26 @@ class Catalogue:
 
     def apps(self) -> list[tuple[str, AppKind]]:
         return sorted(self._kinds.items())
+
+    def resolve(self, command: Command) -> Command:
+        """`command` with its app's type and group filled in: `--type`/`--group` first, then
+        this catalogue, else ETL (a `--group` alone means CDC). A CDC start or stop with no
+        group, and an update of an app that is not ETL, are usage errors: nothing is sent."""
+        row = spec(command.action)
+        if row.workflow or not command.app or command.action is Action.HELP:
+            return command
+        listed = self._kinds.get(command.app)
+        if command.app_type is not None:
+            app_type = command.app_type
+        elif listed is not None:
+            app_type = listed.type
+        else:
+            app_type = AppType.CDC if command.group else AppType.ETL
+        if command.group and not app_type.needs_group:  # the catalogue says another type
+            raise UsageError(messages.group_for_another_type(command.app, app_type), row.usage)
+        group = command.group or (listed.group if listed is not None and listed.type is app_type else "")
+        if app_type.needs_group and row.group_flag and not group:
+            raise UsageError(messages.cdc_needs_group(command.app), row.usage)
+        if command.action is Action.UPDATE and app_type is not AppType.ETL:
+            raise UsageError(messages.update_is_etl_only(command.app, app_type), None)
+        return dataclasses.replace(command, app_type=app_type, group=group if app_type.needs_group else "")

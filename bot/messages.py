@@ -24,7 +24,7 @@ from bot.errors import (
     GathrUnresolved,
     UsageError,
 )
-from bot.model import Action, AppStatus, Command
+from bot.model import Action, AppStatus, AppType, Command
 
 CONFIRM_ACTION_ID = "gathr_confirm"
 CANCEL_ACTION_ID = "gathr_cancel"
@@ -268,19 +268,58 @@ def help_message(
     if topic is not None and topic is not Action.HELP:
         row = next(row for row in table if row.action is topic)
         text = f"Usage: {_usage(row)}\n{row.about}\nExample: {code(row.example)}"
+        if row.type_flag and topic in _TYPE_EXAMPLES:
+            text += (
+                f"\nFor an ingestion or CDC app: {code(_TYPE_EXAMPLES[topic])} "
+                "(an app listed in GATHR_APPS needs no `--type` or `--group`)."
+            )
         if topic in confirm:
             text += "\nYou will be asked to confirm with a button first."
         return _message(text)
-    lines = ["*gathr-bot* runs Gathr ETL applications from Slack."]
+    lines = ["*gathr-bot* runs Gathr applications (ETL, ingestion, CDC) and workflows from Slack."]
     for row in table:
         if row.summary:
             beside = [_usage(other, short=True) for other in table if other.listed_with is row.action]
             lines.append(f"• {' / '.join([_usage(row), *beside])}: {row.summary}")
     lines.append(
+        f"Ingestion and CDC apps: add `--type ingestion`, or `{esc('--type cdc --group <group>')}` "
+        f"(e.g. {code(_TYPE_EXAMPLES[Action.START])}), unless an operator listed them in GATHR_APPS."
+    )
+    lines.append(
         "Names with spaces go in quotes: `/gathr status \"daily orders\"`. "
         "More on one action: `/gathr help start`."
     )
     return _message("\n".join(lines))
+
+
+# `help <action>`'s example with --type, for the rows that take it.
+_TYPE_EXAMPLES = {
+    Action.START: "/gathr start finance accounts-cdc --type cdc --group core-db",
+    Action.STOP: "/gathr stop sales clicks-ingest --type ingestion",
+    Action.STATUS: "/gathr status clicks-ingest --type ingestion",
+    Action.WATCH: "/gathr watch accounts-cdc --type cdc",
+}
+
+
+# -- application types: what the catalogue's resolution refuses (bot.catalogue) ------------
+
+
+def cdc_needs_group(app: str) -> str:
+    return (
+        f"`{app}` is a CDC app, and Gathr needs its group: add `--group <group>`, or ask a "
+        f"gathr-bot operator to list it in GATHR_APPS as `{app}:cdc:<group>`"
+    )
+
+
+def group_for_another_type(app: str, app_type: AppType) -> str:
+    return f"--group is only for cdc apps, and `{app}` is {app_type.value} (GATHR_APPS lists it so)"
+
+
+def update_is_etl_only(app: str, app_type: AppType) -> str:
+    return (
+        f"update works only for ETL apps: Gathr's API cannot update {app_type.value} apps "
+        f"such as `{app}`"
+    )
 
 
 def usage_error(error: UsageError) -> Message:

@@ -58,6 +58,8 @@ class Action(enum.StrEnum):
     WATCH = "watch"
     UNWATCH = "unwatch"
     WATCHES = "watches"
+    TRIGGER = "trigger"
+    WORKFLOW = "workflow"
     HELP = "help"
 
 
@@ -79,6 +81,15 @@ class Command:
     bucket: str = ""
     files: tuple[str, ...] = ()
     help_topic: Action | None = None
+    # What the user said of the app's kind (--type, --group); None and "": not said, so the
+    # operator's catalogue, else ETL, decides (bot.catalogue fills them in before any call).
+    app_type: AppType | None = None
+    group: str = ""
+
+    @property
+    def kind(self) -> AppKind:
+        """The app's type and group as they stand (ETL where nothing says otherwise)."""
+        return AppKind(self.app_type or AppType.ETL, self.group)
 
     @property
     def target(self) -> str:

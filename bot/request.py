@@ -82,7 +82,8 @@ class ChangeRequest:
         self.holder = holder
         self.started = started
         self.parent: object = None
-        self.final = spec(command.action).final
+        # An app's final states (a trigger's are a workflow's, followed by its own handler).
+        self.final = frozenset(s for s in spec(command.action).final if isinstance(s, AppStatus))
         self.holding = False  # this request holds its channel's watch of the app
         self.finished = False
         self._finishing = threading.Lock()  # a shutdown may finish it from another thread
