@@ -73,9 +73,19 @@ class Catalogue:
 
     def __init__(self, entries: Iterable[tuple[str, AppKind]] = ()) -> None:
         self._kinds = dict(entries)
+        # Kinds told by watch commands (`watch x --type ingestion`) for apps not listed: the
+        # watch board reads each app by `kind_of`. Kept in memory only; never used by
+        # `resolve`, so that one command's --type does not change what the next one means.
+        self._told: dict[str, AppKind] = {}
 
     def kind_of(self, app: str) -> AppKind:
-        return self._kinds.get(app, AppKind())
+        """The operator's entry, else what a watch command said, else ETL."""
+        return self._kinds.get(app) or self._told.get(app) or AppKind()
+
+    def remember(self, app: str, kind: AppKind) -> None:
+        """A watch of `app` was made as `kind`: read it so (the operator's entry wins)."""
+        if app not in self._kinds:
+            self._told[app] = kind
 
     def __contains__(self, app: object) -> bool:
         return app in self._kinds
@@ -107,4 +117,9 @@ class Catalogue:
             raise UsageError(messages.cdc_needs_group(command.app), row.usage)
         if command.action is Action.UPDATE and app_type is not AppType.ETL:
             raise UsageError(messages.update_is_etl_only(command.app, app_type), None)
-        return dataclasses.replace(command, app_type=app_type, group=group if app_type.needs_group else "")
+        # ETL stays unsaid (None): a plain ETL command reads as it always has.
+        return dataclasses.replace(
+            command,
+            app_type=None if app_type is AppType.ETL else app_type,
+            group=group if app_type.needs_group else "",
+        )
