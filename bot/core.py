@@ -283,34 +283,46 @@ class Core:
             conversation.ephemeral(messages.watch_not_found(command.app))
 
     def _status(self, requester: Requester, command: Command, conversation: Conversation) -> None:
-        read = self._read_status(requester, command, conversation)
-        if read is None:
-            return  # a shutdown has told the requester
-        status, started = read
-        if not isinstance(status, AppStatus):
-            outcome = f"failed: {audit.problem(status)}"
-            self.audit(requester, command.action, command.target, Decision.ALLOWED, outcome, started)
-            conversation.ephemeral(messages.status_failed(command.app, status))
-            return
-        self.audit(requester, command.action, command.target, Decision.ALLOWED, status.value, started)
-        conversation.post(messages.status_answer(command.app, status, requester.user_id))
+        self._tell_status(
+            requester, command, conversation,
+            lambda: self.gathr.status(command.app, app_type=command.kind.type),
+            answer=lambda status: messages.status_answer(command.app, status, requester.user_id),
+            failed=lambda error: messages.status_failed(command.app, error),
+        )
 
     def _workflow(self, requester: Requester, command: Command, conversation: Conversation) -> None:
-        read = self._read(
-            requester, command, conversation, lambda: self.gathr.workflow_status(command.project, command.app)
+        self._tell_status(
+            requester, command, conversation,
+            lambda: self.gathr.workflow_status(command.project, command.app),
+            answer=lambda status: messages.workflow_status_answer(
+                command.project, command.app, status, requester.user_id
+            ),
+            failed=lambda error: messages.workflow_status_failed(command.project, command.app, error),
         )
+
+    def _tell_status(
+        self,
+        requester: Requester,
+        command: Command,
+        conversation: Conversation,
+        read_once: Callable[[], _S],
+        *,
+        answer: Callable[[_S], Message],
+        failed: Callable[[GathrError | UserError], Message],
+    ) -> None:
+        """A status or workflow command: one read, its answer in the channel (or why there
+        is none, to the requester), one audit line."""
+        read = self._read(requester, command, conversation, read_once)
         if read is None:
             return  # a shutdown has told the requester
         status, started = read
-        if not isinstance(status, WorkflowStatus):
+        if isinstance(status, (GathrError, UserError)):
             outcome = f"failed: {audit.problem(status)}"
             self.audit(requester, command.action, command.target, Decision.ALLOWED, outcome, started)
-            conversation.ephemeral(messages.workflow_status_failed(command.project, command.app, status))
+            conversation.ephemeral(failed(status))
             return
         self.audit(requester, command.action, command.target, Decision.ALLOWED, status.value, started)
-        conversation.post(
-            messages.workflow_status_answer(command.project, command.app, status, requester.user_id)
-        )
+        conversation.post(answer(status))
 
     def _read_status(
         self, requester: Requester, command: Command, conversation: Conversation

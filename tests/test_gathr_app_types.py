@@ -33,11 +33,8 @@ from bot.gathr.client import API_PATH, STATUS_PATH, GathrClient
 from bot.gathr.simulator import Fault, SimApp, Simulator, SimWorkflow
 from bot.model import AppStatus, AppType, WorkflowStatus
 
-BASE = "https://gathr.test"
-API = f"{BASE}/api/v1/application"
-TOKEN = "gathr-user-token-7Q2x"
-SPEC_HEADERS = {"Content-Type": "application/json", "Authorization": TOKEN}
-TIMEOUT = 5.0
+from tests.test_gathr_client import API, BASE, SPEC_HEADERS, TIMEOUT, TOKEN, client, rsps  # noqa: F401  (fixtures)
+
 WORKFLOW_BODY = {"name": "nightly-load", "projectName": "sales"}
 INGESTION_BODY = {"name": "clicks-ingest", "appType": "ingestion", "projectName": "sales"}
 CDC_BODY = {"name": "accounts-cdc", "appType": "cdc", "groupName": "core-db", "projectName": "finance"}
@@ -52,19 +49,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def client() -> Iterator[GathrClient]:
-    gathr = GathrClient(BASE, TOKEN, timeout=TIMEOUT, retry_backoff=0)
-    yield gathr
-    gathr.close()
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 @pytest.fixture
