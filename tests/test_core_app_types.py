@@ -196,6 +196,7 @@ def test_a_second_trigger_while_the_first_runs_is_refused_as_busy(core: Core, si
     say(core, "trigger sales nightly-load")
     second = say(core, "trigger sales nightly-load", user="U2")
     assert [s.kind for s in second.said] == ["ephemeral"]
+    assert "`nightly-load` is busy: <@U1> asked to *trigger* it" in second.last("ephemeral").text
     assert len(bodies(sim, "workflow/trigger")) == 1
 
 
