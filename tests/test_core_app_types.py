@@ -282,3 +282,15 @@ def test_a_watch_reads_each_app_as_its_type_and_tells_its_changes(
     assert any("`other-ingest` is now :red_circle: *ERROR*" in text for text in told), told
     gets = {path for method, path in paths(sim) if method == "GET"}
     assert gets == {"status/cdc/accounts-cdc", "status/ingestion/other-ingest"}
+
+
+def test_a_shutdown_during_a_triggers_wait_tells_its_thread(
+    core: Core, sim: Simulator, scheduler: ManualScheduler
+) -> None:
+    talk = say(core, "trigger sales nightly-load")
+    scheduler.advance(5)  # ACTIVE
+    core.shutdown()
+    assert ":recycle: No longer followed after 5 s: gathr-bot restarted." in parent_text(talk)
+    assert "Check later with `/gathr workflow sales nightly-load`." in talk.of("reply")[-1].text
+    assert core.active_waits == 0
+    assert len(bodies(sim, "workflow/trigger")) == 1  # never sent again
