@@ -49,6 +49,10 @@ class InvalidName(UserError):
     """A name that cannot travel safely in a URL path segment ("", ".", "..")."""
 
 
+class GroupRequired(UserError):
+    """A CDC app's call without its group: refused before anything is sent."""
+
+
 class GathrError(BotError):
     """A Gathr call failed. `url` has no secrets; `status` is the HTTP status if any."""
 

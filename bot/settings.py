@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.actions import CONFIRMABLE
 from bot.errors import ConfigError
+from bot.model import AppKind
 from bot.state.store import DEFAULT_RUN_URL, StateUrl, parse_state_url
 
 EVERYONE = "*"
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     gathr_allow_update: AllowList = frozenset()
     gathr_allow_status: AllowList = frozenset({EVERYONE})
     gathr_allow_watch: AllowList = frozenset({EVERYONE})
+    gathr_allow_trigger: AllowList = frozenset()
     gathr_confirm: AllowList = frozenset({"stop", "update"})
 
     gathr_wait: bool = True
@@ -60,6 +62,8 @@ class Settings(BaseSettings):
     gathr_poll_timeout: float = Field(900.0, gt=0, allow_inf_nan=False)
     gathr_watch_interval: float = Field(60.0, ge=1, allow_inf_nan=False)
     gathr_watches: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
+    # The operator's catalogue of ingestion and CDC apps (bot.catalogue); the rest are ETL.
+    gathr_apps: Annotated[tuple[tuple[str, AppKind], ...], NoDecode] = ()
     # Requests that call Gathr, per user: this many at once, then this many per minute.
     gathr_user_limit: int = Field(10, ge=0, le=10_000)
 
@@ -76,6 +80,7 @@ class Settings(BaseSettings):
         "gathr_allow_update",
         "gathr_allow_status",
         "gathr_allow_watch",
+        "gathr_allow_trigger",
         mode="before",
     )
     @classmethod
@@ -120,6 +125,13 @@ class Settings(BaseSettings):
             if (app, channel) not in pairs:
                 pairs.append((app, channel))
         return tuple(pairs)
+
+    @field_validator("gathr_apps", mode="before")
+    @classmethod
+    def _parse_apps(cls, raw: object) -> object:
+        from bot.catalogue import parse_entries
+
+        return parse_entries(raw) if isinstance(raw, str) else raw
 
     @field_validator(
         "slack_bot_token", "slack_signing_secret", "slack_app_token", "gathr_token", mode="before"

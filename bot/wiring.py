@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.access import AccessPolicy
+from bot.catalogue import Catalogue
 from bot.core import Core
 from bot.gathr.client import GathrClient
 from bot.model import Action
@@ -37,10 +38,13 @@ def build_core(
         timeout=settings.gathr_timeout,
         filenames_as_list=settings.gathr_update_filenames == "list",
     )
+    catalogue = Catalogue(settings.gathr_apps)
+    client = gathr
     watches = None
     if notifier is not None:
         watches = WatchBoard(
-            read_status=gathr.status,
+            # Each watched app is read as its type: the catalogue's, or the watch command's.
+            read_status=lambda app: client.status(app, app_type=catalogue.kind_of(app).type),
             scheduler=scheduler,
             notifier=notifier,
             interval=settings.gathr_watch_interval,
@@ -65,4 +69,5 @@ def build_core(
         locks=stores.locks,
         confirmations=stores.confirmations,
         waits=stores.waits,
+        catalogue=catalogue,
     )

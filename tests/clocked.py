@@ -15,6 +15,7 @@ from bot.gathr.simulator import Simulator
 T0 = 1000.0
 START_DELAY = 12.0  # seconds from start to RUNNING (or ERROR) in the simulator
 STOP_DELAY = 7.0
+RUN_DELAY = 17.0  # seconds a triggered workflow is ACTIVE
 
 
 class Clock:
@@ -32,7 +33,7 @@ def scheduler() -> ManualScheduler:
 
 @pytest.fixture
 def sim(scheduler: ManualScheduler) -> Iterator[Simulator]:
-    with Simulator(clock=scheduler.now, start_delay=START_DELAY, stop_delay=STOP_DELAY) as simulator:
+    with Simulator(clock=scheduler.now, start_delay=START_DELAY, stop_delay=STOP_DELAY, run_delay=RUN_DELAY) as simulator:
         yield simulator
 
 

@@ -50,7 +50,7 @@ def test_run_in_http_mode_sums_up_its_settings_then_audits_in_pure_json(
         assert summary_of(program, 6) == [
             f"gathr-bot {metadata.version('gathr-bot')} serving Slack: HTTP on 0.0.0.0:{port}",
             f"Gathr: {sim.base_url}",
-            "who may: start: 2 users, 1 group; stop: nobody; update: everyone; status: everyone; watch: everyone",
+            "who may: start: 2 users, 1 group; stop: nobody; update: everyone; trigger: nobody; status: everyone; watch: everyone",
             "confirmed before they run: stop",
             "watches set by the operator (GATHR_WATCHES): 2, checked every 60 s",
             "state kept in sqlite:///gathr-bot.sqlite3",
@@ -82,7 +82,7 @@ def test_run_warns_when_nobody_may_start_stop_or_update(fake: FakeSlack, sim: Si
     finally:
         program.close()
     assert lines[0].endswith(" serving Slack: Socket Mode")
-    assert lines[2] == "who may: start: nobody; stop: nobody; update: nobody; status: everyone; watch: everyone"
+    assert lines[2] == "who may: start: nobody; stop: nobody; update: nobody; trigger: nobody; status: everyone; watch: everyone"
     assert lines[3] == "confirmed before they run: stop, update"
     assert warning.endswith(
         "nobody may start, stop or update apps: set GATHR_ALLOW_START, GATHR_ALLOW_STOP "
