@@ -4,7 +4,7 @@ It knows nothing of Slack. A surface (Slack, the console) gives it a `Conversati
 speak through and renders what it says. The core runs the Gathr call in the caller's thread
 (surfaces call it off their acknowledgement path) and waits on the shared scheduler.
 
-This file holds the entry points (triage, run, handle, click, shutdown) and the handler of
+This file holds the entry points (triage, run, handle, click, shutdown, resume) and the handler of
 each action. The policy before a handler is `bot.gates`; a change and its wait live in
 `bot.request`, a read in flight in `bot.read`, prompts awaiting a click in
 `bot.confirmation`, and the core is built from settings in `bot.wiring`.
@@ -12,6 +12,7 @@ each action. The policy before a handler is `bot.gates`; a change and its wait l
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -35,7 +36,7 @@ from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
 from bot.state.confirmations import Confirmations, MemoryConfirmations
 from bot.state.locks import AppLocks, Holder, MemoryAppLocks
-from bot.state.waits import MemoryRunningWaits, RunningWaits
+from bot.state.waits import MemoryRunningWaits, RunningWaits, WaitRecord
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
 
@@ -59,6 +60,8 @@ class Core:
         locks: AppLocks | None = None,
         confirmations: Confirmations | None = None,
         waits: RunningWaits | None = None,
+        clock: Callable[[], float] | None = None,
+        hands_over: bool = False,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -67,8 +70,13 @@ class Core:
         self.wait_by_default = wait_by_default
         self.confirm = confirm
         self.confirmation_ttl = confirmation_ttl
+        # The clock of what is kept in the stores (locks, confirmations, waits): the wall
+        # clock for a store that outlives the process; the scheduler's by default.
+        self.clock: Callable[[], float] = scheduler.now if clock is None else clock
+        # A durable store: a shutdown leaves running waits to the next start (`resume`).
+        self.hands_over = hands_over
         self._confirmations = ConfirmationPrompts(
-            clock=scheduler.now,
+            clock=self.clock,
             ttl=confirmation_ttl,
             new_token=new_token,
             store=MemoryConfirmations() if confirmations is None else confirmations,
@@ -172,8 +180,9 @@ class Core:
             conversation.ephemeral(messages.internal_error())
 
     def shutdown(self, run: Callable[[Callable[[], None]], object] | None = None) -> None:
-        """Take no new commands; tell every running wait's thread that it has stopped, and
-        every request still on its way to Gathr that its fate is unknown.
+        """Take no new commands; tell every running wait's thread that it has stopped (unless
+        the store `hands_over` the waits to the next start), and every request still on its
+        way to Gathr that its fate is unknown.
 
         `run` runs each wait's notice (two Slack calls); pass a pool's submit so that
         many waits are told side by side within the time a shutdown has.
@@ -186,7 +195,8 @@ class Core:
         if self.watches is not None:
             self.watches.stop()
         for request in waiting:
-            (run or _call)(request.interrupt)
+            if not (self.hands_over and request.wait is not None):  # else its record goes on
+                (run or _call)(request.interrupt)
         for request in sending:
             (run or _call)(request.abandon)
         for read in reading:
@@ -318,7 +328,7 @@ class Core:
 
     def _change(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         started = self.scheduler.now()
-        holder = Holder(requester.user_id, command.action, started, secrets.token_urlsafe(16))
+        holder = Holder(requester.user_id, command.action, self.clock(), secrets.token_urlsafe(16))
         current = self._locks.acquire(command.app, holder)
         if current is not None and self._supersede(command, requester):
             current = self._locks.acquire(command.app, holder)
@@ -340,7 +350,29 @@ class Core:
             audit=self.audit,
             tracker=self,
             waits=self._wait_records,
+            clock=self.clock,
         )
+
+    def resume(self, place: Callable[[WaitRecord], tuple[Conversation, object]]) -> int:
+        """After a restart: go on with every wait kept in the store, each in its own thread
+        (`place(record)`: the conversation and the parent message it was in). Sends Gathr
+        nothing; keeps each wait's app lock. How many waits were resumed."""
+        records = self._wait_records.all()
+        for record in records:
+            self.scheduler.submit(functools.partial(self._resume, record, place))
+        return len(records)
+
+    def _resume(self, record: WaitRecord, place: Callable[[WaitRecord], tuple[Conversation, object]]) -> None:
+        conversation, parent = place(record)
+        command = record.command
+        holder = Holder(record.user_id, command.action, record.started, record.key)
+        current = self._locks.acquire(command.app, holder)
+        if current is not None and current.token != record.key:
+            log.warning("resuming the wait of %s: its lock is held by another request", command.target)
+        elapsed = self.clock() - record.started  # on the clock the record was kept on
+        requester = Requester(record.user_id, record.channel_id)
+        request = ChangeRequest(self._parts(), requester, command, conversation, holder, self.scheduler.now() - elapsed)
+        request.resume(parent, record)
 
     def _waiting_start(self, command: Command) -> ChangeRequest | None:
         """The start of this app that is waiting for RUNNING, if `command` is a stop."""
@@ -359,7 +391,7 @@ class Core:
         return start.supersede(requester.user_id)  # finishes the start, freeing the app
 
     def _busy_message(self, command: Command, current: Holder, asker_id: str) -> Message:
-        now = self.scheduler.now()
+        now = self.clock()
         return messages.busy(command.app, current.user_id, current.action, current.since, now, asker_id)
 
     # -- the tracker of the changes it runs (bot.request.Tracker) ---------------------------------------------------------

@@ -65,6 +65,7 @@ class StatusWait:
         policy: WaitPolicy,
         on_change: Callable[[AppStatus | None, AppStatus, float], None],
         on_done: Callable[[WaitResult], None],
+        last: AppStatus | None = None,  # already seen (a wait resumed after a restart)
     ) -> None:
         self.app = app
         self._final = final
@@ -77,7 +78,7 @@ class StatusWait:
         self._handle: Handle | None = None
         self._done = False
         self._started = scheduler.now()
-        self._last: AppStatus | None = None
+        self._last: AppStatus | None = last
         self._polls = 0
         self._errors = 0
         self._busy = 0  # "try later" answers in a row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.access import AccessPolicy
 from bot.core import Core
 from bot.gathr.client import GathrClient
@@ -22,12 +24,15 @@ def build_core(
     gathr: GathrClient | None = None,
     notifier: Notifier | None = None,
     stores: Stores | None = None,
+    clock: Callable[[], float] | None = None,
+    hands_over: bool = False,
 ) -> Core:
     """The core as the settings describe it; tests and the console may swap a part.
 
     With a `notifier`, the core also keeps watches (`core.watches`); call its `start()`.
-    Its state is kept in `stores`: in memory unless told otherwise (no setting names another
-    store yet).
+    Its state is kept in `stores` (in memory unless told otherwise), whose times are on
+    `clock` (the scheduler's unless told otherwise: a durable store needs the wall clock);
+    `hands_over`: the store outlives the process, so a shutdown leaves the waits in it.
     """
     stores = memory_stores() if stores is None else stores
     token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
@@ -65,4 +70,6 @@ def build_core(
         locks=stores.locks,
         confirmations=stores.confirmations,
         waits=stores.waits,
+        clock=clock,
+        hands_over=hands_over,
     )

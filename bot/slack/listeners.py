@@ -22,6 +22,7 @@ from bot.core import Conversation, Core, Requester
 from bot.slack.redelivery import request_key, team_of
 from bot.state.seen import SEEN_TTL, SeenRequests
 from bot import messages
+from bot.actions import spec
 from bot.errors import ConfigError, StoreUnavailable
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.slack.conversation import SlackConversation
@@ -108,7 +109,7 @@ class Listeners:
                 response_url=command.get("response_url"),
             )
 
-        if self.repeat(command, "slash command", conversation_here, harmless=not outcome.action.changes_app):
+        if self.repeat(command, "slash command", conversation_here, harmless=not spec(outcome.action).changes_app):
             return
         conversation = conversation_here()
         self.core.scheduler.submit(lambda: self.core.run(requester, outcome, conversation))
