@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.gathr.simulator import Simulator
+from bot.messages import CONFIRM_ACTION_ID
 from bot.model import AppStatus
 from tests.fakes.slack import FakeSlack
 from tests.programs import RunningProgram, gathr_bot, program_environment
-from tests.slack_harness import APP_TOKEN, BOT_TOKEN, CHANNEL, REQUESTER, fake, gathr_calls  # noqa: F401
+from tests.slack_harness import APP_TOKEN, BOT_TOKEN, CHANNEL, REQUESTER, fake, gathr_calls, sim  # noqa: F401
 
 DEADLINE = 60.0  # seconds, for a loaded machine: every wait below is on a condition
 STATE_FILE = "state.sqlite3"
@@ -109,3 +110,71 @@ def test_a_start_whose_worker_stops_mid_wait_is_reported_running_after_a_restart
     assert "RUNNING" in replies[-1]
     assert sum("is now" in text for text in replies) == 1, replies  # STARTING told once, before the restart
     assert len(replies) == 4, replies  # accepted, STARTING, resumed, RUNNING
+
+
+def restarted(first: RunningProgram, env: dict[str, str], folder: Path, programs: list[RunningProgram]) -> RunningProgram:
+    """`first` killed (SIGKILL: nothing said on the way out), and the bot started again."""
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=DEADLINE)
+    second = RunningProgram(gathr_bot("run"), env=env, cwd=folder)
+    programs.append(second)
+    until(lambda: "serving Slack in Socket Mode" in second.output() or None, "the restarted bot serving", programs)
+    return second
+
+
+def confirm_value(body: Any) -> str | None:
+    """The value of the Confirm button anywhere in a message body."""
+    if isinstance(body, dict):
+        if body.get("action_id") == CONFIRM_ACTION_ID:
+            return str(body["value"])
+        body = list(body.values())
+    if isinstance(body, list):
+        return next((value for item in body if (value := confirm_value(item)) is not None), None)
+    return None
+
+
+def test_a_confirmation_shown_before_a_restart_is_clicked_after_it_and_runs_once(
+    fake: FakeSlack, sim: Simulator, programs: list[RunningProgram], tmp_path: Path
+) -> None:
+    env = {**environment(fake, sim), "GATHR_ALLOW_STOP": REQUESTER, "GATHR_WAIT": "false"}
+    first = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
+    programs.append(first)
+    fake.wait_connected(timeout=DEADLINE, count=1)
+    fake.send_envelope("slash_commands", fake.slash_command_payload("stop sales customers-etl", user_id=REQUESTER, response_name="cmd"))
+    token = until(lambda: confirm_value(fake.responses("cmd")), "the confirmation prompt", programs)
+    restarted(first, env, tmp_path, programs)
+    fake.wait_connected(timeout=DEADLINE, count=2)
+
+    for n in range(2):  # two clicks (two trigger_ids, no redelivery): the second finds it handled
+        click = fake.block_actions_payload(
+            CONFIRM_ACTION_ID, token, user_id=REQUESTER, response_name="click", trigger_id=f"click-{n}"
+        )
+        fake.wait_for_ack(fake.send_envelope("interactive", click), timeout=DEADLINE)
+
+    until(lambda: gathr_calls(sim, "POST", "/stop") or None, "Gathr sent the stop", programs)
+    gone = until(
+        lambda: [r for r in fake.responses("click") if "already handled" in str(r)] or None, "the second click refused", programs
+    )
+    assert len(gone) == 1
+    assert len(gathr_calls(sim, "POST", "/stop")) == 1
+
+
+def test_a_change_of_a_watched_app_while_the_bot_was_down_is_told_when_it_is_back(
+    fake: FakeSlack, sim: Simulator, programs: list[RunningProgram], tmp_path: Path
+) -> None:
+    env = {**environment(fake, sim), "GATHR_WATCH_INTERVAL": "1"}
+    first = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
+    programs.append(first)
+    fake.wait_connected(timeout=DEADLINE, count=1)
+    fake.send_envelope("slash_commands", fake.slash_command_payload("watch customers-etl", user_id=REQUESTER))
+    until(lambda: [m for m in fake.messages(CHANNEL) if "asked to tell this channel" in m.get("text", "")] or None, "the watch added", programs)
+
+    restarted(first, env, tmp_path, programs)
+    sim.set_status("customers-etl", AppStatus.STOPPED)
+
+    told = until(
+        lambda: [m for m in fake.messages(CHANNEL) if "is now" in m.get("text", "") and "customers-etl" in m.get("text", "")] or None,
+        "the change told",
+        programs,
+    )
+    assert "STOPPED" in told[0]["text"] and "RUNNING" in told[0]["text"]  # now STOPPED (was RUNNING)
