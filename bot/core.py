@@ -37,6 +37,7 @@ from bot.scheduling import Scheduler
 from bot.state.confirmations import Confirmations, MemoryConfirmations
 from bot.state.locks import AppLocks, Holder, MemoryAppLocks
 from bot.state.waits import MemoryRunningWaits, RunningWaits, WaitRecord
+from bot.wait_leases import WaitLeases
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
 
@@ -62,6 +63,7 @@ class Core:
         waits: RunningWaits | None = None,
         clock: Callable[[], float] | None = None,
         hands_over: bool = False,
+        following: WaitLeases | None = None,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -75,6 +77,8 @@ class Core:
         self.clock: Callable[[], float] = scheduler.now if clock is None else clock
         # A durable store: a shutdown leaves running waits to the next start (`resume`).
         self.hands_over = hands_over
+        # Several workers on one store: each wait is followed by one of them, under a lease.
+        self.following = following
         self._confirmations = ConfirmationPrompts(
             clock=self.clock,
             ttl=confirmation_ttl,
@@ -194,6 +198,8 @@ class Core:
             reading = list(self._reading)
         if self.watches is not None:
             self.watches.stop()
+        if self.following is not None and self.hands_over:
+            self.following.stop()  # another worker, or the next start, goes on with them
         for request in waiting:
             if not (self.hands_over and request.wait is not None):  # else its record goes on
                 (run or _call)(request.interrupt)
@@ -357,9 +363,14 @@ class Core:
         """After a restart: go on with every wait kept in the store, each in its own thread
         (`place(record)`: the conversation and the parent message it was in). Sends Gathr
         nothing; keeps each wait's app lock. How many waits were resumed."""
+        def resume_one(record: WaitRecord) -> None:
+            self.scheduler.submit(functools.partial(self._resume, record, place))
+
+        if self.following is not None:  # only the waits no live worker follows, now and later
+            return self.following.start(resume_one)
         records = self._wait_records.all()
         for record in records:
-            self.scheduler.submit(functools.partial(self._resume, record, place))
+            resume_one(record)
         return len(records)
 
     def _resume(self, record: WaitRecord, place: Callable[[WaitRecord], tuple[Conversation, object]]) -> None:
@@ -402,7 +413,9 @@ class Core:
             if self._closing:
                 return False
             self._waiting[request.command.app] = request
-            return True
+        if self.following is not None:
+            self.following.claim(request.holder.token)
+        return True
 
     def track_sending(self, request: ChangeRequest) -> bool:
         """Remember a request whose call to Gathr is about to go out; False if shutting down
@@ -424,6 +437,8 @@ class Core:
                 del self._waiting[request.command.app]
             self._sending.discard(request)
         self._locks.release(request.command.app, request.holder.token)
+        if self.following is not None:
+            self.following.release(request.holder.token)
 
     # -- helpers --------------------------------------------------------------------------
 

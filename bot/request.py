@@ -343,8 +343,8 @@ class ChangeRequest:
 
     def _report_end(self, state: str, outcome: str, *, reply: bool) -> None:
         try:
+            self.parts.waits.remove(self.holder.token)  # first: no other worker takes it over now
             self.parts.tracker.finished(self)  # frees the app, whatever comes next
-            self.parts.waits.remove(self.holder.token)
         except StoreUnavailable as error:  # the outcome is still told
             log.warning("the end of %s could not be kept in the store: %s", self.command.target, error)
         if self.holding and self.parts.watches is not None:

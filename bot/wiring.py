@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from bot.access import AccessPolicy
@@ -11,7 +12,9 @@ from bot.model import Action
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
+from bot.state.leases import Leases
 from bot.state.stores import Stores, memory_stores
+from bot.wait_leases import WaitLeases
 from bot.waits import WaitPolicy
 from bot.watches import Notifier, WatchBoard
 
@@ -26,6 +29,7 @@ def build_core(
     stores: Stores | None = None,
     clock: Callable[[], float] | None = None,
     hands_over: bool = False,
+    leases: Leases | None = None,
 ) -> Core:
     """The core as the settings describe it; tests and the console may swap a part.
 
@@ -33,6 +37,7 @@ def build_core(
     Its state is kept in `stores` (in memory unless told otherwise), whose times are on
     `clock` (the scheduler's unless told otherwise: a durable store needs the wall clock);
     `hands_over`: the store outlives the process, so a shutdown leaves the waits in it.
+    `leases`: several workers share the store, so each wait is followed under a lease.
     """
     stores = memory_stores() if stores is None else stores
     token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
@@ -42,6 +47,7 @@ def build_core(
         timeout=settings.gathr_timeout,
         filenames_as_list=settings.gathr_update_filenames == "list",
     )
+    owner = secrets.token_hex(8)  # this worker, in the leases it takes
     watches = None
     if notifier is not None:
         watches = WatchBoard(
@@ -51,6 +57,13 @@ def build_core(
             interval=settings.gathr_watch_interval,
             operator_watches=settings.gathr_watches,
             store=stores.watches,
+            leases=leases,
+            owner=owner,
+        )
+    following = None
+    if leases is not None:
+        following = WaitLeases(
+            leases, owner=owner, scheduler=scheduler, records=stores.waits.all
         )
     return Core(
         gathr=gathr,
@@ -72,4 +85,5 @@ def build_core(
         waits=stores.waits,
         clock=clock,
         hands_over=hands_over,
+        following=following,
     )

@@ -5,18 +5,22 @@ one start. The Redis is the real server of `tests/redis_server.py`."""
 
 from __future__ import annotations
 
+import random
+import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from bot.gathr.simulator import Simulator
+from bot.gathr.simulator import SimApp, Simulator
+from bot.model import AppStatus
 from tests.fakes.slack import FakeSlack, form_body, signed_http_headers
 from tests.programs import RunningProgram, gathr_bot, program_environment
-from tests.slack_harness import APP_TOKEN, BOT_TOKEN, REQUESTER, SIGNING_SECRET, fake, gathr_calls, sim  # noqa: F401
+from tests.slack_harness import APP_TOKEN, BOT_TOKEN, CHANNEL, REQUESTER, SIGNING_SECRET, fake, gathr_calls, sim  # noqa: F401
 
 WORKERS = 2
 DEADLINE = 60.0  # seconds, for a loaded machine: every wait below is on a condition
@@ -113,3 +117,61 @@ def test_the_same_envelope_delivered_to_two_workers_connections_starts_the_app_o
     wait_until_one_says(start_workers, f"ignored a repeat of Socket Mode envelope {envelope_id}")
     wait_for_starts(sim, 1)
     assert len(gathr_calls(sim, "POST", "/start")) == 1
+
+
+STARTS = 30
+
+
+@pytest.fixture
+def slow_sim() -> Iterator[Simulator]:
+    """A Gathr of 30 apps whose starts stay STARTING until the test says RUNNING."""
+    with Simulator(start_delay=86_400.0, stop_delay=0.0) as started:
+        for n in range(STARTS):
+            started.add_app(SimApp("sales", f"app-{n:02d}-etl"))
+        yield started
+
+
+def parents(fake: FakeSlack) -> dict[str, dict[str, Any]]:
+    """Each app's parent message, by app."""
+    found = {}
+    for message in fake.messages(CHANNEL):
+        if "thread_ts" not in message and (name := re.search(r"app-\d\d-etl", message.get("text", ""))):
+            found[name.group(0)] = message
+    return found
+
+
+def test_two_workers_take_30_starts_at_random_each_run_and_reported_once_even_when_one_dies(
+    fake: FakeSlack, slow_sim: Simulator, redis_url: str, start_workers: list[RunningProgram], tmp_path: Path
+) -> None:
+    env = {**worker_environment(fake, slow_sim, redis_url, socket_mode=True), "GATHR_WAIT": "true", "GATHR_POLL_INTERVAL": "0.05", "GATHR_USER_LIMIT": "0"}
+    for count in range(1, WORKERS + 1):
+        start_workers.append(RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path))
+        fake.wait_connected(timeout=DEADLINE, count=count)
+    deadline = time.monotonic() + DEADLINE
+    while fake.open_connections < WORKERS:
+        assert time.monotonic() < deadline, "the workers did not both connect"
+        time.sleep(0.05)
+    pick = random.Random(11)
+    for n in range(STARTS):
+        payload = fake.slash_command_payload(f"start sales app-{n:02d}-etl", user_id=REQUESTER)
+        fake.send_envelope("slash_commands", payload, connection=pick.randrange(WORKERS))
+    wait_for_starts(slow_sim, STARTS)
+    deadline = time.monotonic() + DEADLINE
+    while sum("is now" in m.get("text", "") for m in fake.messages(CHANNEL)) < STARTS:  # every wait under way
+        assert time.monotonic() < deadline, "not every wait saw STARTING"
+        time.sleep(0.05)
+
+    start_workers[0].process.kill()  # in the middle of its waits
+    start_workers[0].process.wait(timeout=DEADLINE)
+    for n in range(STARTS):
+        slow_sim.set_status(f"app-{n:02d}-etl", AppStatus.RUNNING)
+
+    deadline = time.monotonic() + DEADLINE
+    while len([m for m in parents(fake).values() if "RUNNING" in m.get("text", "")]) < STARTS:
+        assert time.monotonic() < deadline, "not every start was reported:\n" + start_workers[1].output()
+        time.sleep(0.1)
+    assert len(gathr_calls(slow_sim, "POST", "/start")) == STARTS  # each ran once
+    for app, parent in parents(fake).items():
+        thread = [m.get("text", "") for m in fake.messages(CHANNEL) if m.get("thread_ts") == parent["ts"]]
+        assert sum("RUNNING" in text for text in thread) == 1, (app, thread)  # reported once
+        assert sum("is now" in text for text in thread) == 1, (app, thread)

@@ -237,6 +237,7 @@ class Service:
             stores=self.store.stores,
             clock=time.time,  # what the store keeps outlives this process's monotonic clock
             hands_over=self.store.url.kind != "memory",
+            leases=self.store.leases if self.store.url.kind == "redis" else None,  # several workers
         )
         secret = settings.slack_signing_secret
         self.seen: SeenRequests = self.store.seen
