@@ -18,8 +18,9 @@ from bot.gathr.simulator import Simulator
 from bot.messages import CONFIRM_ACTION_ID
 from bot.model import AppStatus
 from tests.fakes.slack import FakeSlack
-from tests.programs import RunningProgram, gathr_bot, program_environment
-from tests.slack_harness import APP_TOKEN, BOT_TOKEN, CHANNEL, REQUESTER, fake, gathr_calls, sim  # noqa: F401
+from tests.programs import RunningProgram, gathr_bot
+from tests.slack_harness import CHANNEL, REQUESTER, fake, gathr_calls, sim  # noqa: F401
+from tests.test_state_workers import worker_environment
 
 DEADLINE = 60.0  # seconds, for a loaded machine: every wait below is on a condition
 STATE_FILE = "state.sqlite3"
@@ -52,16 +53,7 @@ def until(found: Callable[[], T | None], what: str, programs: list[RunningProgra
 
 
 def environment(fake: FakeSlack, sim: Simulator) -> dict[str, str]:
-    return program_environment(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_APP_TOKEN=APP_TOKEN,
-        SLACK_API_URL=fake.api_url,
-        GATHR_TOKEN=sim.token,
-        GATHR_BASE_URL=sim.base_url,
-        GATHR_ALLOW_START=REQUESTER,
-        GATHR_POLL_INTERVAL="0.05",
-        GATHR_STATE_URL=f"sqlite:///{STATE_FILE}",
-    )
+    return worker_environment(fake, sim, f"sqlite:///{STATE_FILE}", socket_mode=True, wait=True)
 
 
 def kept_status(folder: Path) -> str | None:

@@ -26,15 +26,20 @@ WORKERS = 2
 DEADLINE = 60.0  # seconds, for a loaded machine: every wait below is on a condition
 
 
-def worker_environment(fake: FakeSlack, sim: Simulator, state_url: str, *, socket_mode: bool) -> dict[str, str]:
+def worker_environment(
+    fake: FakeSlack, sim: Simulator, state_url: str, *, socket_mode: bool, wait: bool = False
+) -> dict[str, str]:
+    """A worker's settings; with `wait`, changes follow their app (polled every 0.05 s)."""
     mode = {"SLACK_APP_TOKEN": APP_TOKEN} if socket_mode else {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "PORT": "0"}
+    if wait:
+        mode["GATHR_POLL_INTERVAL"] = "0.05"
     return program_environment(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_API_URL=fake.api_url,
         GATHR_TOKEN=sim.token,
         GATHR_BASE_URL=sim.base_url,
         GATHR_ALLOW_START=REQUESTER,
-        GATHR_WAIT="false",
+        GATHR_WAIT=str(wait).lower(),
         GATHR_STATE_URL=state_url,
         **mode,
     )
@@ -46,6 +51,17 @@ def start_workers(tmp_path: Path) -> Iterator[list[RunningProgram]]:
     yield programs
     for program in programs:
         program.close()
+
+
+def connect_workers(fake: FakeSlack, env: dict[str, str], programs: list[RunningProgram], folder: Path) -> None:
+    """Start the workers in Socket Mode, and wait until each has its connection open."""
+    for count in range(1, WORKERS + 1):
+        programs.append(RunningProgram(gathr_bot("run"), env=env, cwd=folder))
+        fake.wait_connected(timeout=DEADLINE, count=count)
+    deadline = time.monotonic() + DEADLINE
+    while fake.open_connections < WORKERS:
+        assert time.monotonic() < deadline, "the workers did not both connect"
+        time.sleep(0.05)
 
 
 def wait_until_one_says(programs: list[RunningProgram], text: str) -> RunningProgram:
@@ -100,14 +116,7 @@ def test_the_same_signed_command_posted_to_two_workers_starts_the_app_once(
 def test_the_same_envelope_delivered_to_two_workers_connections_starts_the_app_once(
     fake: FakeSlack, sim: Simulator, redis_url: str, start_workers: list[RunningProgram], tmp_path: Path
 ) -> None:
-    env = worker_environment(fake, sim, redis_url, socket_mode=True)
-    for count in range(1, WORKERS + 1):
-        start_workers.append(RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path))
-        fake.wait_connected(timeout=DEADLINE, count=count)
-    deadline = time.monotonic() + DEADLINE
-    while fake.open_connections < WORKERS:
-        assert time.monotonic() < deadline, "the workers did not both connect"
-        time.sleep(0.05)
+    connect_workers(fake, worker_environment(fake, sim, redis_url, socket_mode=True), start_workers, tmp_path)
     payload = fake.slash_command_payload("start sales customers-etl", user_id=REQUESTER)
 
     envelope_id = fake.send_envelope("slash_commands", payload, connection=0)
@@ -143,14 +152,8 @@ def parents(fake: FakeSlack) -> dict[str, dict[str, Any]]:
 def test_two_workers_take_30_starts_at_random_each_run_and_reported_once_even_when_one_dies(
     fake: FakeSlack, slow_sim: Simulator, redis_url: str, start_workers: list[RunningProgram], tmp_path: Path
 ) -> None:
-    env = {**worker_environment(fake, slow_sim, redis_url, socket_mode=True), "GATHR_WAIT": "true", "GATHR_POLL_INTERVAL": "0.05", "GATHR_USER_LIMIT": "0"}
-    for count in range(1, WORKERS + 1):
-        start_workers.append(RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path))
-        fake.wait_connected(timeout=DEADLINE, count=count)
-    deadline = time.monotonic() + DEADLINE
-    while fake.open_connections < WORKERS:
-        assert time.monotonic() < deadline, "the workers did not both connect"
-        time.sleep(0.05)
+    env = {**worker_environment(fake, slow_sim, redis_url, socket_mode=True, wait=True), "GATHR_USER_LIMIT": "0"}
+    connect_workers(fake, env, start_workers, tmp_path)
     pick = random.Random(11)
     for n in range(STARTS):
         payload = fake.slash_command_payload(f"start sales app-{n:02d}-etl", user_id=REQUESTER)
