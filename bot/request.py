@@ -218,7 +218,10 @@ class ChangeRequest:
         if not parts.tracker.track_wait(self):
             self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
             return
-        parts.waits.put(self._record(timeout=policy.timeout, last=last))
+        try:
+            parts.waits.put(self._record(timeout=policy.timeout, last=last))
+        except StoreUnavailable as error:  # followed all the same, by this process only
+            log.warning("the wait of %s could not be kept in the store: %s", self.command.target, error)
         self.wait.start()  # schedules nothing if a shutdown has already ended it
 
     def _record(self, *, timeout: float, last: AppStatus | None) -> WaitRecord:

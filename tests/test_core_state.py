@@ -251,3 +251,28 @@ def test_a_shutdown_that_hands_over_leaves_the_wait_in_the_store_untold(schedule
     assert record.command == START
     assert "stopped" not in talk.everything()
     assert stores.locks.holder("orders-etl") is not None
+
+
+def test_a_wait_whose_record_cannot_be_kept_is_followed_and_reported_all_the_same(
+    scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    from bot.errors import StoreUnavailable
+
+    class LostWaits(MemoryRunningWaits):
+        def put(self, record: WaitRecord) -> None:
+            raise StoreUnavailable("the store did not answer")
+
+        def set_status(self, key: str, status: AppStatus) -> bool:
+            raise StoreUnavailable("the store did not answer")
+
+        def remove(self, key: str) -> bool:
+            raise StoreUnavailable("the store did not answer")
+
+    core = Core(gathr=gathr, access=AccessPolicy.everyone(), scheduler=scheduler, wait_policy=POLICY, waits=LostWaits())
+    talk = RecordingConversation()
+
+    core.run(U1, START, talk)
+    scheduler.advance(START_DELAY + 2 * POLICY.interval)
+
+    assert "*RUNNING* after" in talk.of("edit")[-1].text
+    assert "internal error" not in talk.everything()
