@@ -4,7 +4,7 @@ It knows nothing of Slack. A surface (Slack, the console) gives it a `Conversati
 speak through and renders what it says. The core runs the Gathr call in the caller's thread
 (surfaces call it off their acknowledgement path) and waits on the shared scheduler.
 
-This file holds the entry points (triage, run, handle, click, shutdown) and the handler of
+This file holds the entry points (triage, run, handle, click, shutdown, resume) and the handler of
 each action. The policy before a handler is `bot.gates`; a change and its wait live in
 `bot.request`, a read in flight in `bot.read`, prompts awaiting a click in
 `bot.confirmation`, and the core is built from settings in `bot.wiring`.
@@ -12,6 +12,7 @@ each action. The policy before a handler is `bot.gates`; a change and its wait l
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -37,7 +38,8 @@ from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
 from bot.state.confirmations import Confirmations, MemoryConfirmations
 from bot.state.locks import AppLocks, Holder, MemoryAppLocks
-from bot.state.waits import MemoryRunningWaits, RunningWaits
+from bot.state.waits import MemoryRunningWaits, RunningWaits, WaitRecord
+from bot.wait_leases import WaitLeases
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
 
@@ -64,6 +66,9 @@ class Core:
         confirmations: Confirmations | None = None,
         waits: RunningWaits | None = None,
         catalogue: Catalogue | None = None,
+        clock: Callable[[], float] | None = None,
+        hands_over: bool = False,
+        following: WaitLeases | None = None,
     ) -> None:
         self.gathr = gathr
         # The operator's GATHR_APPS: fills in what a command leaves unsaid of an app's kind.
@@ -74,8 +79,15 @@ class Core:
         self.wait_by_default = wait_by_default
         self.confirm = confirm
         self.confirmation_ttl = confirmation_ttl
+        # The clock of what is kept in the stores (locks, confirmations, waits): the wall
+        # clock for a store that outlives the process; the scheduler's by default.
+        self.clock: Callable[[], float] = scheduler.now if clock is None else clock
+        # A durable store: a shutdown leaves running waits to the next start (`resume`).
+        self.hands_over = hands_over
+        # Several workers on one store: each wait is followed by one of them, under a lease.
+        self.following = following
         self._confirmations = ConfirmationPrompts(
-            clock=scheduler.now,
+            clock=self.clock,
             ttl=confirmation_ttl,
             new_token=new_token,
             store=MemoryConfirmations() if confirmations is None else confirmations,
@@ -181,8 +193,9 @@ class Core:
             conversation.ephemeral(messages.internal_error())
 
     def shutdown(self, run: Callable[[Callable[[], None]], object] | None = None) -> None:
-        """Take no new commands; tell every running wait's thread that it has stopped, and
-        every request still on its way to Gathr that its fate is unknown.
+        """Take no new commands; tell every running wait's thread that it has stopped (unless
+        the store `hands_over` the waits to the next start), and every request still on its
+        way to Gathr that its fate is unknown.
 
         `run` runs each wait's notice (two Slack calls); pass a pool's submit so that
         many waits are told side by side within the time a shutdown has.
@@ -194,8 +207,11 @@ class Core:
             reading = list(self._reading)
         if self.watches is not None:
             self.watches.stop()
+        if self.following is not None and self.hands_over:
+            self.following.stop()  # another worker, or the next start, goes on with them
         for request in waiting:
-            (run or _call)(request.interrupt)
+            if not (self.hands_over and request.wait is not None):  # else its record goes on
+                (run or _call)(request.interrupt)
         for request in sending:
             (run or _call)(request.abandon)
         for read in reading:
@@ -368,7 +384,7 @@ class Core:
 
     def _change(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         started = self.scheduler.now()
-        holder = Holder(requester.user_id, command.action, started, secrets.token_urlsafe(16))
+        holder = Holder(requester.user_id, command.action, self.clock(), secrets.token_urlsafe(16))
         current = self._locks.acquire(_held(command), holder)
         if current is not None and self._supersede(command, requester):
             current = self._locks.acquire(_held(command), holder)
@@ -390,7 +406,34 @@ class Core:
             audit=self.audit,
             tracker=self,
             waits=self._wait_records,
+            clock=self.clock,
         )
+
+    def resume(self, place: Callable[[WaitRecord], tuple[Conversation, object]]) -> int:
+        """After a restart: go on with every wait kept in the store, each in its own thread
+        (`place(record)`: the conversation and the parent message it was in). Sends Gathr
+        nothing; keeps each wait's app lock. How many waits were resumed."""
+        def resume_one(record: WaitRecord) -> None:
+            self.scheduler.submit(functools.partial(self._resume, record, place))
+
+        if self.following is not None:  # only the waits no live worker follows, now and later
+            return self.following.start(resume_one)
+        records = self._wait_records.all()
+        for record in records:
+            resume_one(record)
+        return len(records)
+
+    def _resume(self, record: WaitRecord, place: Callable[[WaitRecord], tuple[Conversation, object]]) -> None:
+        conversation, parent = place(record)
+        command = record.command
+        holder = Holder(record.user_id, command.action, record.started, record.key)
+        current = self._locks.acquire(_held(command), holder)
+        if current is not None and current.token != record.key:
+            log.warning("resuming the wait of %s: its lock is held by another request", command.target)
+        elapsed = self.clock() - record.started  # on the clock the record was kept on
+        requester = Requester(record.user_id, record.channel_id)
+        request = ChangeRequest(self._parts(), requester, command, conversation, holder, self.scheduler.now() - elapsed)
+        request.resume(parent, record)
 
     def _waiting_start(self, command: Command) -> ChangeRequest | None:
         """The start of this app that is waiting for RUNNING, if `command` is a stop."""
@@ -409,7 +452,7 @@ class Core:
         return start.supersede(requester.user_id)  # finishes the start, freeing the app
 
     def _busy_message(self, command: Command, current: Holder, asker_id: str) -> Message:
-        now = self.scheduler.now()
+        now = self.clock()
         return messages.busy(command.app, current.user_id, current.action, current.since, now, asker_id)
 
     # -- the tracker of the changes it runs (bot.request.Tracker) ---------------------------------------------------------
@@ -420,7 +463,9 @@ class Core:
             if self._closing:
                 return False
             self._waiting[_held(request.command)] = request
-            return True
+        if self.following is not None:
+            self.following.claim(request.holder.token)
+        return True
 
     def track_sending(self, request: ChangeRequest) -> bool:
         """Remember a request whose call to Gathr is about to go out; False if shutting down
@@ -442,6 +487,8 @@ class Core:
                 del self._waiting[_held(request.command)]
             self._sending.discard(request)
         self._locks.release(_held(request.command), request.holder.token)
+        if self.following is not None:
+            self.following.release(request.holder.token)
 
     # -- helpers --------------------------------------------------------------------------
 

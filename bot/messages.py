@@ -638,6 +638,11 @@ def interrupted_reply(app: str | Command) -> Message:
     )
 
 
+def resumed_reply(app: str, last: AppStatus | None) -> Message:
+    seen = f" (last seen {status_word(last)})" if last is not None else ""
+    return _message(f":recycle: gathr-bot restarted; following {code(app)}{seen} again, to its final status.")
+
+
 def wait_gave_up_detail(app: str | Command, error: GathrError) -> str:
     return f"could not read the status: {gathr_problem(error)} Check later with {status_command(app)}."
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot import audit, messages
 from bot.actions import spec
 from bot.audit import Audit, Decision
 from bot.conversation import Conversation, where_posted
-from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UserError
+from bot.errors import GathrError, GathrNoAnswer, GathrRejected, StoreUnavailable, UserError
 from bot.gathr import refusals
 from bot.gathr.client import GathrClient
 from bot.messages import Message
@@ -60,6 +61,7 @@ class RequestParts:
     audit: Audit
     tracker: Tracker
     waits: RunningWaits  # where each wait keeps its record
+    clock: Callable[[], float] | None = None  # the records' clock (wall time); None: the scheduler's
 
 
 class ChangeRequest:
@@ -202,8 +204,11 @@ class ChangeRequest:
             files=command.files,
         )
 
-    def _start_wait(self) -> None:
+    def _start_wait(self, timeout: float | None = None, last: AppStatus | None = None) -> None:
+        """Follow the app (or the workflow) for `timeout` seconds (the policy's by default),
+        having last seen `last` (a resumed wait's)."""
         parts, command = self.parts, self.command
+        policy = parts.wait_policy if timeout is None else replace(parts.wait_policy, timeout=timeout)
         if self.workflow:
             self.wait = StatusWait(
                 app=command.app,
@@ -213,7 +218,7 @@ class ChangeRequest:
                 on_done=self._waited,
                 idle=spec(command.action).idle,
                 scheduler=parts.scheduler,
-                policy=parts.wait_policy,
+                policy=policy,
             )
         else:
             self.wait = StatusWait(
@@ -223,28 +228,47 @@ class ChangeRequest:
                 on_change=self._changed,
                 on_done=self._waited,
                 scheduler=parts.scheduler,
-                policy=parts.wait_policy,
+                policy=policy,
+                last=last,
             )
         if not parts.tracker.track_wait(self):
             self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
             return
-        parts.waits.put(self._record(deadline=parts.scheduler.now() + parts.wait_policy.timeout))
+        try:
+            parts.waits.put(self._record(timeout=policy.timeout, last=last))
+        except StoreUnavailable as error:  # followed all the same, by this process only
+            log.warning("the wait of %s could not be kept in the store: %s", self.command.target, error)
         self.wait.start()  # schedules nothing if a shutdown has already ended it
 
-    def _record(self, *, deadline: float) -> WaitRecord:
-        """The wait as plain data (its key: the token of the app lock it holds)."""
+    def _record(self, *, timeout: float, last: AppStatus | None) -> WaitRecord:
+        """The wait as plain data on the records' clock (its key: the token of the app lock
+        it holds)."""
         channel, ts = where_posted(self.parent, self.requester.channel_id)
+        now = (self.parts.clock or self.parts.scheduler.now)()
         return WaitRecord(
             key=self.holder.token,
             user_id=self.requester.user_id,
             channel_id=self.requester.channel_id,
             command=self.command,
-            started=self.started,
-            deadline=deadline,
+            started=now - self._elapsed(),
+            deadline=now + timeout,
             parent_channel=channel,
             parent_ts=ts,
             thread_ts=ts,  # replies go in the parent's thread
+            last_status=last,
         )
+
+    def resume(self, parent: object, record: WaitRecord) -> None:
+        """Go on with the wait of `record`, kept across a restart, in its thread under
+        `parent`: one reply says so, Gathr is sent nothing again. A wait past its deadline
+        reads the status once."""
+        self.parent = parent
+        if self.parts.watches is not None:
+            self.parts.watches.hold(self.command.app, self.requester.channel_id)
+            self.holding = True
+        now = (self.parts.clock or self.parts.scheduler.now)()
+        self._reply(messages.resumed_reply(self.command.app, record.last_status))
+        self._start_wait(timeout=max(0.0, record.deadline - now), last=record.last_status)
 
     def interrupt(self) -> None:
         """The bot is shutting down: end the wait, telling the thread."""
@@ -278,7 +302,10 @@ class ChangeRequest:
         if self.finished:  # ended (superseded) while this status was on its way
             return
         if isinstance(new, AppStatus):  # a workflow's record keeps no status yet
-            self.parts.waits.set_status(self.holder.token, new)
+            try:
+                self.parts.waits.set_status(self.holder.token, new)
+            except StoreUnavailable as error:  # the thread is still told
+                log.warning("the status of %s could not be kept in the store: %s", self.command.target, error)
         if self.parts.watches is not None and isinstance(new, AppStatus):
             self.parts.watches.observed(
                 self.command.app,
@@ -337,8 +364,11 @@ class ChangeRequest:
             return True
 
     def _report_end(self, state: str, outcome: str, *, reply: bool) -> None:
-        self.parts.tracker.finished(self)  # frees the app, whatever comes next
-        self.parts.waits.remove(self.holder.token)
+        try:
+            self.parts.waits.remove(self.holder.token)  # first: no other worker takes it over now
+            self.parts.tracker.finished(self)  # frees the app, whatever comes next
+        except StoreUnavailable as error:  # the outcome is still told
+            log.warning("the end of %s could not be kept in the store: %s", self.command.target, error)
         if self.holding and self.parts.watches is not None:
             self.holding = False
             self.parts.watches.release(self.command.app, self.requester.channel_id)

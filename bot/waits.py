@@ -81,6 +81,7 @@ class StatusWait(Generic[S]):
         on_change: Callable[[S | None, S, float], None],
         on_done: Callable[[WaitResult[S]], None],
         idle: frozenset[S] = frozenset(),
+        last: S | None = None,  # already seen (a wait resumed after a restart)
     ) -> None:
         self.app = app
         self._final: frozenset[S] = final
@@ -96,7 +97,7 @@ class StatusWait(Generic[S]):
         self._handle: Handle | None = None
         self._done = False
         self._started = scheduler.now()
-        self._last: S | None = None
+        self._last: S | None = last
         self._polls = 0
         self._errors = 0
         self._busy = 0  # "try later" answers in a row

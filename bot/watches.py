@@ -23,6 +23,7 @@ from bot.errors import GathrBusy, GathrError
 from bot.messages import Message
 from bot.model import AppStatus
 from bot.scheduling import Handle, Scheduler
+from bot.state.leases import Leases
 from bot.state.watches import ChannelWatches, MemoryChannelWatches
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ OUTAGE_AFTER = 3  # failed checks in a row before the watching channels are told
 # A "try later" (429, 503 with Retry-After) is no outage: the next check comes when Gathr
 # asked, never sooner than the usual interval, and at most this many seconds later.
 MAX_BUSY_DELAY = 900.0
+WATCH_LEASE_SHARE = 0.8  # of the interval: a check's lease lapses before its worker's next
 _GOLDEN = 0.6180339887498949  # successive multiples mod 1 spread evenly over [0, 1)
 
 
@@ -78,6 +80,8 @@ class WatchBoard:
         operator_watches: Iterable[tuple[str, str]] = (),
         outage_after: int = OUTAGE_AFTER,
         store: ChannelWatches | None = None,
+        leases: Leases | None = None,
+        owner: str = "",
     ) -> None:
         self._read_status = read_status
         self._scheduler = scheduler
@@ -85,6 +89,9 @@ class WatchBoard:
         self._interval = interval
         self._outage_after = outage_after
         self._store: ChannelWatches = MemoryChannelWatches() if store is None else store
+        # Several workers on one store: an app's check is one worker's per interval (a lease).
+        self._leases = leases
+        self._owner = owner
         self._apps: dict[str, _Watched] = {}
         self._lock = threading.Lock()
         self._added = 0
@@ -216,6 +223,8 @@ class WatchBoard:
         began = self._scheduler.now()
         wait = self._interval
         try:
+            if not self._mine_this_interval(app):
+                return  # another worker checks it this time (the `finally` plans the next)
             try:
                 status = self._read_status(app)
             except GathrBusy as error:  # Gathr asks us to come back later: not a failure
@@ -236,6 +245,13 @@ class WatchBoard:
                 if self._started and self._apps.get(app) is watched:
                     delay = max(0.0, began + wait - self._scheduler.now())
                     watched.handle = self._scheduler.call_later(delay, lambda: self._check(app))
+
+    def _mine_this_interval(self, app: str) -> bool:
+        """Whether this worker checks `app` now: the lease of the check, held for most of an
+        interval, so that the workers' checks of one app are an interval apart in all."""
+        if self._leases is None:
+            return True
+        return self._leases.take(f"watch:{app}", self._owner, self._interval * WATCH_LEASE_SHARE)
 
     def _failed(self, app: str, error: GathrError) -> None:
         with self._lock:

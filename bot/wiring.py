@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
+
 from bot.access import AccessPolicy
 from bot.catalogue import Catalogue
 from bot.core import Core
@@ -10,7 +13,9 @@ from bot.model import Action
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
+from bot.state.leases import Leases
 from bot.state.stores import Stores, memory_stores
+from bot.wait_leases import WaitLeases
 from bot.waits import WaitPolicy
 from bot.watches import Notifier, WatchBoard
 
@@ -23,12 +28,17 @@ def build_core(
     gathr: GathrClient | None = None,
     notifier: Notifier | None = None,
     stores: Stores | None = None,
+    clock: Callable[[], float] | None = None,
+    hands_over: bool = False,
+    leases: Leases | None = None,
 ) -> Core:
     """The core as the settings describe it; tests and the console may swap a part.
 
     With a `notifier`, the core also keeps watches (`core.watches`); call its `start()`.
-    Its state is kept in `stores`: in memory unless told otherwise (no setting names another
-    store yet).
+    Its state is kept in `stores` (in memory unless told otherwise), whose times are on
+    `clock` (the scheduler's unless told otherwise: a durable store needs the wall clock);
+    `hands_over`: the store outlives the process, so a shutdown leaves the waits in it.
+    `leases`: several workers share the store, so each wait is followed under a lease.
     """
     stores = memory_stores() if stores is None else stores
     token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
@@ -40,6 +50,7 @@ def build_core(
     )
     catalogue = Catalogue(settings.gathr_apps)
     client = gathr
+    owner = secrets.token_hex(8)  # this worker, in the leases it takes
     watches = None
     if notifier is not None:
         watches = WatchBoard(
@@ -50,6 +61,13 @@ def build_core(
             interval=settings.gathr_watch_interval,
             operator_watches=settings.gathr_watches,
             store=stores.watches,
+            leases=leases,
+            owner=owner,
+        )
+    following = None
+    if leases is not None:
+        following = WaitLeases(
+            leases, owner=owner, scheduler=scheduler, records=stores.waits.all
         )
     return Core(
         gathr=gathr,
@@ -70,4 +88,7 @@ def build_core(
         confirmations=stores.confirmations,
         waits=stores.waits,
         catalogue=catalogue,
+        clock=clock,
+        hands_over=hands_over,
+        following=following,
     )

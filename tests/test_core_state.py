@@ -188,3 +188,91 @@ def test_a_wait_record_names_where_the_parent_is_as_plain_data() -> None:
     assert where_posted(later, "C1") == ("C2", "1700000000.000200")
     assert where_posted("msg-1", "C1") == ("C1", "msg-1")  # a console's or a test's reference
     assert where_posted(None, "C1") == ("C1", "")
+
+
+def kept_wait(*, started: float, deadline: float, last: AppStatus | None = AppStatus.STARTING) -> WaitRecord:
+    """A start's wait as a store keeps it across a restart, its parent message "P1"."""
+    return WaitRecord(
+        key="kept", user_id="U1", channel_id="C1", command=START, started=started, deadline=deadline,
+        parent_channel="C1", parent_ts="P1", thread_ts="P1", last_status=last,
+    )
+
+
+def resume_kept(stored: Stored, record: WaitRecord) -> RecordingConversation:
+    from bot.state.locks import Holder
+
+    stored.waits.put(record)
+    stored.locks.acquire("orders-etl", Holder("U1", Action.START, record.started, record.key))
+    talk = RecordingConversation()
+    assert stored.core.resume(lambda kept: (talk, kept.parent_ts)) == 1
+    stored.scheduler.advance(0)
+    return talk
+
+
+def test_a_kept_wait_goes_on_in_its_thread_with_its_lock_and_sends_gathr_nothing(stored: Stored, sim: Simulator) -> None:
+    sim.set_status("orders-etl", AppStatus.STARTING)
+    talk = resume_kept(stored, kept_wait(started=T0 - 30, deadline=T0 + 30))
+
+    [resumed] = talk.of("reply", "P1")
+    assert "restarted" in resumed.text and "STARTING" in resumed.text
+    holder = stored.locks.holder("orders-etl")
+    assert holder is not None and holder.token == "kept"  # the app stays locked
+    stored.scheduler.advance(POLICY.interval)
+    assert len(talk.of("reply", "P1")) == 1  # STARTING again is no change
+    sim.set_status("orders-etl", AppStatus.RUNNING)
+    stored.scheduler.advance(POLICY.interval)
+
+    assert "*RUNNING* after" in talk.last("edit", "P1").text
+    assert not [r for r in sim.requests if r.method == "POST"]
+    assert stored.waits.all() == [] and stored.locks.held() == {}
+
+
+def test_a_kept_wait_past_its_deadline_reads_the_status_once_and_reports_it(stored: Stored, sim: Simulator) -> None:
+    talk = resume_kept(stored, kept_wait(started=T0 - 120, deadline=T0 - 60))
+    stored.scheduler.advance_until_idle()
+
+    assert len([r for r in sim.requests if r.raw_path.endswith("/status") or "status" in r.raw_path]) == 1
+    assert "Timed out after" in talk.last("edit", "P1").text
+    assert stored.waits.all() == [] and stored.locks.held() == {}
+
+
+def test_a_shutdown_that_hands_over_leaves_the_wait_in_the_store_untold(scheduler: ManualScheduler, gathr: GathrClient) -> None:
+    stores = memory_stores()
+    core = Core(
+        gathr=gathr, access=AccessPolicy.everyone(), scheduler=scheduler, wait_policy=POLICY,
+        locks=stores.locks, confirmations=stores.confirmations, waits=stores.waits, hands_over=True,
+    )
+    talk = RecordingConversation()
+    core.run(U1, START, talk)
+
+    core.shutdown()
+
+    [record] = stores.waits.all()
+    assert record.command == START
+    assert "stopped" not in talk.everything()
+    assert stores.locks.holder("orders-etl") is not None
+
+
+def test_a_wait_whose_record_cannot_be_kept_is_followed_and_reported_all_the_same(
+    scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    from bot.errors import StoreUnavailable
+
+    class LostWaits(MemoryRunningWaits):
+        def put(self, record: WaitRecord) -> None:
+            raise StoreUnavailable("the store did not answer")
+
+        def set_status(self, key: str, status: AppStatus) -> bool:
+            raise StoreUnavailable("the store did not answer")
+
+        def remove(self, key: str) -> bool:
+            raise StoreUnavailable("the store did not answer")
+
+    core = Core(gathr=gathr, access=AccessPolicy.everyone(), scheduler=scheduler, wait_policy=POLICY, waits=LostWaits())
+    talk = RecordingConversation()
+
+    core.run(U1, START, talk)
+    scheduler.advance(START_DELAY + 2 * POLICY.interval)
+
+    assert "*RUNNING* after" in talk.of("edit")[-1].text
+    assert "internal error" not in talk.everything()

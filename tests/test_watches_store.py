@@ -111,3 +111,27 @@ def test_the_operators_watches_are_not_stored_but_their_status_is(
     assert store.last_status(APP) is AppStatus.STOPPED
     assert board.unwatch(APP, "C0OPS") is WatchChange.OPERATOR
     assert [(e.app, e.operator) for e in board.watches("C0OPS")] == [(APP, True)]
+
+
+def test_two_workers_on_one_store_check_an_app_once_per_interval_and_tell_a_change_once(
+    store: MemoryChannelWatches, scheduler: ManualScheduler, gathr: GathrClient, sim: Simulator,
+    notifier: RecordingNotifier,
+) -> None:
+    from bot.state.leases import MemoryLeases
+
+    leases = MemoryLeases(clock=scheduler.now)
+    boards = [board_on(store, scheduler, gathr, notifier, leases=leases, owner=f"worker-{n}") for n in range(2)]
+    boards[0].watch(APP, "C1", AppStatus.STOPPED)
+    boards[1].watch(APP, "C1", AppStatus.STOPPED)  # already: the watch is one, in the store
+    for board in boards:
+        board.start()
+    reads = lambda: len([r for r in sim.requests if "status" in r.raw_path])  # noqa: E731
+
+    scheduler.advance(INTERVAL)
+    first = reads()
+    scheduler.advance(4 * INTERVAL)
+    sim.set_status(APP, AppStatus.RUNNING)
+    scheduler.advance(2 * INTERVAL)
+
+    assert first >= 1 and reads() - first <= 6  # six intervals: one check each at most, in all
+    assert len(notifier.to("C1")) == 1  # the change, told once

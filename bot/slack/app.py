@@ -35,7 +35,7 @@ from bot.logsafe import ThrottledLog
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run, state_url
 from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
-from bot.slack.conversation import SlackNotifier, SlackOutbox, retry_handlers
+from bot.slack.conversation import SlackNotifier, SlackOutbox, resumed_conversation, retry_handlers
 from bot.slack.listeners import Installation, register
 from bot.stop_signals import StopSignals, exit_now
 
@@ -234,6 +234,10 @@ class Service:
             scheduler=self.scheduler,
             access=AccessPolicy.from_settings(settings, group_lookup(self.client)),
             notifier=SlackNotifier(self.client),
+            stores=self.store.stores,
+            clock=time.time,  # what the store keeps outlives this process's monotonic clock
+            hands_over=self.store.url.kind != "memory",
+            leases=self.store.leases if self.store.url.kind == "redis" else None,  # several workers
         )
         secret = settings.slack_signing_secret
         self.seen: SeenRequests = self.store.seen
@@ -253,7 +257,11 @@ class Service:
         self.port: int | None = None
 
     def start(self) -> None:
-        """Start serving in background threads; returns at once."""
+        """Start serving in background threads; returns at once. The waits kept in the
+        store go on first (`Core.resume`)."""
+        resumed = self.core.resume(lambda record: resumed_conversation(self.client, record))
+        if resumed:
+            log.info("resuming %d wait(s) kept in the state store", resumed)
         if self.core.watches is not None:
             self.core.watches.start()
         if self.settings.slack_app_token is not None:

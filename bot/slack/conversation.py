@@ -30,6 +30,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.messages import Message
 from bot.scheduling import Scheduler
+from bot.state.waits import WaitRecord
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +318,13 @@ class SlackConversation:
             log.warning("response_url post failed: HTTP %s %s", response.status_code, response.body[:100])
             return False
         return True
+
+
+def resumed_conversation(client: WebClient, record: WaitRecord) -> tuple[SlackConversation, PostedMessage]:
+    """The conversation and the parent message of a wait kept across a restart (its
+    response_url is not kept: it lasts thirty minutes and five uses)."""
+    conversation = SlackConversation(client, channel_id=record.channel_id, user_id=record.user_id, response_url=None)
+    return conversation, PostedMessage(record.parent_channel or record.channel_id, record.parent_ts or None)
 
 
 def call_slack(client: WebClient, method: str, last: bool = True, **kwargs: Any) -> Any:

@@ -1,0 +1,125 @@
+"""Which worker follows which kept wait, when several share one store (CONTRACT §6).
+
+Each wait a worker follows is held under a lease (`bot.state.leases`) named after its key,
+renewed every `RENEW_EVERY` seconds. On the same tick the worker sweeps the kept waits and
+takes over any whose lease has lapsed (its worker died), so a wait is followed again within
+`LEASE_TTL + RENEW_EVERY` seconds, under 60 s. On a hand-over stop the leases are let go,
+so another worker (or the next start) takes the waits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from bot.errors import StoreUnavailable
+from bot.scheduling import Handle, Scheduler
+from bot.state.leases import Leases
+from bot.state.waits import WaitRecord
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = 15.0  # seconds a wait stays its worker's without a renewal
+RENEW_EVERY = 5.0  # seconds between two renewals (and sweeps for lapsed waits)
+
+
+def lease_name(key: str) -> str:
+    return f"wait:{key}"
+
+
+class WaitLeases:
+    def __init__(
+        self,
+        leases: Leases,
+        *,
+        owner: str,
+        scheduler: Scheduler,
+        records: Callable[[], list[WaitRecord]],
+        ttl: float = LEASE_TTL,
+        every: float = RENEW_EVERY,
+    ) -> None:
+        self._leases = leases
+        self.owner = owner
+        self._scheduler = scheduler
+        self._records = records
+        self._ttl = ttl
+        self._every = every
+        self._mine: set[str] = set()
+        self._lock = threading.Lock()
+        self._resume: Callable[[WaitRecord], None] = lambda record: None
+        self._handle: Handle | None = None
+        self._stopped = False
+
+    def start(self, resume: Callable[[WaitRecord], None]) -> int:
+        """Take every kept wait no live worker follows (`resume` each), then keep renewing
+        and sweeping. How many waits were taken now."""
+        self._resume = resume
+        taken = self._sweep()
+        self._schedule()
+        return taken
+
+    def claim(self, key: str) -> None:
+        """This worker follows the wait `key` (a new one, or one it resumes)."""
+        try:
+            self._leases.take(lease_name(key), self.owner, self._ttl)
+        except StoreUnavailable as error:  # renewed on the next tick, if the store is back
+            log.warning("the lease of a wait could not be taken: %s", error)
+        with self._lock:
+            self._mine.add(key)
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._mine.discard(key)
+        try:
+            self._leases.release(lease_name(key), self.owner)
+        except StoreUnavailable as error:  # it lapses by itself
+            log.warning("the lease of a wait could not be let go: %s", error)
+
+    def stop(self) -> None:
+        """A hand-over: renew nothing more, and let every lease go for the next worker."""
+        with self._lock:
+            self._stopped = True
+            mine, self._mine = list(self._mine), set()
+        if self._handle is not None:
+            self._handle.cancel()
+        for key in mine:
+            try:
+                self._leases.release(lease_name(key), self.owner)
+            except StoreUnavailable:
+                return  # they lapse by themselves
+
+    def _schedule(self) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._handle = self._scheduler.call_later(self._every, self._tick)
+
+    def _tick(self) -> None:
+        try:
+            with self._lock:
+                mine = list(self._mine)
+            for key in mine:
+                if not self._leases.renew(lease_name(key), self.owner, self._ttl):
+                    log.warning("the lease of a wait lapsed; another worker may follow it too")
+                    self._leases.take(lease_name(key), self.owner, self._ttl)
+            self._sweep()
+        except StoreUnavailable as error:
+            log.warning("the leases of the waits could not be renewed: %s", error)
+        except Exception:
+            log.exception("renewing the leases of the waits failed")
+        finally:
+            self._schedule()
+
+    def _sweep(self) -> int:
+        taken = 0
+        for record in self._records():
+            with self._lock:
+                if self._stopped or record.key in self._mine:
+                    continue
+            if self._leases.take(lease_name(record.key), self.owner, self._ttl):
+                with self._lock:
+                    self._mine.add(record.key)
+                log.info("following a kept wait of %s", record.command.target)
+                self._resume(record)
+                taken += 1
+        return taken
