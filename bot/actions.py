@@ -28,6 +28,7 @@ class ActionSpec:
     many: bool = False
     wait_flags: bool = False  # takes --wait / --no-wait
     permission: Action | None = None  # the allow-list that governs it; None: anyone
+    or_permissions: tuple[Action, ...] = ()  # other allow-lists that allow it as well
     changes_app: bool = False  # holds the app's lock while it runs (start, stop, update)
     calls_gathr: bool = False  # spends one of the requester's rate limit
     confirmable: bool = False  # GATHR_CONFIRM may name it

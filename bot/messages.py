@@ -293,13 +293,31 @@ def usage_error(error: UsageError) -> Message:
     return _message(text)
 
 
-def denied(action: Action, user_id: str, reason: str = "") -> Message:
+def denied(
+    action: Action, user_id: str, reason: str = "", *, needed: str = "", held: tuple[str, ...] = ()
+) -> Message:
+    """A denial; with `needed`, the scope that would have allowed it, and where the user may."""
     row = spec(action)
-    text = f":no_entry: You are not allowed to {row.may}."
-    if reason:
-        text += f" {esc(reason)}"
-    setting = f"GATHR_ALLOW_{row.permission.value.upper() if row.permission else ''}"
-    return _message(text, f"If you need to, ask a gathr-bot operator to add your ID {esc(user_id)} to {setting}.")
+    lists = [row.permission, *row.or_permissions] if row.permission else []
+    setting = " or ".join(f"GATHR_ALLOW_{permission.value.upper()}" for permission in lists)
+    if not needed:
+        text = f":no_entry: You are not allowed to {row.may}."
+        if reason:
+            text += f" {esc(reason)}"
+        return _message(text, f"If you need to, ask a gathr-bot operator to add your ID {esc(user_id)} to {setting}.")
+    text = f":no_entry: You are not allowed to {row.may} in {code(needed)}."
+    if held:
+        text += f" You may in {scope_list(held)}."
+    return _message(
+        text,
+        f"If you need to, ask a gathr-bot operator to add {code(f'{user_id}@{needed}')} "
+        f"(or a wider scope) to {setting}.",
+    )
+
+
+def scope_list(scopes: Iterable[str]) -> str:
+    """Scopes as users read them: `*/*` is "everywhere"."""
+    return ", ".join("everywhere" if scope == "*/*" else code(scope) for scope in scopes)
 
 
 def restarting() -> Message:

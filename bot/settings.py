@@ -14,10 +14,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.actions import CONFIRMABLE
 from bot.errors import ConfigError
+from bot.scopes import EVERYONE as EVERYONE  # re-exported: the allow-lists' "everyone"
+from bot.scopes import BadEntry, parse_entry
 
-EVERYONE = "*"
-# Slack IDs: users (U…, W… on Enterprise Grid) and user groups (S…).
-_SLACK_PRINCIPAL = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 # What GATHR_CONFIRM may name: the action table's confirmable rows.
 CONFIRMABLE_ACTIONS = frozenset(action.value for action in CONFIRMABLE)
@@ -78,12 +77,10 @@ class Settings(BaseSettings):
         entries = _split_commas(raw)
         if isinstance(entries, frozenset):
             for entry in entries:
-                if entry != EVERYONE and not _SLACK_PRINCIPAL.match(entry):
-                    # Its length, not its value: a secret pasted here must not be printed.
-                    raise ValueError(
-                        f"an entry ({_shape(entry)}) is not a Slack user ID (U…/W…), "
-                        "user-group ID (S…) or *"
-                    )
+                try:
+                    parse_entry(entry)  # PRINCIPAL or PRINCIPAL@project/app-glob (bot.scopes)
+                except BadEntry as bad:
+                    raise ValueError(str(bad)) from None
         return entries
 
     @field_validator("gathr_confirm", mode="before")
