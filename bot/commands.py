@@ -2,11 +2,12 @@
 
 Grammar (CONTRACT §3), words split as a shell splits them:
 
-    start  <project> <app> [--wait | --no-wait]
-    stop   <project> <app> [--wait | --no-wait]
+    start  [<project>] <app> [--wait | --no-wait]   (no project: the channel's default)
+    stop   [<project>] <app> [--wait | --no-wait]
     status <app>
     update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]
-    watch <app> | unwatch <app> | watches | help [action]
+    watch <app> | unwatch <app> | watches | default <project> | default --clear
+    whoami | help [action]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.errors import UsageError
 from bot.model import Action, Command
 
 MAX_NAME_LENGTH = 200
+CLEAR_FLAG = "--clear"  # `default --clear`
 MAX_FILES = 100
 # Longer than any valid command (an update of four 200-character names and 100 files of 200
 # characters is 20,911): a longer text is refused before any parsing, so it costs a glance.
@@ -70,9 +72,12 @@ def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
     row = table[action]
 
     wait: bool | None = None
+    clear = False
     positionals: list[str] = []
     for word in args:
-        if word in WAIT_FLAGS and row.wait_flags:
+        if word == CLEAR_FLAG and row.clear_flag:
+            clear = True
+        elif word in WAIT_FLAGS and row.wait_flags:
             if wait is not None and wait != WAIT_FLAGS[word]:
                 raise UsageError("--wait and --no-wait cannot be used together", row.usage)
             wait = WAIT_FLAGS[word]
@@ -82,6 +87,12 @@ def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
             positionals.append(word)
 
     names = row.positionals
+    if clear:
+        if positionals:
+            raise UsageError(f"{CLEAR_FLAG} takes no <{names[0]}>", row.usage)
+        return Command(action, clear=True)
+    if row.project_defaults and len(positionals) == len(names) - 1 and positionals:
+        names = names[1:]  # no project: the channel's default, which the core looks up
     if len(positionals) < len(names):
         missing = names[len(positionals)]
         raise UsageError(f"missing <{missing}>", row.usage)

@@ -12,6 +12,7 @@ each action. The policy before a handler is `bot.gates`; a change and its wait l
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import threading
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from bot import audit, gates, messages
 from bot.access import AccessPolicy
-from bot.actions import spec
+from bot.actions import rows, spec
 from bot.audit import Decision
 from bot.commands import parse
 from bot.confirmation import CONFIRMATION_TTL, Confirmations
@@ -33,6 +34,7 @@ from bot.rate_limit import UserRateLimit
 from bot.read import Read
 from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
+from bot.state.defaults import ChannelDefaults, MemoryChannelDefaults
 from bot.state.locks import AppLocks, Holder
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
@@ -54,6 +56,7 @@ class Core:
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
         watches: WatchBoard | None = None,
         rate_limit: UserRateLimit | None = None,
+        defaults: ChannelDefaults | None = None,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -77,6 +80,7 @@ class Core:
         self._closing = False
         self.watches = watches
         self.rate_limit = rate_limit  # None: no limit
+        self.defaults: ChannelDefaults = defaults if defaults is not None else MemoryChannelDefaults()
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -189,8 +193,28 @@ class Core:
     # -- the request path -----------------------------------------------------------------
 
     def _run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
-        if self._gated(gates.TYPED, Ask(requester, requester.user_id, command), conversation) is None:
-            self._execute(requester, command, conversation)
+        resolved = self._with_default(requester, command)
+        if isinstance(resolved, Message):
+            conversation.ephemeral(resolved)
+            return
+        if self._gated(gates.TYPED, Ask(requester, requester.user_id, resolved), conversation) is None:
+            self._execute(requester, resolved, conversation)
+
+    def _with_default(self, requester: Requester, command: Command) -> Command | Message:
+        """The command with the channel's default project where it names none: a start or
+        stop that leaves it out, a `default --clear` (judged in the project it clears), and
+        status and watch, whose scoped grants then match on the project too."""
+        row = spec(command.action)
+        hinted = command.clear or (bool(command.app) and "project" not in row.positionals)
+        if command.project or not (row.project_defaults or hinted):
+            return command
+        project = self.defaults.get(requester.channel_id)
+        if project:
+            return dataclasses.replace(command, project=project)
+        if row.project_defaults:
+            self.audit(requester, command.action, command.app, Decision.NOT_APPLICABLE, "usage error: no default project")
+            return messages.no_default_project(command.action)
+        return command
 
     def _gated(self, path: Sequence[gates.Gate], ask: Ask, conversation: Conversation) -> Stop | None:
         """Pass the request through the gates of its `path`. The gate that stops it (if
@@ -209,6 +233,10 @@ class Core:
             self._status(requester, command, conversation)
         elif spec(command.action).changes_app:
             self._change(requester, command, conversation)
+        elif command.action is Action.DEFAULT:
+            self._default(requester, command, conversation)
+        elif command.action is Action.WHOAMI:
+            self._whoami(requester, conversation)
         elif self.watches is None:
             conversation.ephemeral(messages.watches_unavailable())
         elif command.action is Action.WATCH:
@@ -237,6 +265,36 @@ class Core:
     def prompt(self, ask: Ask) -> Message:
         token = self._confirmations.ask(ask.requester, ask.command)
         return messages.confirm_prompt(ask.command, token, self.confirmation_ttl)
+
+    def _default(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        channel = requester.channel_id
+        if not command.clear:
+            self.defaults.set(channel, command.project)
+            self.audit(requester, command.action, command.project, Decision.ALLOWED, "set")
+            conversation.post(messages.default_set(command.project, requester.user_id))
+            return
+        cleared = self.defaults.clear(channel)
+        self.audit(requester, command.action, cleared or "", Decision.ALLOWED, "cleared" if cleared else "none to clear")
+        if cleared:
+            conversation.post(messages.default_cleared(cleared, requester.user_id))
+        else:
+            conversation.ephemeral(messages.no_default_to_clear())
+
+    def _whoami(self, requester: Requester, conversation: Conversation) -> None:
+        grants = []
+        for row in rows():
+            if row.permission is None:
+                continue
+            scopes: list[str] = []
+            unknown: list[str] = []
+            for permission in (row.permission, *row.or_permissions):
+                held = self.access.held(requester.user_id, permission)
+                scopes += [scope for scope in held.scopes if scope not in scopes]
+                unknown += [group for group in held.unknown_groups if group not in unknown]
+            grants.append((row.name, tuple(scopes), tuple(unknown)))
+        default = self.defaults.get(requester.channel_id)
+        self.audit(requester, Action.WHOAMI, "", Decision.ALLOWED, "shown")
+        conversation.ephemeral(messages.whoami(requester.user_id, grants, default))
 
     def _watch(
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard

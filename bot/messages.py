@@ -702,3 +702,50 @@ def watch_list(entries: list[tuple[str, AppStatus | None, bool]]) -> Message:
 
 def watches_unavailable() -> Message:
     return _message("Watches are not available here.")
+
+
+# -- channel defaults and whoami (issue 13) ------------------------------------------------
+
+
+def no_default_project(action: Action) -> Message:
+    """A start or stop without a project, in a channel with no default project."""
+    return usage_error(
+        UsageError(
+            "missing <project>: this channel has no default project. Name the project, or set "
+            "this channel's default with `/gathr default <project>`",
+            spec(action).usage,
+        )
+    )
+
+
+def default_set(project: str, user_id: str) -> Message:
+    return _message(
+        f":pushpin: {user(user_id)} set this channel's default project to {code(project)}: "
+        f"here `/gathr start <app>` and `/gathr stop <app>` act in {code(project)}."
+    )
+
+
+def default_cleared(project: str, user_id: str) -> Message:
+    return _message(f":pushpin: {user(user_id)} cleared this channel's default project ({code(project)}).")
+
+
+def no_default_to_clear() -> Message:
+    return _message("This channel has no default project to clear.")
+
+
+def whoami(
+    user_id: str, grants: Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]], default: str | None
+) -> Message:
+    """What `user_id` may do: (action, scopes held, groups not read) per guarded action."""
+    lines = [f"What {user(user_id)} may do:"]
+    for action, scopes, unknown in grants:
+        where = f"in {scope_list(scopes)}" if scopes and "*/*" not in scopes else "everywhere"
+        said = f"• *{esc(action)}*: {where if scopes else 'not allowed'}"
+        if unknown:
+            said += f" (user group {esc(', '.join(unknown))} could not be looked up)"
+        lines.append(clamp(said, 600))
+    if default:
+        lines.append(f"This channel's default project: {code(default)}.")
+    else:
+        lines.append(f"This channel has no default project (set one with {usage(Action.DEFAULT)}).")
+    return _message(bounded_lines(lines, SECTION_LIMIT, "…and {} more"))

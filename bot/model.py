@@ -34,6 +34,8 @@ class Action(enum.StrEnum):
     WATCH = "watch"
     UNWATCH = "unwatch"
     WATCHES = "watches"
+    DEFAULT = "default"
+    WHOAMI = "whoami"
     HELP = "help"
 
 
@@ -55,6 +57,7 @@ class Command:
     bucket: str = ""
     files: tuple[str, ...] = ()
     help_topic: Action | None = None
+    clear: bool = False  # `default --clear`
 
     @property
     def target(self) -> str:

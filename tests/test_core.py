@@ -347,11 +347,12 @@ def test_a_group_member_starts_in_its_project_and_is_refused_in_another_by_name_
 
 
 def test_usage_error_from_triage_is_a_message_with_the_usage(rig: Rig) -> None:
-    outcome = rig.core.triage(U1, "start sales")
+    outcome = rig.core.triage(U1, "update sales")  # "start sales": the channel's default project
 
     assert isinstance(outcome, Message)
     assert "missing <app>" not in outcome.text  # "<" is escaped for Slack
     assert "Missing &lt;app&gt;." in outcome.text
+    outcome = rig.core.triage(U1, "start")
     assert "Usage: `/gathr start &lt;project&gt; &lt;app&gt; [--wait | --no-wait]`" in outcome.text
     assert "<" not in outcome.text  # Slack reads a bare < as the start of a link or mention
     assert list(rig.sim.requests) == []
