@@ -57,6 +57,7 @@ class Core:
         watches: WatchBoard | None = None,
         rate_limit: UserRateLimit | None = None,
         defaults: ChannelDefaults | None = None,
+        audit_sink: audit.Sink | None = None,
     ) -> None:
         self.gathr = gathr
         self.access = access
@@ -81,6 +82,7 @@ class Core:
         self.watches = watches
         self.rate_limit = rate_limit  # None: no limit
         self.defaults: ChannelDefaults = defaults if defaults is not None else MemoryChannelDefaults()
+        self.audit_sink = audit_sink  # the audit channel (GATHR_AUDIT_CHANNEL), if any
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -450,6 +452,7 @@ class Core:
         outcome: str,
         started: float | None = None,
     ) -> None:
+        duration = None if started is None else self.scheduler.now() - started
         audit.record(
             user=requester.user_id,
             channel=requester.channel_id,
@@ -457,8 +460,14 @@ class Core:
             target=target,
             decision=decision,
             outcome=outcome,
-            duration_s=0.0 if started is None else self.scheduler.now() - started,
+            duration_s=duration or 0.0,
         )
+        if self.audit_sink is not None:
+            entry = audit.Entry(requester.user_id, requester.channel_id, str(action), target, decision, outcome, duration)
+            try:
+                self.audit_sink(entry)
+            except Exception:  # the audit channel must never cost a request
+                log.exception("the audit channel could not take a line")
 
 
 def _call(task: Callable[[], None]) -> None:

@@ -749,3 +749,13 @@ def whoami(
     else:
         lines.append(f"This channel has no default project (set one with {usage(Action.DEFAULT)}).")
     return _message(bounded_lines(lines, SECTION_LIMIT, "…and {} more"))
+
+
+def audit_line(user_id: str, channel_id: str, action: str, target: str, decision: str, outcome: str,
+               duration_s: float | None) -> str:
+    """One request as one line of the audit channel: who, what, where, outcome, duration.
+    IDs as code, not mentions: an audit line must not notify the people it names."""
+    what = f"*{esc(action)}*" + (f" {code(target)}" if target else "")
+    took = f" ({duration_s:.1f} s)" if duration_s is not None else ""
+    icon = ":no_entry:" if decision == "denied" else ":white_check_mark:" if decision == "allowed" else ":grey_question:"
+    return clamp(f"{icon} {code(user_id)} in <#{esc(channel_id)}>: {what}: {esc(decision)}, {esc(outcome)}{took}", 1_000)

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     gathr_poll_timeout: float = Field(900.0, gt=0, allow_inf_nan=False)
     gathr_watch_interval: float = Field(60.0, ge=1, allow_inf_nan=False)
     gathr_watches: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
+    gathr_audit_channel: str | None = None  # a channel ID: every request is also a line there
     # Requests that call Gathr, per user: this many at once, then this many per minute.
     gathr_user_limit: int = Field(10, ge=0, le=10_000)
 
@@ -112,6 +113,15 @@ class Settings(BaseSettings):
             if (app, channel) not in pairs:
                 pairs.append((app, channel))
         return tuple(pairs)
+
+    @field_validator("gathr_audit_channel", mode="before")
+    @classmethod
+    def _audit_channel(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            raw = raw.strip() or None
+            if raw is not None and not _CHANNEL_ID.match(raw):
+                raise ValueError(f"must be a channel ID (C…, G…), not a name ({_shape(raw)})")
+        return raw
 
     @field_validator(
         "slack_bot_token", "slack_signing_secret", "slack_app_token", "gathr_token", mode="before"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.access import AccessPolicy
+from bot.audit import Sink
 from bot.core import Core
 from bot.gathr.client import GathrClient
 from bot.model import Action
@@ -20,6 +21,7 @@ def build_core(
     access: AccessPolicy | None = None,
     gathr: GathrClient | None = None,
     notifier: Notifier | None = None,
+    audit_sink: Sink | None = None,
 ) -> Core:
     """The core as the settings describe it; tests and the console may swap a part.
 
@@ -51,6 +53,7 @@ def build_core(
         wait_by_default=settings.gathr_wait,
         confirm=frozenset(Action(name) for name in settings.gathr_confirm),
         watches=watches,
+        audit_sink=audit_sink,
         rate_limit=(
             UserRateLimit(burst=settings.gathr_user_limit, clock=scheduler.now)
             if settings.gathr_user_limit

@@ -34,6 +34,7 @@ from bot.logsafe import ThrottledLog
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run
 from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
+from bot.slack.audit_channel import AuditChannel
 from bot.slack.conversation import SlackNotifier, SlackOutbox, retry_handlers
 from bot.slack.listeners import Installation, register
 from bot.stop_signals import StopSignals, exit_now
@@ -225,11 +226,15 @@ class Service:
         self._outbox_scheduler = ThreadScheduler(workers=OUTBOX_WORKERS)
         self._outbox = SlackOutbox(self._outbox_scheduler)
         self._outbox.install()
+        self.audit_channel = (
+            AuditChannel(self.client, settings.gathr_audit_channel) if settings.gathr_audit_channel else None
+        )
         self.core = build_core(
             settings,
             scheduler=self.scheduler,
             access=AccessPolicy.from_settings(settings, group_lookup(self.client)),
             notifier=SlackNotifier(self.client),
+            audit_sink=self.audit_channel,
         )
         secret = settings.slack_signing_secret
         self.seen: SeenRequests = MemorySeenRequests()
@@ -252,6 +257,8 @@ class Service:
         """Start serving in background threads; returns at once."""
         if self.core.watches is not None:
             self.core.watches.start()
+        if self.audit_channel is not None:
+            self.audit_channel.start()
         if self.settings.slack_app_token is not None:
             handler = _socket_mode_handler(
                 self.app, self.settings.slack_app_token.get_secret_value(), self.client, self.seen
@@ -308,6 +315,8 @@ class Service:
         wait_for_futures(notices, timeout=max(0.0, deadline - time.monotonic()))
         server.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        if self.audit_channel is not None:  # the last lines, as the budget allows
+            self.audit_channel.stop(timeout=max(0.0, deadline - time.monotonic()))
         # What still waits out a Retry-After cannot be sent within the stop's budget.
         self._outbox_scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         self._outbox.uninstall()
