@@ -20,7 +20,7 @@ DOCUMENTED_STATUSES = {"STOPPED", "STARTING", "RUNNING", "ERROR"}
 DOCUMENTED_APP_TYPES = {"etl"}
 IN_PROGRESS = {AppStatus.STARTING}  # the only state the spec has on the way to another
 # CONTRACT §3: the words a user types.
-ACTION_WORDS = {"start", "stop", "status", "update", "watch", "unwatch", "watches", "help"}
+ACTION_WORDS = {"start", "stop", "status", "update", "watch", "unwatch", "watches", "default", "whoami", "help"}
 
 
 def test_every_documented_status_is_an_app_status_and_no_other() -> None:
