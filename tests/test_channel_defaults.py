@@ -4,6 +4,7 @@ to those who may start or stop in that project; then `start <app>` acts in it.""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -65,11 +66,8 @@ def test_clear_removes_the_default(rig: Rig) -> None:
     assert "no default project to clear" in rig.talk.said[-1].message.text
 
 
-def test_setting_a_default_needs_start_or_stop_in_that_project(
-    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
-) -> None:
-    access = AccessPolicy({Action.START: {"U1@sales/*"}, Action.STOP: {"U2@finance/ledger-*"}})
-    rig = make_rig(sim, scheduler, gathr, access=access)
+def test_setting_a_default_needs_start_or_stop_in_that_project(rig_for: RigFor) -> None:
+    rig = rig_for({Action.START: {"U1@sales/*"}, Action.STOP: {"U2@finance/ledger-*"}})
 
     rig.say("default sales")
     assert rig.core.defaults.get("C1") == "sales"
@@ -89,16 +87,22 @@ def test_setting_a_default_needs_start_or_stop_in_that_project(
     assert "not allowed" in rig.talk.said[-1].message.text
 
 
-def test_a_status_in_a_channel_with_a_default_matches_scopes_on_its_project_too(
-    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
-) -> None:
-    access = AccessPolicy({Action.STATUS: {"U1@finance/*"}, Action.START: {"*"}})
-    rig = make_rig(sim, scheduler, gathr, access=access)
+def test_a_status_in_a_channel_with_a_default_matches_scopes_on_its_project_too(rig_for: RigFor) -> None:
+    rig = rig_for({Action.STATUS: {"U1@finance/*"}, Action.START: {"*"}})
     rig.say("status orders-etl")  # no project known: the app part (*) decides
     assert rig.talk.said[-1].kind == "post"
     rig.say("default sales")
     rig.say("status orders-etl")
     assert "not allowed to see the *status* of Gathr apps in `sales/orders-etl`" in rig.talk.said[-1].message.text
+
+
+RigFor = Callable[[dict[Action, set[str]]], Rig]
+
+
+@pytest.fixture
+def rig_for(sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient) -> RigFor:
+    """A rig whose allow-lists are `rules`."""
+    return lambda rules: make_rig(sim, scheduler, gathr, access=AccessPolicy(rules))
 
 
 @pytest.fixture

@@ -215,6 +215,9 @@ def _refuse(start_response: Callable[..., Any], status: str, error: str) -> Iter
     return [body]
 
 
+AUDIT_FLUSH = 2.0  # seconds of a stop that the audit channel's last lines may take
+
+
 class Service:
     """The running bot: core, scheduler and one serving mode, with an orderly stop."""
 
@@ -316,7 +319,7 @@ class Service:
         server.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         if self.audit_channel is not None:  # the last lines, as the budget allows
-            self.audit_channel.stop(timeout=max(0.0, deadline - time.monotonic()))
+            self.audit_channel.stop(timeout=min(AUDIT_FLUSH, max(0.0, deadline - time.monotonic())))
         # What still waits out a Retry-After cannot be sent within the stop's budget.
         self._outbox_scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         self._outbox.uninstall()
