@@ -97,7 +97,19 @@ class AccessPolicy:
         lists = (row.permission, *row.or_permissions)
         if where == ANYWHERE or not any(grant.scoped for p in lists for grant in self._rules.get(p, ())):
             return Decision(False)  # no scope would have allowed it: the plain denial
-        return Decision(False, needed=where.shown(), held=self.held(user_id, row.permission).scopes)
+        return Decision(False, needed=where.shown(), held=self.held_for(user_id, action).scopes)
+
+    def held_for(self, user_id: str, action: Action) -> Held:
+        """Where `user_id` may do `action`: what each allow-list of its row grants, together."""
+        row = spec(action)
+        lists = () if row.permission is None else (row.permission, *row.or_permissions)
+        scopes: list[str] = []
+        unknown: list[str] = []
+        for permission in lists:
+            held = self.held(user_id, permission)
+            scopes += [scope for scope in held.scopes if scope not in scopes]
+            unknown += [group for group in held.unknown_groups if group not in unknown]
+        return Held(("*/*",) if "*/*" in scopes else tuple(scopes), tuple(unknown))
 
     def held(self, user_id: str, permission: Action) -> Held:
         """Where `user_id` may act by the allow-list `permission`."""

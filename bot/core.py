@@ -285,15 +285,9 @@ class Core:
     def _whoami(self, requester: Requester, conversation: Conversation) -> None:
         grants = []
         for row in rows():
-            if row.permission is None:
-                continue
-            scopes: list[str] = []
-            unknown: list[str] = []
-            for permission in (row.permission, *row.or_permissions):
-                held = self.access.held(requester.user_id, permission)
-                scopes += [scope for scope in held.scopes if scope not in scopes]
-                unknown += [group for group in held.unknown_groups if group not in unknown]
-            grants.append((row.name, tuple(scopes), tuple(unknown)))
+            if row.permission is not None:
+                held = self.access.held_for(requester.user_id, row.action)
+                grants.append((row.name, held.scopes, held.unknown_groups))
         default = self.defaults.get(requester.channel_id)
         self.audit(requester, Action.WHOAMI, "", Decision.ALLOWED, "shown")
         conversation.ephemeral(messages.whoami(requester.user_id, grants, default))

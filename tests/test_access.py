@@ -376,3 +376,13 @@ def test_scoped_entries_come_from_the_settings() -> None:
     assert policy.check("U1", Action.START, Where("sales", "a")).allowed is True
     assert policy.check("U1", Action.START, Where("hr", "a")).allowed is False
     assert policy.check("U0ANA", Action.START, Where("hr", "a")).allowed is True
+
+
+def test_where_an_action_is_held_joins_its_lists() -> None:
+    # default is allowed by start or stop: a denial and whoami name both lists' scopes
+    policy = AccessPolicy({Action.START: {"U1@sales/*"}, Action.STOP: {"U1@hr/*", "U2"}})
+    assert policy.held_for("U1", Action.DEFAULT).scopes == ("sales/*", "hr/*")
+    assert policy.held_for("U2", Action.DEFAULT).scopes == ("*/*",)
+    refused = policy.check("U1", Action.DEFAULT, Where("finance", None))
+    assert (refused.needed, refused.held) == ("finance/*", ("sales/*", "hr/*"))
+    assert policy.held_for("U1", Action.HELP).scopes == ()
