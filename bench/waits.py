@@ -25,7 +25,7 @@ from bot.access import AccessPolicy  # noqa: E402
 from bot.core import Core, Requester  # noqa: E402
 from bot.gathr.client import GathrClient  # noqa: E402
 from bot.messages import Message  # noqa: E402
-from bot.model import Action, AppStatus, Command  # noqa: E402
+from bot.model import Action, AppStatus, AppType, Command  # noqa: E402
 from bot.scheduling import ThreadScheduler  # noqa: E402
 from bot.gathr.simulator import SimApp, Simulator  # noqa: E402
 from bot.slack.app import WORKERS  # noqa: E402
@@ -47,10 +47,10 @@ class CountingClient(GathrClient):
         self.calls: collections.Counter[str] = collections.Counter()
         self._count_lock = threading.Lock()
 
-    def status(self, app: str) -> AppStatus:
+    def status(self, app: str, *, app_type: AppType = AppType.ETL) -> AppStatus:
         with self._count_lock:
             self.calls[app] += 1
-        return super().status(app)
+        return super().status(app, app_type=app_type)
 
 
 class Silent:

@@ -151,12 +151,15 @@ def _simulator(host: str, port: int) -> int:
     with StopSignals() as stop_signals, simulator:
         print(f"Gathr simulator on {simulator.base_url} (token: Authorization: {simulator.token})", flush=True)
         print(f"Apps: {simulator.app_list()}", flush=True)
+        print(f"Workflows: {simulator.workflow_list()}", flush=True)
+        print(f"For the bot: GATHR_APPS={simulator.catalogue()}", flush=True)
         stop_signals.wait()
     return 0
 
 
 def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.access import AccessPolicy
+    from bot.catalogue import parse_entries
     from bot.console import ConsoleConversation, keep_interrupts_for_the_prompt, run_console
     from bot.wiring import build_core
     from bot.scheduling import ThreadScheduler
@@ -171,10 +174,11 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     simulator = Simulator() if simulate else None
     if simulator is not None:
         simulator.start()
-        settings = settings.model_copy(
-            update={"gathr_base_url": simulator.base_url, "gathr_token": SecretStr(simulator.token)}
-        )
-        print(f"Gathr simulator running; apps: {simulator.app_list()}")
+        update: dict[str, object] = {"gathr_base_url": simulator.base_url, "gathr_token": SecretStr(simulator.token)}
+        if not settings.gathr_apps:  # the demo estate's ingestion and CDC apps, by name alone
+            update["gathr_apps"] = parse_entries(simulator.catalogue())
+        settings = settings.model_copy(update=update)
+        print(f"Gathr simulator running; apps: {simulator.app_list()}; workflows: {simulator.workflow_list()}")
     else:
         require(settings, "GATHR_TOKEN")
     scheduler = ThreadScheduler()

@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bot.model import START_FINAL, STOP_FINAL, Action, AppStatus
+from bot.model import START_FINAL, STOP_FINAL, TRIGGER_FINAL, Action, AppStatus, AppType, WorkflowStatus
 
 # `--wait` / `--no-wait`: the flags an action with `wait_flags` accepts, and what each says.
 WAIT_FLAGS = {"--wait": True, "--no-wait": False}
+# `--type <type>` (rows with `type_flag`) and `--group <group>` (rows with `group_flag`).
+TYPE_FLAG = "--type"
+GROUP_FLAG = "--group"
+TYPES = "|".join(app_type.value for app_type in AppType)
+_TYPE = f" [{TYPE_FLAG} {TYPES}]"
+_GROUP = f" [{GROUP_FLAG} <group>]"
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,18 @@ class ActionSpec:
     clear_flag: bool = False  # takes --clear instead of its arguments (default)
     # Its leading <project> may be left out where the channel has a default project.
     project_defaults: bool = False
+    type_flag: bool = False  # takes --type: the app's type, where the catalogue does not say
+    group_flag: bool = False  # takes --group, and its Gathr call names a CDC app's group
     permission: Action | None = None  # the allow-list that governs it; None: anyone
     or_permissions: tuple[Action, ...] = ()  # other allow-lists that allow it as well
     changes_app: bool = False  # holds the app's lock while it runs (start, stop, update)
     calls_gathr: bool = False  # spends one of the requester's rate limit
     confirmable: bool = False  # GATHR_CONFIRM may name it
-    final: frozenset[AppStatus] = frozenset()  # where its wait ends; empty: no wait
+    # Where its wait ends (an app's states, or a workflow's for a trigger); empty: no wait.
+    final: frozenset[AppStatus] | frozenset[WorkflowStatus] = frozenset()
+    # Final states that are also where it rests before it runs: see `bot.waits.StatusWait`.
+    idle: frozenset[WorkflowStatus] = frozenset()
+    workflow: bool = False  # about a workflow, not an app: <workflow> fills `Command.app`
     already: frozenset[AppStatus] = frozenset()  # where a refusal by Gathr leaves nothing to do
     may: str = ""  # "You are not allowed to {may}."
     about: str = ""  # `help <action>`: what it does
@@ -51,10 +63,12 @@ class ActionSpec:
 _ROWS = (
     ActionSpec(
         Action.START,
-        "/gathr start <project> <app> [--wait | --no-wait]",
+        f"/gathr start <project> <app>{_TYPE}{_GROUP} [--wait | --no-wait]",
         ("project", "app"),
         wait_flags=True,
         project_defaults=True,
+        type_flag=True,
+        group_flag=True,
         permission=Action.START,
         changes_app=True,
         calls_gathr=True,
@@ -72,10 +86,12 @@ _ROWS = (
     ),
     ActionSpec(
         Action.STOP,
-        "/gathr stop <project> <app> [--wait | --no-wait]",
+        f"/gathr stop <project> <app>{_TYPE}{_GROUP} [--wait | --no-wait]",
         ("project", "app"),
         wait_flags=True,
         project_defaults=True,
+        type_flag=True,
+        group_flag=True,
         permission=Action.STOP,
         changes_app=True,
         calls_gathr=True,
@@ -93,8 +109,9 @@ _ROWS = (
     ),
     ActionSpec(
         Action.STATUS,
-        "/gathr status <app>",
+        f"/gathr status <app>{_TYPE}",
         ("app",),
+        type_flag=True,
         permission=Action.STATUS,
         calls_gathr=True,
         may="see the *status* of Gathr apps",
@@ -121,8 +138,9 @@ _ROWS = (
     ),
     ActionSpec(
         Action.WATCH,
-        "/gathr watch <app>",
+        f"/gathr watch <app>{_TYPE}",
         ("app",),
+        type_flag=True,
         permission=Action.WATCH,
         calls_gathr=True,
         may="*watch* Gathr apps",
@@ -171,6 +189,39 @@ _ROWS = (
         about="Shows what you may do, and where, and this channel's default project.",
         example="/gathr whoami",
         summary="what you may do, and where",
+    ),
+    ActionSpec(
+        Action.TRIGGER,
+        "/gathr trigger <project> <workflow> [--wait | --no-wait]",
+        ("project", "workflow"),
+        wait_flags=True,
+        permission=Action.TRIGGER,
+        changes_app=True,  # one run at a time: the workflow is held like an app
+        calls_gathr=True,
+        confirmable=True,
+        final=TRIGGER_FINAL,
+        idle=frozenset({WorkflowStatus.STOPPED}),
+        workflow=True,
+        may="*trigger* Gathr workflows",
+        about=(
+            "Runs the workflow now, then reports in a thread while it is ACTIVE, until it has "
+            "finished (STOPPED), failed (ERROR) or paused (PAUSED). Only a workflow with no "
+            "schedule can be triggered. `--no-wait` only triggers it."
+        ),
+        example="/gathr trigger sales nightly-load",
+        summary="run a workflow now and report here until it ends",
+    ),
+    ActionSpec(
+        Action.WORKFLOW,
+        "/gathr workflow <project> <workflow>",
+        ("project", "workflow"),
+        permission=Action.STATUS,  # reading a workflow's status, as for an app
+        calls_gathr=True,
+        workflow=True,
+        may="see the *status* of Gathr workflows",
+        about="Shows the workflow's status in this channel: STOPPED, ACTIVE, ERROR or PAUSED.",
+        example="/gathr workflow sales nightly-load",
+        summary="show a workflow's status",
     ),
     ActionSpec(Action.HELP, "/gathr help [action]"),
 )

@@ -10,17 +10,19 @@ secret's value, nor the password of a URL.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import GathrAuthError, GathrError, GathrRejected
+from bot.errors import ConfigError, GathrAuthError, GathrError, GathrRejected, StoreUnavailable
 from bot.gathr.client import API_PATH, GathrClient
-from bot.settings import Settings, run_problems
+from bot.settings import Settings, run_problems, state_url
+from bot.state.store import open_store
 from bot.startup import slack_refusal, unreachable_reason
 from bot.urls import shown_url
 
@@ -35,9 +37,11 @@ class Result:
     passed: bool
     text: str
     stops_run: bool = False
+    warning: bool = False  # passed, yet worth an operator's look
 
     def line(self) -> str:
-        return f"{'ok  ' if self.passed else 'FAIL'} {self.text}"
+        word = "FAIL" if not self.passed else "warn" if self.warning else "ok  "
+        return f"{word} {self.text}"
 
 
 def ok(text: str) -> Result:
@@ -46,6 +50,10 @@ def ok(text: str) -> Result:
 
 def fail(text: str, *, stops_run: bool = False) -> Result:
     return Result(False, text, stops_run)
+
+
+def warn(text: str) -> Result:
+    return Result(True, text, warning=True)
 
 
 def check_settings(settings: Settings) -> Iterator[Result]:
@@ -149,17 +157,40 @@ def _no_api(api: str, status: int | None) -> str:
     return f"Gathr: no Gathr API at {api} (HTTP {status}); check the path of GATHR_BASE_URL"
 
 
-def check_store(settings: Settings) -> Iterator[Result]:
-    """The store of GATHR_STATE_URL, once the bot has one: a store `run` could not use stops
-    it at start-up (CONTRACT §6), so a failure here must say `stops_run=True`."""
-    return iter(())
+def check_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> Iterator[Result]:
+    """The store of GATHR_STATE_URL as `run` would open it (CONTRACT §6): reachable, its
+    schema one this gathr-bot reads (an old one is migrated, as `run` would), writable. A
+    store `run` could not use stops it at start-up, hence `stops_run`. A warning where the
+    default file would not outlive a restart (Heroku sets DYNO on its ephemeral dynos)."""
+    try:
+        url = state_url(settings)
+        store = open_store(url)
+    except ConfigError as error:
+        yield fail(f"{error.variable}: {error.problem}", stops_run=True)
+        return
+    try:
+        store.probe()
+        schema = store.schema()
+    except StoreUnavailable as error:
+        yield fail(f"GATHR_STATE_URL: the store {url.shown} cannot be written: {error.reason}", stops_run=True)
+        return
+    finally:
+        store.close()
+    yield ok(f"state store {url.shown} (schema {schema}, writable)")
+    if url.kind == "sqlite" and environ.get("DYNO"):
+        yield warn(
+            f"state store {url.shown}: this Heroku dyno's files are lost at every restart; "
+            "set GATHR_STATE_URL to a Redis (the Key-Value Store's REDIS_URL is used when set)"
+        )
+    elif url.kind == "memory":
+        yield warn("state store memory://: nothing is kept across a restart")
 
 
 def results(settings: Settings, make_client: Callable[[Settings], WebClient]) -> Iterator[Result]:
     yield from check_settings(settings)
     yield from check_slack(settings, make_client)
-    yield from check_gathr(settings)
     yield from check_store(settings)
+    yield from check_gathr(settings)
 
 
 def run_check(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

@@ -2,12 +2,18 @@
 
 Grammar (CONTRACT §3), words split as a shell splits them:
 
-    start  [<project>] <app> [--wait | --no-wait]   (no project: the channel's default)
-    stop   [<project>] <app> [--wait | --no-wait]
-    status <app>
+    start  [<project>] <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]
+    stop   [<project>] <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]
+    status <app> [--type etl|ingestion|cdc]
     update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]
-    watch <app> | unwatch <app> | watches | default <project> | default --clear
+    trigger <project> <workflow> [--wait | --no-wait] | workflow <project> <workflow>
+    watch <app> [--type ...] | unwatch <app> | watches | default <project> | default --clear
     whoami | help [action]
+
+A start or stop without a project takes the channel's default (the core fills it in).
+
+`--type` and `--group` take their value as the next word or after `=`. What they leave unsaid
+is filled from the operator's catalogue by `bot.catalogue.resolve`, not here.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ import shlex
 import unicodedata
 from collections.abc import Mapping
 
-from bot.actions import ACTIONS, WAIT_FLAGS, ActionSpec, rows
+from bot.actions import ACTIONS, GROUP_FLAG, TYPE_FLAG, TYPES, WAIT_FLAGS, ActionSpec, rows
 from bot.errors import UsageError
-from bot.model import Action, Command
+from bot.model import Action, AppType, Command
 
 MAX_NAME_LENGTH = 200
 CLEAR_FLAG = "--clear"  # `default --clear`
@@ -74,8 +80,17 @@ def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
     wait: bool | None = None
     clear = False
     positionals: list[str] = []
-    for word in args:
-        if word == CLEAR_FLAG and row.clear_flag:
+    valued: dict[str, str] = {}  # --type and --group, as given
+    words_left = iter(args)
+    for word in words_left:
+        flag, equals, value = word.partition("=")
+        if flag in (TYPE_FLAG, GROUP_FLAG) and _takes(row, flag):
+            if not equals:
+                value = next(words_left, "")
+            if flag in valued and valued[flag] != value:
+                raise UsageError(f"{flag} is given twice", row.usage)
+            valued[flag] = value
+        elif word == CLEAR_FLAG and row.clear_flag:
             clear = True
         elif word in WAIT_FLAGS and row.wait_flags:
             if wait is not None and wait != WAIT_FLAGS[word]:
@@ -108,12 +123,40 @@ def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
         fields[_field(names[-1]) + "s"] = _files(positionals[len(names) - 1:], names[-1], row)
     if row.wait_flags:
         fields["wait"] = wait
+    fields.update(_kind_fields(valued, row))
     return Command(action, **fields)  # type: ignore[arg-type]
 
 
+def _takes(row: ActionSpec, flag: str) -> bool:
+    return row.type_flag if flag == TYPE_FLAG else row.group_flag
+
+
+def _kind_fields(valued: dict[str, str], row: ActionSpec) -> dict[str, object]:
+    """`app_type` and `group` from --type and --group, each checked."""
+    fields: dict[str, object] = {}
+    if TYPE_FLAG in valued:
+        word = valued[TYPE_FLAG].strip().lower()
+        if not word:
+            raise UsageError(f"{TYPE_FLAG} needs a type: {TYPES.replace('|', ', ')}", row.usage)
+        try:
+            fields["app_type"] = AppType(word)
+        except ValueError:
+            raise UsageError(
+                f"unknown type '{_shown(valued[TYPE_FLAG])}': use {TYPES.replace('|', ', ')}", row.usage
+            ) from None
+    if GROUP_FLAG in valued:
+        check_name("group", valued[GROUP_FLAG], row.action, row.usage)
+        kind = fields.get("app_type")
+        if isinstance(kind, AppType) and not kind.needs_group:
+            raise UsageError(f"{GROUP_FLAG} is only for cdc apps, not {kind.value}", row.usage)
+        fields["group"] = valued[GROUP_FLAG]
+    return fields
+
+
 def _field(label: str) -> str:
-    """The `Command` field a <placeholder> fills: <component-id> -> component_id."""
-    return label.replace("-", "_")
+    """The `Command` field a <placeholder> fills: <component-id> -> component_id. A
+    <workflow> fills `app`: a workflow is held, audited and told by its name as an app is."""
+    return "app" if label == "workflow" else label.replace("-", "_")
 
 
 def _extra_words(action: Action, names: tuple[str, ...], positionals: list[str]) -> str:
@@ -249,13 +292,22 @@ def _action(word: str, table: Mapping[Action, ActionSpec]) -> Action:
 
 
 def _unknown_option(word: str, row: ActionSpec, table: Mapping[Action, ActionSpec]) -> str:
+    flag = word.partition("=")[0]
     if word in WAIT_FLAGS:
         takers = [other.name for other in table.values() if other.wait_flags]
-        return f"{word} works only with {' and '.join(takers)}"
-    guess = difflib.get_close_matches(word, list(WAIT_FLAGS), n=1, cutoff=0.7)
-    if guess and row.wait_flags:
+        return f"{word} works only with {_and(takers)}"
+    if flag in (TYPE_FLAG, GROUP_FLAG):
+        takers = [other.name for other in table.values() if _takes(other, flag)]
+        return f"{flag} works only with {_and(takers)}"
+    offered = [*(WAIT_FLAGS if row.wait_flags else ()), *(f for f in (TYPE_FLAG, GROUP_FLAG) if _takes(row, f))]
+    guess = difflib.get_close_matches(flag, offered, n=1, cutoff=0.7)
+    if guess:
         return f"unknown option '{_shown(word)}'. Did you mean `{guess[0]}`?"
     return f"unknown option '{_shown(word)}'"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _shown(word: str, limit: int = 30) -> str:

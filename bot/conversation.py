@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.messages import Message
 
@@ -22,3 +22,23 @@ class Conversation(Protocol):
 
     def edit(self, ref: object, message: Message) -> None:
         """Replace the message `ref` (the parent's final outcome)."""
+
+
+@runtime_checkable
+class Placed(Protocol):
+    """A posted message's reference that names where it is (Slack's: channel and `ts`)."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def ts(self) -> str | None: ...
+
+
+def where_posted(ref: object, channel_id: str) -> tuple[str, str]:
+    """Where the message `ref` (from `Conversation.post`) went, as plain data for a record:
+    its channel and `ts`. A reference that does not name them is kept as text, in the
+    requester's channel `channel_id`; a message that never got out has no `ts` ("")."""
+    if isinstance(ref, Placed):
+        return ref.channel or channel_id, ref.ts or ""
+    return channel_id, "" if ref is None else str(ref)

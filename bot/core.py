@@ -17,29 +17,36 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from bot import audit, gates, messages
 from bot.access import AccessPolicy
 from bot.actions import rows, spec
 from bot.audit import Decision
+from bot.catalogue import Catalogue
 from bot.commands import parse
-from bot.confirmation import CONFIRMATION_TTL, Confirmations
+from bot.confirmation import CONFIRMATION_TTL, ConfirmationPrompts
 from bot.conversation import Conversation
 from bot.errors import GathrError, UsageError, UserError
 from bot.gates import Ask, Stop
 from bot.gathr.client import GathrClient
 from bot.messages import Message
-from bot.model import Action, AppStatus, Command, Requester
+from bot.model import Action, AppStatus, Command, Requester, WorkflowStatus
 from bot.rate_limit import UserRateLimit
 from bot.read import Read
 from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
 from bot.state.defaults import ChannelDefaults, MemoryChannelDefaults
 from bot.state.locks import AppLocks, Holder
+from bot.state.confirmations import Confirmations, MemoryConfirmations
+from bot.state.locks import AppLocks, Holder, MemoryAppLocks
+from bot.state.waits import MemoryRunningWaits, RunningWaits
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
 
 log = logging.getLogger(__name__)
+
+_S = TypeVar("_S", AppStatus, WorkflowStatus)
 
 
 class Core:
@@ -58,16 +65,28 @@ class Core:
         rate_limit: UserRateLimit | None = None,
         defaults: ChannelDefaults | None = None,
         audit_sink: audit.Sink | None = None,
+        locks: AppLocks | None = None,
+        confirmations: Confirmations | None = None,
+        waits: RunningWaits | None = None,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.gathr = gathr
+        # The operator's GATHR_APPS: fills in what a command leaves unsaid of an app's kind.
+        self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.access = access
         self.scheduler = scheduler
         self.wait_policy = wait_policy
         self.wait_by_default = wait_by_default
         self.confirm = confirm
         self.confirmation_ttl = confirmation_ttl
-        self._confirmations = Confirmations(clock=scheduler.now, ttl=confirmation_ttl, new_token=new_token)
-        self._locks = AppLocks()
+        self._confirmations = ConfirmationPrompts(
+            clock=scheduler.now,
+            ttl=confirmation_ttl,
+            new_token=new_token,
+            store=MemoryConfirmations() if confirmations is None else confirmations,
+        )
+        self._locks: AppLocks = MemoryAppLocks() if locks is None else locks
+        self._wait_records: RunningWaits = MemoryRunningWaits() if waits is None else waits
         # The requests following their app to a final status, by app (one each: the app
         # lock). Shutdown tells them; a stop may take over a start's.
         self._waiting: dict[str, ChangeRequest] = {}
@@ -94,7 +113,9 @@ class Core:
         if self._closing:
             return messages.restarting()
         try:
-            command = parse(text)
+            # Type and group are settled here, so a CDC app without its group (or an update
+            # of one that is not ETL) is refused as a usage error, before any call.
+            command = self.catalogue.resolve(parse(text))
         except UsageError as error:
             self.audit(requester, "?", "", Decision.NOT_APPLICABLE, f"usage error: {error.problem}")
             return messages.usage_error(error)
@@ -150,7 +171,7 @@ class Core:
         stop = self._gated(gates.CLICKED, ask, conversation)
         if stop is not None:
             if stop.again:  # not used up: the prompt stays, to be clicked again later
-                self._confirmations.keep(token, pending)
+                self._confirmations.keep(pending)
             return
         conversation.ephemeral(messages.confirmed(command), replace=True)
         if clicker.channel_id != pending.requester.channel_id:
@@ -233,6 +254,8 @@ class Core:
         """Run a command that has passed the gates: its handler, by action."""
         if command.action is Action.STATUS:
             self._status(requester, command, conversation)
+        elif command.action is Action.WORKFLOW:
+            self._workflow(requester, command, conversation)
         elif spec(command.action).changes_app:
             self._change(requester, command, conversation)
         elif command.action is Action.DEFAULT:
@@ -259,7 +282,7 @@ class Core:
         return self._closing
 
     def busy(self, command: Command, asker_id: str) -> Message | None:
-        current = self._locks.holder(command.app) if spec(command.action).changes_app else None
+        current = self._locks.holder(_held(command)) if spec(command.action).changes_app else None
         if current is not None and self._waiting_start(command) is not None:
             current = None  # a stop may end a start's wait: see _supersede
         return None if current is None else self._busy_message(command, current, asker_id)
@@ -304,6 +327,8 @@ class Core:
             self.audit(requester, command.action, command.app, Decision.ALLOWED, f"refused: {audit.problem(status)}")
             conversation.ephemeral(messages.watch_refused(command.app, status))
             return
+        # The watch board reads the app as the catalogue says, else as this command said.
+        self.catalogue.remember(command.app, command.kind)
         change = board.watch(command.app, requester.channel_id, status)
         self.audit(requester, command.action, command.app, Decision.ALLOWED, change.value)
         if change is WatchChange.ADDED:
@@ -324,24 +349,61 @@ class Core:
             conversation.ephemeral(messages.watch_not_found(command.app))
 
     def _status(self, requester: Requester, command: Command, conversation: Conversation) -> None:
-        read = self._read_status(requester, command, conversation)
+        self._tell_status(
+            requester, command, conversation,
+            lambda: self.gathr.status(command.app, app_type=command.kind.type),
+            answer=lambda status: messages.status_answer(command.app, status, requester.user_id),
+            failed=lambda error: messages.status_failed(command.app, error),
+        )
+
+    def _workflow(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        self._tell_status(
+            requester, command, conversation,
+            lambda: self.gathr.workflow_status(command.project, command.app),
+            answer=lambda status: messages.workflow_status_answer(
+                command.project, command.app, status, requester.user_id
+            ),
+            failed=lambda error: messages.workflow_status_failed(command.project, command.app, error),
+        )
+
+    def _tell_status(
+        self,
+        requester: Requester,
+        command: Command,
+        conversation: Conversation,
+        read_once: Callable[[], _S],
+        *,
+        answer: Callable[[_S], Message],
+        failed: Callable[[GathrError | UserError], Message],
+    ) -> None:
+        """A status or workflow command: one read, its answer in the channel (or why there
+        is none, to the requester), one audit line."""
+        read = self._read(requester, command, conversation, read_once)
         if read is None:
             return  # a shutdown has told the requester
         status, started = read
-        if not isinstance(status, AppStatus):
+        if isinstance(status, (GathrError, UserError)):
             outcome = f"failed: {audit.problem(status)}"
             self.audit(requester, command.action, command.target, Decision.ALLOWED, outcome, started)
-            conversation.ephemeral(messages.status_failed(command.app, status))
+            conversation.ephemeral(failed(status))
             return
         self.audit(requester, command.action, command.target, Decision.ALLOWED, status.value, started)
-        conversation.post(messages.status_answer(command.app, status, requester.user_id))
+        conversation.post(answer(status))
 
     def _read_status(
         self, requester: Requester, command: Command, conversation: Conversation
     ) -> tuple[AppStatus | GathrError | UserError, float] | None:
-        """Read the app's status for a status or a watch, tracked while it is in flight:
-        the status (or why there is none) and when the read began. None if a shutdown
-        came first (the requester has been told)."""
+        """Read the app's status for a status or a watch, as its type says."""
+        return self._read(
+            requester, command, conversation, lambda: self.gathr.status(command.app, app_type=command.kind.type)
+        )
+
+    def _read(
+        self, requester: Requester, command: Command, conversation: Conversation, read_once: Callable[[], _S]
+    ) -> tuple[_S | GathrError | UserError, float] | None:
+        """One read of Gathr for a status, a workflow or a watch, tracked while it is in
+        flight: the status (or why there is none) and when the read began. None if a
+        shutdown came first (the requester has been told)."""
         read = Read(requester, command, conversation, started=self.scheduler.now(), audit=self.audit)
         with self._state_lock:
             tracked = not self._closing
@@ -350,9 +412,9 @@ class Core:
         if not tracked:
             conversation.ephemeral(messages.restarting())
             return None
-        answer: AppStatus | GathrError | UserError
+        answer: _S | GathrError | UserError
         try:
-            answer = self.gathr.status(command.app)
+            answer = read_once()
         except (GathrError, UserError) as error:
             answer = error
         with self._state_lock:
@@ -361,10 +423,10 @@ class Core:
 
     def _change(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         started = self.scheduler.now()
-        holder = Holder(requester.user_id, command.action, started)
-        current = self._locks.acquire(command.app, holder)
+        holder = Holder(requester.user_id, command.action, started, secrets.token_urlsafe(16))
+        current = self._locks.acquire(_held(command), holder)
         if current is not None and self._supersede(command, requester):
-            current = self._locks.acquire(command.app, holder)
+            current = self._locks.acquire(_held(command), holder)
         if current is not None:
             self.audit(requester, command.action, command.target, Decision.ALLOWED, "busy")
             conversation.ephemeral(self._busy_message(command, current, requester.user_id))
@@ -382,6 +444,7 @@ class Core:
             watches=self.watches,
             audit=self.audit,
             tracker=self,
+            waits=self._wait_records,
         )
 
     def _waiting_start(self, command: Command) -> ChangeRequest | None:
@@ -389,7 +452,7 @@ class Core:
         if command.action is not Action.STOP:
             return None
         with self._state_lock:
-            request = self._waiting.get(command.app)
+            request = self._waiting.get(_held(command))
         return request if request is not None and request.command.action is Action.START else None
 
     def _supersede(self, command: Command, requester: Requester) -> bool:
@@ -411,7 +474,7 @@ class Core:
         with self._state_lock:
             if self._closing:
                 return False
-            self._waiting[request.command.app] = request
+            self._waiting[_held(request.command)] = request
             return True
 
     def track_sending(self, request: ChangeRequest) -> bool:
@@ -430,10 +493,10 @@ class Core:
     def finished(self, request: ChangeRequest) -> None:
         """The request has ended: forget it, and free its app."""
         with self._state_lock:
-            if self._waiting.get(request.command.app) is request:
-                del self._waiting[request.command.app]
+            if self._waiting.get(_held(request.command)) is request:
+                del self._waiting[_held(request.command)]
             self._sending.discard(request)
-        self._locks.release(request.command.app, request.holder)
+        self._locks.release(_held(request.command), request.holder.token)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -466,6 +529,12 @@ class Core:
 
 def _call(task: Callable[[], None]) -> None:
     task()
+
+
+def _held(command: Command) -> str:
+    """What a change holds while it runs: the app's name (Gathr's status knows an app by its
+    name alone), or a workflow within its project, never to be mistaken for an app."""
+    return f"workflow {command.project}/{command.app}" if spec(command.action).workflow else command.app
 
 
 # What surfaces, tests and bench import from here (the core is built in bot/wiring.py).

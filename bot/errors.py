@@ -49,6 +49,10 @@ class InvalidName(UserError):
     """A name that cannot travel safely in a URL path segment ("", ".", "..")."""
 
 
+class GroupRequired(UserError):
+    """A CDC app's call without its group: refused before anything is sent."""
+
+
 class GathrError(BotError):
     """A Gathr call failed. `url` has no secrets; `status` is the HTTP status if any."""
 
@@ -95,3 +99,12 @@ class GathrBusy(GathrUnavailable):
     ) -> None:
         super().__init__(message, url=url, status=status)
         self.retry_after = retry_after
+
+
+class StoreUnavailable(BotError):
+    """The store of GATHR_STATE_URL did not answer (lost, timed out, refused): nothing was
+    kept by the call that raised it. `reason` is safe to log (no URL, no password)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

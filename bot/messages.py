@@ -24,16 +24,26 @@ from bot.errors import (
     GathrUnresolved,
     UsageError,
 )
-from bot.model import Action, AppStatus, Command
+from bot.model import Action, AppStatus, AppType, Command, WorkflowStatus
 
 CONFIRM_ACTION_ID = "gathr_confirm"
 CANCEL_ACTION_ID = "gathr_cancel"
 
-_ICON = {
+_ICON: dict[AppStatus | WorkflowStatus, str] = {
     AppStatus.RUNNING: ":large_green_circle:",
     AppStatus.STARTING: ":hourglass_flowing_sand:",
     AppStatus.STOPPED: ":white_circle:",
     AppStatus.ERROR: ":red_circle:",
+    WorkflowStatus.ACTIVE: ":arrows_counterclockwise:",
+    WorkflowStatus.PAUSED: ":double_vertical_bar:",
+    WorkflowStatus.STOPPED: ":white_circle:",
+    WorkflowStatus.ERROR: ":red_circle:",
+}
+# How a triggered workflow's wait ended, by its final state.
+_WORKFLOW_END = {
+    WorkflowStatus.STOPPED: ":checkered_flag: Finished",
+    WorkflowStatus.ERROR: ":red_circle: Failed",
+    WorkflowStatus.PAUSED: ":double_vertical_bar: Paused",
 }
 
 
@@ -229,9 +239,17 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
 
 
-def status_command(app: str) -> str:
-    """`/gathr status <app>` as a code span the user can copy, quoted as a shell would."""
-    return code("/gathr status " + shlex.quote(app))
+def status_command(about: str | Command) -> str:
+    """`/gathr status <app>` as a code span the user can copy, quoted as a shell would; for
+    a command, the check that fits it: `--type` where the app is not ETL, `workflow` for a
+    workflow."""
+    if isinstance(about, str):
+        return code("/gathr status " + shlex.quote(about))
+    if spec(about.action).workflow:
+        return workflow_command(about.project, about.app)
+    app_type = about.kind.type
+    flag = f" --type {app_type.value}" if app_type is not AppType.ETL else ""
+    return code(f"/gathr status {shlex.quote(about.app)}{flag}")
 
 
 _CLOSERS = "\u201d\u2019\"')]`»"
@@ -248,7 +266,7 @@ def sentence(text: str) -> str:
     return text + "."
 
 
-def status_word(status: AppStatus | None) -> str:
+def status_word(status: AppStatus | WorkflowStatus | None) -> str:
     if status is None:
         return "unknown"
     return f"{_ICON[status]} *{status.value}*"
@@ -268,19 +286,58 @@ def help_message(
     if topic is not None and topic is not Action.HELP:
         row = next(row for row in table if row.action is topic)
         text = f"Usage: {_usage(row)}\n{row.about}\nExample: {code(row.example)}"
+        if row.type_flag and topic in _TYPE_EXAMPLES:
+            text += (
+                f"\nFor an ingestion or CDC app: {code(_TYPE_EXAMPLES[topic])} "
+                "(an app listed in GATHR_APPS needs no `--type` or `--group`)."
+            )
         if topic in confirm:
             text += "\nYou will be asked to confirm with a button first."
         return _message(text)
-    lines = ["*gathr-bot* runs Gathr ETL applications from Slack."]
+    lines = ["*gathr-bot* runs Gathr applications (ETL, ingestion, CDC) and workflows from Slack."]
     for row in table:
         if row.summary:
             beside = [_usage(other, short=True) for other in table if other.listed_with is row.action]
             lines.append(f"• {' / '.join([_usage(row), *beside])}: {row.summary}")
     lines.append(
+        f"Ingestion and CDC apps: add `--type ingestion`, or `{esc('--type cdc --group <group>')}` "
+        f"(e.g. {code(_TYPE_EXAMPLES[Action.START])}), unless an operator listed them in GATHR_APPS."
+    )
+    lines.append(
         "Names with spaces go in quotes: `/gathr status \"daily orders\"`. "
         "More on one action: `/gathr help start`."
     )
     return _message("\n".join(lines))
+
+
+# `help <action>`'s example with --type, for the rows that take it.
+_TYPE_EXAMPLES = {
+    Action.START: "/gathr start finance accounts-cdc --type cdc --group core-db",
+    Action.STOP: "/gathr stop sales clicks-ingest --type ingestion",
+    Action.STATUS: "/gathr status clicks-ingest --type ingestion",
+    Action.WATCH: "/gathr watch accounts-cdc --type cdc",
+}
+
+
+# -- application types: what the catalogue's resolution refuses (bot.catalogue) ------------
+
+
+def cdc_needs_group(app: str) -> str:
+    return (
+        f"`{app}` is a CDC app, and Gathr needs its group: add `--group <group>`, or ask a "
+        f"gathr-bot operator to list it in GATHR_APPS as `{app}:cdc:<group>`"
+    )
+
+
+def group_for_another_type(app: str, app_type: AppType) -> str:
+    return f"--group is only for cdc apps, and `{app}` is {app_type.value} (GATHR_APPS lists it so)"
+
+
+def update_is_etl_only(app: str, app_type: AppType) -> str:
+    return (
+        f"update works only for ETL apps: Gathr's API cannot update {app_type.value} apps "
+        f"such as `{app}`"
+    )
 
 
 def usage_error(error: UsageError) -> Message:
@@ -342,6 +399,13 @@ def rate_limited(burst: int, refill_every: float, retry_after: float) -> Message
     )
 
 
+def store_unavailable() -> Message:
+    return _message(
+        ":warning: gathr-bot cannot reach its state store just now, so nothing was done: "
+        "without it, the bot cannot be sure this runs only once. Try again in a minute."
+    )
+
+
 def internal_error() -> Message:
     return _message(
         ":boom: Something went wrong inside gathr-bot; the error has been logged. "
@@ -360,9 +424,22 @@ def busy(app: str, holder_user: str, holder_action: Action, since: float, now: f
 
 # -- confirmation ---------------------------------------------------------------------
 
+def what(command: Command) -> str:
+    """`orders-etl`, ingestion app `clicks-ingest`, CDC app `accounts-cdc` (group `core-db`),
+    workflow `nightly-load`: the type is named where it is not ETL."""
+    if spec(command.action).workflow:
+        return f"workflow {code(command.app)}"
+    kind = command.kind
+    if kind.type is AppType.ETL:
+        return code(command.app)
+    label = "CDC" if kind.type is AppType.CDC else kind.type.value
+    group = f" (group {code(kind.group)})" if kind.group else ""
+    return f"{label} app {code(command.app)}{group}"
+
+
 def describe(command: Command) -> str:
     """`start` `orders-etl` in project `sales` (plus the update's details)."""
-    text = f"*{command.action.value}* {code(command.app)}"
+    text = f"*{command.action.value}* {what(command)}"
     if command.project:
         text += f" in project {code(command.project)}"
     if command.action is Action.UPDATE:
@@ -379,7 +456,7 @@ def describe(command: Command) -> str:
 
 def short(command: Command) -> str:
     """The command in a few words, for places with little room."""
-    text = f"*{command.action.value}* {code(command.app)}"
+    text = f"*{command.action.value}* {what(command)}"
     if command.action is Action.UPDATE:
         count = len(command.files)
         text += f" with {count} file{'s' if count != 1 else ''}"
@@ -454,7 +531,7 @@ def state_working() -> str:
     return ":hourglass_flowing_sand: Sending the request to Gathr…"
 
 
-def state_accepted(app: str, waiting: bool) -> str:
+def state_accepted(app: str | Command, waiting: bool) -> str:
     if waiting:
         return ":hourglass_flowing_sand: Accepted by Gathr; waiting for the final status…"
     return (
@@ -467,14 +544,16 @@ def state_following() -> str:
     return ":hourglass_flowing_sand: Already starting; waiting for the final status…"
 
 
-def state_reached(status: AppStatus, elapsed: float) -> str:
+def state_reached(status: AppStatus | WorkflowStatus, elapsed: float) -> str:
+    if isinstance(status, WorkflowStatus):
+        return workflow_ended(status, elapsed)
     text = f"{status_word(status)} after {duration(elapsed)}."
     if status is AppStatus.ERROR:
         text += " Gathr does not say why: look at the application in Gathr."
     return text
 
 
-def state_timed_out(app: str, last: AppStatus | None, elapsed: float) -> str:
+def state_timed_out(app: str | Command, last: AppStatus | WorkflowStatus | None, elapsed: float) -> str:
     return (
         f":alarm_clock: Timed out after {duration(elapsed)}; last status {status_word(last)}. "
         f"Gathr may still be working on it: check with {status_command(app)}."
@@ -489,7 +568,7 @@ def state_no_answer(command: Command, error: GathrError) -> str:
     check = (
         "check the component's files in Gathr"
         if command.action is Action.UPDATE
-        else f"check with {status_command(command.app)}"
+        else f"check with {status_command(command)}"
     )
     return (
         f":warning: {sentence(esc(error.message))} The request may still have reached Gathr: "
@@ -504,7 +583,7 @@ def state_already(app: str, status: AppStatus, refusal: GathrError) -> str:
     )
 
 
-def state_superseded(by_user: str, elapsed: float, last: AppStatus | None) -> str:
+def state_superseded(by_user: str, elapsed: float, last: AppStatus | WorkflowStatus | None) -> str:
     seen = f", last status {status_word(last)}" if last is not None else ""
     return (
         f":leftwards_arrow_with_hook: No longer followed after {duration(elapsed)}{seen}: "
@@ -526,7 +605,7 @@ def state_interrupted(elapsed: float) -> str:
 def _check_after_unknown(command: Command) -> str:
     if command.action is Action.UPDATE:
         return "Check the component's files in Gathr"
-    return f"Check with {status_command(command.app)}"
+    return f"Check with {status_command(command)}"
 
 
 def state_in_flight(command: Command, elapsed: float) -> str:
@@ -558,27 +637,58 @@ def accepted_reply(gathr_message: str) -> Message:
     return _message(f"Gathr accepted the request{said}")
 
 
-def status_changed_reply(app: str, old: AppStatus | None, new: AppStatus, elapsed: float) -> Message:
+def status_changed_reply(
+    app: str | Command, old: AppStatus | WorkflowStatus | None, new: AppStatus | WorkflowStatus, elapsed: float
+) -> Message:
     before = f" (was {status_word(old)})" if old is not None else ""
-    return _message(f"{code(app)} is now {status_word(new)}{before}, after {duration(elapsed)}.")
+    name = code(app) if isinstance(app, str) else what(app)
+    return _message(f"{name[:1].upper()}{name[1:]} is now {status_word(new)}{before}, after {duration(elapsed)}.")
 
 
 def final_reply(state: str) -> Message:
     return _message(state)
 
 
-def interrupted_reply(app: str) -> Message:
+def interrupted_reply(app: str | Command) -> Message:
     return _message(
         ":recycle: gathr-bot is restarting, so this wait has stopped. "
         f"Check later with {status_command(app)}."
     )
 
 
-def wait_gave_up_detail(app: str, error: GathrError) -> str:
+def wait_gave_up_detail(app: str | Command, error: GathrError) -> str:
     return f"could not read the status: {gathr_problem(error)} Check later with {status_command(app)}."
 
 
 # -- status ------------------------------------------------------------------------------
+
+def workflow_ended(status: WorkflowStatus, elapsed: float) -> str:
+    """A triggered workflow's end: finished (STOPPED), failed (ERROR) or paused (PAUSED)."""
+    text = f"{_WORKFLOW_END.get(status, status_word(status))} ({status.value}) after {duration(elapsed)}."
+    if status is WorkflowStatus.ERROR:
+        text += " Gathr does not say why: look at the workflow in Gathr."
+    elif status is WorkflowStatus.PAUSED:
+        text += " Gathr's API has no call to resume it: resume it in Gathr."
+    return text
+
+
+def workflow_command(project: str, workflow: str) -> str:
+    return code(f"/gathr workflow {shlex.quote(project)} {shlex.quote(workflow)}")
+
+
+def workflow_status_answer(project: str, workflow: str, status: WorkflowStatus, asked_by: str) -> Message:
+    return _message(
+        f"Workflow {code(workflow)} in project {code(project)} is {status_word(status)}",
+        f"asked by {user(asked_by)}",
+    )
+
+
+def workflow_status_failed(project: str, workflow: str, error: BotError) -> Message:
+    return _message(
+        f":x: Could not get the status of workflow {code(workflow)} in project {code(project)}: "
+        f"{problem(error)}"
+    )
+
 
 def status_answer(app: str, status: AppStatus, asked_by: str) -> Message:
     return _message(f"{code(app)} is {status_word(status)}", f"asked by {user(asked_by)}")

@@ -12,9 +12,24 @@ from dataclasses import dataclass
 
 
 class AppType(enum.StrEnum):
-    """The `appType` Gathr's application API takes: `etl` is the only one documented today."""
+    """The `appType` Gathr's application API takes (GATHR-API-BEYOND-ETL.md)."""
 
     ETL = "etl"
+    INGESTION = "ingestion"
+    CDC = "cdc"
+
+    @property
+    def needs_group(self) -> bool:
+        """A CDC app is named by its group as well: every call carries `groupName`."""
+        return self is AppType.CDC
+
+
+@dataclass(frozen=True)
+class AppKind:
+    """What Gathr needs to know of an app beyond its name: its type, and a CDC app's group."""
+
+    type: AppType = AppType.ETL
+    group: str = ""
 
 
 class AppStatus(enum.StrEnum):
@@ -24,6 +39,15 @@ class AppStatus(enum.StrEnum):
     STARTING = "STARTING"
     RUNNING = "RUNNING"
     ERROR = "ERROR"
+
+
+class WorkflowStatus(enum.StrEnum):
+    """A workflow's `application_status`, as Gathr's workflow status call reports it."""
+
+    STOPPED = "STOPPED"
+    ACTIVE = "ACTIVE"
+    ERROR = "ERROR"
+    PAUSED = "PAUSED"
 
 
 class Action(enum.StrEnum):
@@ -36,6 +60,8 @@ class Action(enum.StrEnum):
     WATCHES = "watches"
     DEFAULT = "default"
     WHOAMI = "whoami"
+    TRIGGER = "trigger"
+    WORKFLOW = "workflow"
     HELP = "help"
 
 
@@ -58,6 +84,15 @@ class Command:
     files: tuple[str, ...] = ()
     help_topic: Action | None = None
     clear: bool = False  # `default --clear`
+    # What the user said of the app's kind (--type, --group); None and "": not said, so the
+    # operator's catalogue, else ETL, decides (bot.catalogue fills them in before any call).
+    app_type: AppType | None = None
+    group: str = ""
+
+    @property
+    def kind(self) -> AppKind:
+        """The app's type and group as they stand (ETL where nothing says otherwise)."""
+        return AppKind(self.app_type or AppType.ETL, self.group)
 
     @property
     def target(self) -> str:
@@ -69,4 +104,12 @@ class Command:
 START_FINAL = frozenset({AppStatus.RUNNING, AppStatus.ERROR})
 STOP_FINAL = frozenset({AppStatus.STOPPED, AppStatus.ERROR})
 
-__all__ = ["START_FINAL", "STOP_FINAL", "Action", "AppStatus", "AppType", "Command", "Requester"]
+# A triggered workflow runs while ACTIVE; a wait after a trigger ends on any other state:
+# STOPPED (after ACTIVE) is finished, ERROR failed, PAUSED paused.
+WORKFLOW_RUNNING = frozenset({WorkflowStatus.ACTIVE})
+TRIGGER_FINAL = frozenset({WorkflowStatus.STOPPED, WorkflowStatus.ERROR, WorkflowStatus.PAUSED})
+
+__all__ = [
+    "START_FINAL", "STOP_FINAL", "TRIGGER_FINAL", "WORKFLOW_RUNNING",
+    "Action", "AppKind", "AppStatus", "AppType", "Command", "Requester", "WorkflowStatus",
+]

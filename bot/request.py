@@ -1,4 +1,4 @@
-"""A change (start, stop, update) and its wait: from the parent message to the outcome.
+"""A change (start, stop, update, trigger) and its wait: from the parent message to the outcome.
 
 A `ChangeRequest` is handed what it needs (`RequestParts`: the Gathr client, the scheduler,
 the wait policy, the watches, the audit) and a `Tracker` to tell; it never sees the core.
@@ -14,14 +14,15 @@ from typing import Protocol
 from bot import audit, messages
 from bot.actions import spec
 from bot.audit import Audit, Decision
-from bot.conversation import Conversation
+from bot.conversation import Conversation, where_posted
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, UserError
 from bot.gathr import refusals
 from bot.gathr.client import GathrClient
 from bot.messages import Message
-from bot.model import Action, AppStatus, Command, Requester
+from bot.model import Action, AppStatus, Command, Requester, WorkflowStatus
 from bot.scheduling import Scheduler
 from bot.state.locks import Holder
+from bot.state.waits import RunningWaits, WaitRecord
 from bot.waits import StatusWait, WaitEnd, WaitPolicy, WaitResult
 from bot.watches import WatchBoard
 
@@ -58,6 +59,7 @@ class RequestParts:
     watches: WatchBoard | None
     audit: Audit
     tracker: Tracker
+    waits: RunningWaits  # where each wait keeps its record
 
 
 class ChangeRequest:
@@ -82,12 +84,13 @@ class ChangeRequest:
         self.holder = holder
         self.started = started
         self.parent: object = None
-        self.final = spec(command.action).final
+        self.final = spec(command.action).final  # an app's states, or a workflow's
+        self.workflow = spec(command.action).workflow
         self.holding = False  # this request holds its channel's watch of the app
         self.finished = False
         self._finishing = threading.Lock()  # a shutdown may finish it from another thread
         self.replied = False  # the thread has replies
-        self.wait: StatusWait | None = None
+        self.wait: StatusWait[AppStatus] | StatusWait[WorkflowStatus] | None = None
         self.superseded_by = ""
 
     def _elapsed(self) -> float:
@@ -104,7 +107,7 @@ class ChangeRequest:
     def _begin(self) -> None:
         command = self.command
         wait = command.wait if command.wait is not None else self.parts.wait_by_default
-        if wait and command.action is not Action.UPDATE and self.parts.watches is not None:
+        if wait and command.action is not Action.UPDATE and not self.workflow and self.parts.watches is not None:
             # Hold before Gathr is asked: a watch check between Gathr's answer and the
             # start of the wait would otherwise tell this channel what the thread tells.
             self.parts.watches.hold(command.app, self.requester.channel_id)
@@ -130,9 +133,9 @@ class ChangeRequest:
             self.finish(messages.state_updated(), "updated", reply=False)
             return
         if not wait:
-            self.finish(messages.state_accepted(command.app, waiting=False), "accepted", reply=False)
+            self.finish(messages.state_accepted(command, waiting=False), "accepted", reply=False)
             return
-        self._follow(messages.state_accepted(command.app, waiting=True))
+        self._follow(messages.state_accepted(command, waiting=True))
 
     def _refused(self, error: GathrError | UserError, wait: bool) -> None:
         """Gathr did not accept the request (or never answered): say so, or follow a start
@@ -177,17 +180,20 @@ class ChangeRequest:
         if not wanted or not refusals.about_state(self.command.action, refusal.message, names):
             return None
         try:
-            status = self.parts.gathr.status(self.command.app)
+            status = self.parts.gathr.status(self.command.app, app_type=self.command.kind.type)
         except GathrError:
             return None
         return status if status in wanted else None
 
     def _call_gathr(self) -> str:
         command, gathr = self.command, self.parts.gathr
+        kind = command.kind
         if command.action is Action.START:
-            return gathr.start(command.project, command.app)
+            return gathr.start(command.project, command.app, app_type=kind.type, group=kind.group)
         if command.action is Action.STOP:
-            return gathr.stop(command.project, command.app)
+            return gathr.stop(command.project, command.app, app_type=kind.type, group=kind.group)
+        if command.action is Action.TRIGGER:
+            return gathr.trigger(command.project, command.app)
         return gathr.update(
             command.project,
             command.app,
@@ -197,27 +203,55 @@ class ChangeRequest:
         )
 
     def _start_wait(self) -> None:
-        parts = self.parts
-        self.wait = StatusWait(
-            app=self.command.app,
-            final=self.final,
-            read_status=parts.gathr.status,
-            scheduler=parts.scheduler,
-            policy=parts.wait_policy,
-            on_change=self._changed,
-            on_done=self._waited,
-        )
+        parts, command = self.parts, self.command
+        if self.workflow:
+            self.wait = StatusWait(
+                app=command.app,
+                final=frozenset(s for s in self.final if isinstance(s, WorkflowStatus)),
+                read_status=lambda name: parts.gathr.workflow_status(command.project, name),
+                on_change=self._changed,
+                on_done=self._waited,
+                idle=spec(command.action).idle,
+                scheduler=parts.scheduler,
+                policy=parts.wait_policy,
+            )
+        else:
+            self.wait = StatusWait(
+                app=command.app,
+                final=frozenset(s for s in self.final if isinstance(s, AppStatus)),
+                read_status=lambda name: parts.gathr.status(name, app_type=command.kind.type),
+                on_change=self._changed,
+                on_done=self._waited,
+                scheduler=parts.scheduler,
+                policy=parts.wait_policy,
+            )
         if not parts.tracker.track_wait(self):
             self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
             return
+        parts.waits.put(self._record(deadline=parts.scheduler.now() + parts.wait_policy.timeout))
         self.wait.start()  # schedules nothing if a shutdown has already ended it
+
+    def _record(self, *, deadline: float) -> WaitRecord:
+        """The wait as plain data (its key: the token of the app lock it holds)."""
+        channel, ts = where_posted(self.parent, self.requester.channel_id)
+        return WaitRecord(
+            key=self.holder.token,
+            user_id=self.requester.user_id,
+            channel_id=self.requester.channel_id,
+            command=self.command,
+            started=self.started,
+            deadline=deadline,
+            parent_channel=channel,
+            parent_ts=ts,
+            thread_ts=ts,  # replies go in the parent's thread
+        )
 
     def interrupt(self) -> None:
         """The bot is shutting down: end the wait, telling the thread."""
         if self.wait is not None:
             self.wait.interrupt()
         elif self._claim():  # not waiting yet: checking a refusal with a status read
-            self._reply(messages.interrupted_reply(self.command.app))
+            self._reply(messages.interrupted_reply(self.command))
             self._report_end(messages.state_interrupted(self._elapsed()), "interrupted by shutdown", reply=False)
 
     def abandon(self) -> None:
@@ -238,10 +272,14 @@ class ChangeRequest:
         self.superseded_by = by_user
         return self.wait is not None and self.wait.interrupt(WaitEnd.SUPERSEDED)
 
-    def _changed(self, old: AppStatus | None, new: AppStatus, _elapsed: float) -> None:
+    def _changed(
+        self, old: AppStatus | WorkflowStatus | None, new: AppStatus | WorkflowStatus, _elapsed: float
+    ) -> None:
         if self.finished:  # ended (superseded) while this status was on its way
             return
-        if self.parts.watches is not None:
+        if isinstance(new, AppStatus):  # a workflow's record keeps no status yet
+            self.parts.waits.set_status(self.holder.token, new)
+        if self.parts.watches is not None and isinstance(new, AppStatus):
             self.parts.watches.observed(
                 self.command.app,
                 new,
@@ -251,29 +289,29 @@ class ChangeRequest:
         if new in self.final:
             return  # the final reply says it, once
         self._reply(
-            messages.status_changed_reply(self.command.app, old, new, self._elapsed())
+            messages.status_changed_reply(self.command, old, new, self._elapsed())
         )
 
-    def _waited(self, result: WaitResult) -> None:
+    def _waited(self, result: WaitResult[AppStatus] | WaitResult[WorkflowStatus]) -> None:
         elapsed = self._elapsed()
         if result.end is WaitEnd.REACHED and result.status is not None:
             self.finish(messages.state_reached(result.status, elapsed), result.status.value)
         elif result.end is WaitEnd.TIMED_OUT:
-            self.finish(messages.state_timed_out(self.command.app, result.status, elapsed), "timed out")
+            self.finish(messages.state_timed_out(self.command, result.status, elapsed), "timed out")
         elif result.end is WaitEnd.SUPERSEDED:
             self.finish(
                 messages.state_superseded(self.superseded_by, elapsed, result.status),
                 "superseded by a stop",
             )
         elif result.end is WaitEnd.INTERRUPTED:
-            self._reply(messages.interrupted_reply(self.command.app))
+            self._reply(messages.interrupted_reply(self.command))
             self.finish(messages.state_interrupted(elapsed), "interrupted by shutdown", reply=False)
         else:
             if result.error is None:
                 self.finish(messages.state_failed(INTERNAL_ERROR), "internal error")
                 return
             self.finish(
-                messages.state_failed(messages.wait_gave_up_detail(self.command.app, result.error)),
+                messages.state_failed(messages.wait_gave_up_detail(self.command, result.error)),
                 f"wait failed: {result.error.message}",
             )
 
@@ -300,6 +338,7 @@ class ChangeRequest:
 
     def _report_end(self, state: str, outcome: str, *, reply: bool) -> None:
         self.parts.tracker.finished(self)  # frees the app, whatever comes next
+        self.parts.waits.remove(self.holder.token)
         if self.holding and self.parts.watches is not None:
             self.holding = False
             self.parts.watches.release(self.command.app, self.requester.channel_id)

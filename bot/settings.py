@@ -16,6 +16,8 @@ from bot.actions import CONFIRMABLE
 from bot.errors import ConfigError
 from bot.scopes import EVERYONE as EVERYONE  # re-exported: the allow-lists' "everyone"
 from bot.scopes import BadEntry, parse_entry
+from bot.model import AppKind
+from bot.state.store import DEFAULT_RUN_URL, StateUrl, parse_state_url
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 # What GATHR_CONFIRM may name: the action table's confirmable rows.
@@ -51,6 +53,7 @@ class Settings(BaseSettings):
     gathr_allow_update: AllowList = frozenset()
     gathr_allow_status: AllowList = frozenset({EVERYONE})
     gathr_allow_watch: AllowList = frozenset({EVERYONE})
+    gathr_allow_trigger: AllowList = frozenset()
     gathr_confirm: AllowList = frozenset({"stop", "update"})
 
     gathr_wait: bool = True
@@ -59,8 +62,14 @@ class Settings(BaseSettings):
     gathr_watch_interval: float = Field(60.0, ge=1, allow_inf_nan=False)
     gathr_watches: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
     gathr_audit_channel: str | None = None  # a channel ID: every request is also a line there
+    # The operator's catalogue of ingestion and CDC apps (bot.catalogue); the rest are ETL.
+    gathr_apps: Annotated[tuple[tuple[str, AppKind], ...], NoDecode] = ()
     # Requests that call Gathr, per user: this many at once, then this many per minute.
     gathr_user_limit: int = Field(10, ge=0, le=10_000)
+
+    # Where state is kept (bot/state/store.py). Never in a repr: it may hold a password.
+    gathr_state_url: str | None = Field(None, repr=False)
+    redis_url: str | None = Field(None, repr=False)  # set by Heroku's and Render's Redis add-ons
 
     port: int = Field(3000, ge=0, le=65535)  # 0: any free port (tests)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -71,6 +80,7 @@ class Settings(BaseSettings):
         "gathr_allow_update",
         "gathr_allow_status",
         "gathr_allow_watch",
+        "gathr_allow_trigger",
         mode="before",
     )
     @classmethod
@@ -122,6 +132,12 @@ class Settings(BaseSettings):
             if raw is not None and not _CHANNEL_ID.match(raw):
                 raise ValueError(f"must be a channel ID (C…, G…), not a name ({_shape(raw)})")
         return raw
+    @field_validator("gathr_apps", mode="before")
+    @classmethod
+    def _parse_apps(cls, raw: object) -> object:
+        from bot.catalogue import parse_entries
+
+        return parse_entries(raw) if isinstance(raw, str) else raw
 
     @field_validator(
         "slack_bot_token", "slack_signing_secret", "slack_app_token", "gathr_token", mode="before"
@@ -169,6 +185,18 @@ class Settings(BaseSettings):
         if "@" in authority:
             # It would be sent as Basic auth and shown in every URL logged; never echo it.
             raise ValueError("must not hold a user name or password (user:password@host)")
+        return url
+
+    @field_validator("gathr_state_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, raw: object) -> object:
+        return None if isinstance(raw, str) and not raw.strip() else raw
+
+    @field_validator("gathr_state_url")
+    @classmethod
+    def _state_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_state_url(url)  # its ValueError's words never quote the URL
         return url
 
     @field_validator("port", mode="before")
@@ -223,6 +251,18 @@ def load_settings(env_file: str | None = ".env", **overrides: object) -> Setting
 def _plain(pydantic_message: str) -> str:
     # pydantic prefixes custom errors with "Value error, "; users need only the reason.
     return pydantic_message.removeprefix("Value error, ")
+
+
+def state_url(settings: Settings, *, default: str = DEFAULT_RUN_URL) -> StateUrl:
+    """The store to use: GATHR_STATE_URL, else REDIS_URL, else `default` (CONTRACT §2)."""
+    if settings.gathr_state_url is not None:
+        return parse_state_url(settings.gathr_state_url)
+    if settings.redis_url is not None:
+        try:
+            return parse_state_url(settings.redis_url, source="REDIS_URL")
+        except ValueError as error:
+            raise ConfigError("REDIS_URL", f"(used while GATHR_STATE_URL is unset) {error}") from None
+    return parse_state_url(default)
 
 
 def require(settings: Settings, *variables: str) -> None:

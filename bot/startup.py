@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 
-from bot.settings import EVERYONE, Settings
+from bot.settings import EVERYONE, Settings, state_url
 from bot.urls import shown_url
 
 log = logging.getLogger("gathr_bot.startup")
@@ -118,7 +118,14 @@ def summary_lines(settings: Settings, *, mode: str) -> list[str]:
         f"confirmed before they run: {confirmed}",
         f"watches set by the operator (GATHR_WATCHES): {len(settings.gathr_watches)}, "
         f"checked every {settings.gathr_watch_interval:g} s",
+        _state_line(settings),
     ]
+
+
+def _state_line(settings: Settings) -> str:
+    url = state_url(settings)
+    kept = " (nothing outlives a restart)" if url.kind == "memory" else ""
+    return f"state kept in {url.shown}{kept}" + (" (from REDIS_URL)" if url.source == "REDIS_URL" else "")
 
 
 def nobody_may_change(settings: Settings) -> bool:

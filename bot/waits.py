@@ -1,8 +1,10 @@
-"""Polling an app's status until a final state, on the shared scheduler.
+"""Polling a status until a final state, on the shared scheduler.
 
 A wait reports only changes of state, tolerates a few transient errors in a row, lengthens
 its interval after a while (back-off), and gives up at its time-out. It never sleeps: each
-poll is one task on the scheduler that schedules the next.
+poll is one task on the scheduler that schedules the next. It follows an app (AppStatus) or
+a triggered workflow (WorkflowStatus) alike; for a workflow, STOPPED is both where a run
+begins and where it ends, so it is `idle`: final only after the run was seen (see below).
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from bot.errors import GathrBadResponse, GathrBusy, GathrError, GathrUnavailable
-from bot.model import AppStatus
+from bot.model import AppStatus, WorkflowStatus
 from bot.scheduling import Handle, Scheduler
 
 log = logging.getLogger(__name__)
+
+
+S = TypeVar("S", AppStatus, WorkflowStatus)
+
+# An idle final state read this many times in a row, the run never seen, ends the wait: a run
+# shorter than a poll interval leaves no ACTIVE to see.
+IDLE_READS = 3
 
 
 @dataclass(frozen=True)
@@ -46,38 +56,47 @@ class WaitEnd(enum.Enum):
 
 
 @dataclass(frozen=True)
-class WaitResult:
+class WaitResult(Generic[S]):
     end: WaitEnd
-    status: AppStatus | None  # the last status seen
+    status: S | None  # the last status seen
     elapsed: float
     polls: int
     error: GathrError | None = None
 
 
-class StatusWait:
+class StatusWait(Generic[S]):
+    """`idle`: final states that are also where the followed thing rests before it runs (a
+    workflow's STOPPED). One ends the wait only once a state outside `final` was seen (the
+    run), or after `IDLE_READS` reads of it in a row, so that a read before Gathr began the
+    run is not taken for its end."""
+
     def __init__(
         self,
         *,
         app: str,
-        final: frozenset[AppStatus],
-        read_status: Callable[[str], AppStatus],
+        final: frozenset[S],
+        read_status: Callable[[str], S],
         scheduler: Scheduler,
         policy: WaitPolicy,
-        on_change: Callable[[AppStatus | None, AppStatus, float], None],
-        on_done: Callable[[WaitResult], None],
+        on_change: Callable[[S | None, S, float], None],
+        on_done: Callable[[WaitResult[S]], None],
+        idle: frozenset[S] = frozenset(),
     ) -> None:
         self.app = app
-        self._final = final
-        self._read_status = read_status
+        self._final: frozenset[S] = final
+        self._idle: frozenset[S] = idle
+        self._ran = False  # a state outside `final` was seen
+        self._idle_reads = 0
+        self._read_status: Callable[[str], S] = read_status
         self._scheduler = scheduler
         self._policy = policy
-        self._on_change = on_change
-        self._on_done = on_done
+        self._on_change: Callable[[S | None, S, float], None] = on_change
+        self._on_done: Callable[[WaitResult[S]], None] = on_done
         self._lock = threading.Lock()
         self._handle: Handle | None = None
         self._done = False
         self._started = scheduler.now()
-        self._last: AppStatus | None = None
+        self._last: S | None = None
         self._polls = 0
         self._errors = 0
         self._busy = 0  # "try later" answers in a row
@@ -165,10 +184,19 @@ class StatusWait:
                 self._on_change(previous, status, self._elapsed())
             except Exception:
                 log.exception("reporting a change of %s failed", self.app)
-        if status in self._final:
+        if self._ends_at(status):
             self._end(WaitEnd.REACHED)
         else:
             self._next_or_time_out()
+
+    def _ends_at(self, status: S) -> bool:
+        if status not in self._final:
+            self._ran, self._idle_reads = True, 0
+            return False
+        if status not in self._idle or self._ran:
+            return True
+        self._idle_reads += 1
+        return self._idle_reads >= IDLE_READS
 
     def _busy_delay(self, retry_after: float | None) -> float:
         """After a "try later": what Gathr asked for, else a back-off that doubles with each

@@ -4,7 +4,9 @@ Each watched app is checked once per interval however many channels watch it; ap
 spread over the interval (not checked in one burst), on the same scheduler as the waits.
 The first check of an app only records its status. A wait that is already reporting an
 app's changes in a channel's thread holds that channel, so the change is not said twice.
-Watches live in memory: after a restart only the operator's `GATHR_WATCHES` remain.
+The watches made in Slack and each app's last status are kept in a `ChannelWatches` store
+(`bot.state.watches`; in memory by default, and then after a restart only the operator's
+`GATHR_WATCHES` remain); what is live (timers, failures in a row, holds) stays here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bot.errors import GathrBusy, GathrError
 from bot.messages import Message
 from bot.model import AppStatus
 from bot.scheduling import Handle, Scheduler
+from bot.state.watches import ChannelWatches, MemoryChannelWatches
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +56,15 @@ class WatchEntry:
 
 @dataclass
 class _Watched:
+    """What is live about one watched app; its Slack channels and last status are in the store."""
+
     app: str
-    channels: set[str] = field(default_factory=set)
     operator_channels: set[str] = field(default_factory=set)
     held: dict[str, int] = field(default_factory=dict)  # channel -> waits reporting there
-    last: AppStatus | None = None
-    read_at: float = float("-inf")  # when the read that gave `last` began
+    read_at: float = float("-inf")  # when the read that gave the last status began
     failures: int = 0
     outage_told: bool = False
     handle: Handle | None = None
-
-    def all_channels(self) -> set[str]:
-        return self.channels | self.operator_channels
 
 
 class WatchBoard:
@@ -77,18 +77,22 @@ class WatchBoard:
         interval: float,
         operator_watches: Iterable[tuple[str, str]] = (),
         outage_after: int = OUTAGE_AFTER,
+        store: ChannelWatches | None = None,
     ) -> None:
         self._read_status = read_status
         self._scheduler = scheduler
         self._notifier = notifier
         self._interval = interval
         self._outage_after = outage_after
+        self._store: ChannelWatches = MemoryChannelWatches() if store is None else store
         self._apps: dict[str, _Watched] = {}
         self._lock = threading.Lock()
         self._added = 0
         self._started = False
         for app, channel in operator_watches:
             self._entry(app).operator_channels.add(channel)
+        for app in self._store.watched_apps():  # kept from before a restart
+            self._entry(app)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -114,12 +118,14 @@ class WatchBoard:
         """Add a channel's watch; `current` is the status Gathr just gave (the first record)."""
         with self._lock:
             watched = self._entry(app)
-            if channel in watched.all_channels():
+            channels = self._channels(watched)
+            if channel in channels:
                 return WatchChange.ALREADY
-            new_app = not watched.all_channels()
-            watched.channels.add(channel)
+            new_app = not channels
+            self._store.add(app, channel)
             if new_app:
-                watched.last, watched.read_at = current, self._scheduler.now()
+                self._store.swap_status(app, current)
+                watched.read_at = self._scheduler.now()
             if new_app and self._started:
                 self._schedule_first(watched)
             return WatchChange.ADDED
@@ -127,24 +133,26 @@ class WatchBoard:
     def unwatch(self, app: str, channel: str) -> WatchChange:
         with self._lock:
             watched = self._apps.get(app)
-            if watched is None or channel not in watched.all_channels():
+            if watched is None or channel not in self._channels(watched):
                 return WatchChange.NOT_WATCHING
             if channel in watched.operator_channels:
                 return WatchChange.OPERATOR
-            watched.channels.discard(channel)
-            if not watched.all_channels():
+            self._store.remove(app, channel)
+            if not self._channels(watched):
                 if watched.handle is not None:
                     watched.handle.cancel()
                 del self._apps[app]
+                self._store.forget_status(app)
             return WatchChange.REMOVED
 
     def watches(self, channel: str) -> list[WatchEntry]:
         with self._lock:
+            made_in_slack = self._store.apps(channel)
             return sorted(
                 (
-                    WatchEntry(w.app, w.last, channel in w.operator_channels)
+                    WatchEntry(w.app, self._store.last_status(w.app), channel in w.operator_channels)
                     for w in self._apps.values()
-                    if channel in w.all_channels()
+                    if w.app in made_in_slack or channel in w.operator_channels
                 ),
                 key=lambda entry: entry.app,
             )
@@ -177,14 +185,17 @@ class WatchBoard:
             if watched is None or began < watched.read_at:
                 return  # older than what a watch check saw: it must not undo it
             watched.read_at = began
-            if watched.last is None or status == watched.last:
-                watched.last = status
+            old = self._store.swap_status(app, status)
+            if old is None or status == old:
                 return
-            old, watched.last = watched.last, status
-            channels = watched.all_channels() - set(watched.held) - {reported_in}
+            channels = self._channels(watched) - set(watched.held) - {reported_in}
         self._tell_change(watched, channels, old, status)
 
     # -- the poller -------------------------------------------------------------------------
+
+    def _channels(self, watched: _Watched) -> set[str]:
+        """Every channel watching the app: those of Slack (the store) and the operator's."""
+        return set(self._store.channels(watched.app)) | watched.operator_channels
 
     def _entry(self, app: str) -> _Watched:
         if app not in self._apps:
@@ -236,7 +247,7 @@ class WatchBoard:
             if watched.failures < self._outage_after or watched.outage_told:
                 return
             watched.outage_told = True
-            channels = watched.all_channels()
+            channels = self._channels(watched)
             since = watched.failures * self._interval
         self._tell(channels, messages.watch_outage(app, error, since))
 
@@ -247,12 +258,14 @@ class WatchBoard:
                 return
             recovered = watched.outage_told
             watched.failures, watched.outage_told = 0, False
-            if watched.last is not None and began <= watched.read_at:
-                status = watched.last  # a wait's read, no older than this one, said it
+            last = self._store.last_status(app)
+            old: AppStatus | None
+            if last is not None and began <= watched.read_at:
+                old = status = last  # a wait's read, no older than this one, said it
             else:
                 watched.read_at = began
-            old, watched.last = watched.last, status
-            channels = watched.all_channels()
+                old = self._store.swap_status(app, status)
+            channels = self._channels(watched)
             quiet = set(watched.held)
         if recovered:
             self._tell(channels, messages.watch_recovered(app, status))

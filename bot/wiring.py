@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from bot.access import AccessPolicy
 from bot.audit import Sink
+from bot.catalogue import Catalogue
 from bot.core import Core
 from bot.gathr.client import GathrClient
 from bot.model import Action
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import Scheduler
 from bot.settings import Settings
+from bot.state.stores import Stores, memory_stores
 from bot.waits import WaitPolicy
 from bot.watches import Notifier, WatchBoard
 
@@ -22,11 +24,15 @@ def build_core(
     gathr: GathrClient | None = None,
     notifier: Notifier | None = None,
     audit_sink: Sink | None = None,
+    stores: Stores | None = None,
 ) -> Core:
     """The core as the settings describe it; tests and the console may swap a part.
 
     With a `notifier`, the core also keeps watches (`core.watches`); call its `start()`.
+    Its state is kept in `stores`: in memory unless told otherwise (no setting names another
+    store yet).
     """
+    stores = memory_stores() if stores is None else stores
     token = settings.gathr_token.get_secret_value() if settings.gathr_token else ""
     gathr = gathr or GathrClient(
         settings.gathr_base_url,
@@ -34,14 +40,18 @@ def build_core(
         timeout=settings.gathr_timeout,
         filenames_as_list=settings.gathr_update_filenames == "list",
     )
+    catalogue = Catalogue(settings.gathr_apps)
+    client = gathr
     watches = None
     if notifier is not None:
         watches = WatchBoard(
-            read_status=gathr.status,
+            # Each watched app is read as its type: the catalogue's, or the watch command's.
+            read_status=lambda app: client.status(app, app_type=catalogue.kind_of(app).type),
             scheduler=scheduler,
             notifier=notifier,
             interval=settings.gathr_watch_interval,
             operator_watches=settings.gathr_watches,
+            store=stores.watches,
         )
     return Core(
         gathr=gathr,
@@ -59,4 +69,8 @@ def build_core(
             if settings.gathr_user_limit
             else None
         ),
+        locks=stores.locks,
+        confirmations=stores.confirmations,
+        waits=stores.waits,
+        catalogue=catalogue,
     )

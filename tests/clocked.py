@@ -1,5 +1,6 @@
 """Gathr on a clock the test moves: a ManualScheduler, a Simulator reading its time, and a
-real GathrClient over loopback. Import the fixtures into a test module to use them."""
+real GathrClient over loopback. Import the fixtures into a test module to use them.
+`Clock`: a bare clock the test moves, for what takes a `clock` callable."""
 
 from __future__ import annotations
 
@@ -14,6 +15,15 @@ from bot.gathr.simulator import Simulator
 T0 = 1000.0
 START_DELAY = 12.0  # seconds from start to RUNNING (or ERROR) in the simulator
 STOP_DELAY = 7.0
+RUN_DELAY = 17.0  # seconds a triggered workflow is ACTIVE
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -23,7 +33,7 @@ def scheduler() -> ManualScheduler:
 
 @pytest.fixture
 def sim(scheduler: ManualScheduler) -> Iterator[Simulator]:
-    with Simulator(clock=scheduler.now, start_delay=START_DELAY, stop_delay=STOP_DELAY) as simulator:
+    with Simulator(clock=scheduler.now, start_delay=START_DELAY, stop_delay=STOP_DELAY, run_delay=RUN_DELAY) as simulator:
         yield simulator
 
 

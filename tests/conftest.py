@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import pytest
 
 from bot.gathr.simulator import Simulator
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     for name in list(os.environ):
-        if name.startswith(("SLACK_", "GATHR_")) or name in ("PORT", "LOG_LEVEL"):
+        if name.startswith(("SLACK_", "GATHR_")) or name in ("PORT", "LOG_LEVEL", "REDIS_URL", "DYNO"):
             monkeypatch.delenv(name)
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(proxy, raising=False)
@@ -24,3 +25,21 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Non
 def simulator() -> Iterator[Simulator]:
     with Simulator(start_delay=0.0, stop_delay=0.0) as sim:
         yield sim
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real Redis-protocol server for the whole session (starting one costs a moment)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's server, emptied: each test starts from a store nobody has written."""
+    client = redis_server.client()
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server.url

@@ -64,6 +64,7 @@ def settings_for(fake: FakeSlack, sim: Simulator, *, socket_mode: bool = False, 
         "gathr_poll_interval": 0.05,
         "gathr_poll_timeout": 60,
         "port": 0,
+        "gathr_state_url": "memory://",  # a test that keeps state says where
     }
     if socket_mode:
         values["slack_app_token"] = APP_TOKEN

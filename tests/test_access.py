@@ -21,6 +21,8 @@ LIST_OF = {
     Action.WATCH: Action.WATCH,
     Action.UNWATCH: Action.WATCH,
     Action.WATCHES: Action.STATUS,
+    Action.TRIGGER: Action.TRIGGER,
+    Action.WORKFLOW: Action.STATUS,
 }
 
 

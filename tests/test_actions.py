@@ -13,7 +13,7 @@ from bot.access import AccessPolicy
 from bot.actions import ACTIONS, ActionSpec, spec
 from bot.commands import USAGE, parse
 from bot.errors import UsageError
-from bot.model import START_FINAL, STOP_FINAL, Action, AppStatus, Command
+from bot.model import START_FINAL, STOP_FINAL, TRIGGER_FINAL, Action, AppStatus, Command, WorkflowStatus
 from bot.settings import CONFIRMABLE_ACTIONS, EVERYONE
 from tests.test_access import LIST_OF
 
@@ -49,14 +49,19 @@ def test_already_there_is_where_a_refused_start_or_stop_has_nothing_left_to_do()
     assert already[Action.STOP] - IN_PROGRESS <= STOP_FINAL
 
 
-def test_only_start_stop_and_update_change_an_app() -> None:
-    assert {action for action in Action if spec(action).changes_app} == {Action.START, Action.STOP, Action.UPDATE}
+def test_only_start_stop_update_and_trigger_change_an_app_or_workflow() -> None:
+    assert {action for action in Action if spec(action).changes_app} == {
+        Action.START, Action.STOP, Action.UPDATE, Action.TRIGGER,
+    }
 
 
 def test_a_start_waits_for_running_and_a_stop_for_stopped_and_nothing_else_waits() -> None:
     assert spec(Action.START).final == START_FINAL
     assert spec(Action.STOP).final == STOP_FINAL
-    assert {action for action in Action if spec(action).final} == {Action.START, Action.STOP}
+    assert spec(Action.TRIGGER).final == TRIGGER_FINAL
+    assert spec(Action.TRIGGER).idle == {WorkflowStatus.STOPPED}
+    assert {action for action in Action if spec(action).final} == {Action.START, Action.STOP, Action.TRIGGER}
+    assert {action for action in Action if spec(action).idle} == {Action.TRIGGER}
 
 
 def test_the_permissions_of_today() -> None:
@@ -79,14 +84,26 @@ def test_access_reads_the_row_permission() -> None:
 
 
 def test_what_calls_gathr_and_what_may_be_confirmed() -> None:
-    assert actions.CALLS_GATHR == {Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH}
-    assert actions.CONFIRMABLE == (Action.START, Action.STOP, Action.UPDATE)
-    assert CONFIRMABLE_ACTIONS == {"start", "stop", "update"}
+    assert actions.CALLS_GATHR == {
+        Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH, Action.TRIGGER, Action.WORKFLOW,
+    }
+    assert actions.CONFIRMABLE == (Action.START, Action.STOP, Action.UPDATE, Action.TRIGGER)
+    assert CONFIRMABLE_ACTIONS == {"start", "stop", "update", "trigger"}
 
 
-def test_only_start_and_stop_take_the_wait_flags() -> None:
-    assert {action for action in Action if spec(action).wait_flags} == {Action.START, Action.STOP}
-    assert refused("status orders-etl --wait").problem == "--wait works only with start and stop"
+def test_only_start_stop_and_trigger_take_the_wait_flags() -> None:
+    assert {action for action in Action if spec(action).wait_flags} == {Action.START, Action.STOP, Action.TRIGGER}
+    assert refused("status orders-etl --wait").problem == "--wait works only with start, stop and trigger"
+
+
+def test_type_and_group_flags_are_for_apps_and_the_group_only_where_gathr_takes_it() -> None:
+    assert {action for action in Action if spec(action).type_flag} == {
+        Action.START, Action.STOP, Action.STATUS, Action.WATCH,
+    }
+    assert {action for action in Action if spec(action).group_flag} == {Action.START, Action.STOP}
+    assert {action for action in Action if spec(action).workflow} == {Action.TRIGGER, Action.WORKFLOW}
+    assert refused("status orders-etl --group g").problem == "--group works only with start and stop"
+    assert refused("trigger sales w --type cdc").problem == "--type works only with start, stop, status and watch"
 
 
 @pytest.mark.parametrize("action", [a for a in Action if a is not Action.HELP])
@@ -143,7 +160,7 @@ def test_a_synthetic_row_is_enough_for_parse_and_help() -> None:
         Action.WATCH, project="sales", app="orders-etl", wait=False
     )
     assert "start, stop and watch" not in refused("status orders-etl --wait", table).problem
-    assert refused("status orders-etl --wait", table).problem == "--wait works only with start and stop and watch"
+    assert refused("status orders-etl --wait", table).problem == "--wait works only with start, stop, watch and trigger"
     help_text = messages.help_message(Action.WATCH, table=table.values()).text
     assert "Watches it differently." in help_text and "sales orders-etl" in help_text
     listing = messages.help_message(table=table.values()).text

@@ -17,11 +17,11 @@ from bot.errors import UsageError
 from bot.model import Action, Command
 
 # The usage lines of CONTRACT §3, one space between words.
-START_USAGE = "/gathr start <project> <app> [--wait | --no-wait]"
-STOP_USAGE = "/gathr stop <project> <app> [--wait | --no-wait]"
-STATUS_USAGE = "/gathr status <app>"
+START_USAGE = "/gathr start <project> <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]"
+STOP_USAGE = "/gathr stop <project> <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]"
+STATUS_USAGE = "/gathr status <app> [--type etl|ingestion|cdc]"
 UPDATE_USAGE = "/gathr update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]"
-WATCH_USAGE = "/gathr watch <app>"
+WATCH_USAGE = "/gathr watch <app> [--type etl|ingestion|cdc]"
 UNWATCH_USAGE = "/gathr unwatch <app>"
 WATCHES_USAGE = "/gathr watches"
 
@@ -146,7 +146,7 @@ def test_wait_and_no_wait_together_are_a_usage_error(text: str, usage: str) -> N
 def test_an_option_the_action_does_not_take_is_named_and_refused(text: str, option: str, usage: str) -> None:
     error = usage_error(text)
     wait_flag = option in ("--wait", "--no-wait")
-    assert ("only with start and stop" if wait_flag else "unknown") in error.problem.lower()
+    assert ("only with start, stop and trigger" if wait_flag else "unknown") in error.problem.lower()
     assert option in error.problem
     assert error.usage == usage
 
@@ -549,9 +549,16 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         assert isinstance(error.problem, str) and error.problem
         return
     assert isinstance(command, Command)
-    if command.action is Action.UPDATE or (command.action in (Action.START, Action.STOP) and command.project):
+    if command.action in (Action.UPDATE, Action.TRIGGER, Action.WORKFLOW) or (
+        command.action in (Action.START, Action.STOP) and command.project
+    ):
         _assert_good_name(command.project)  # a start or stop may leave it to the channel's default
-    if command.action in (Action.START, Action.STOP, Action.STATUS, Action.UPDATE, Action.WATCH, Action.UNWATCH):
+    if command.group:
+        _assert_good_name(command.group)
+    if command.action in (
+        Action.START, Action.STOP, Action.STATUS, Action.UPDATE, Action.WATCH, Action.UNWATCH,
+        Action.TRIGGER, Action.WORKFLOW,
+    ):
         _assert_good_name(command.app)
     elif command.action is Action.DEFAULT:
         assert command.clear or _assert_good_name(command.project) is None
@@ -583,4 +590,4 @@ def test_an_unclosed_quote_shows_the_usage_of_the_action_typed() -> None:
         parse('start "sales orders-etl')
 
     assert "a quote is not closed" in raised.value.problem
-    assert raised.value.usage == "/gathr start <project> <app> [--wait | --no-wait]"
+    assert raised.value.usage == START_USAGE

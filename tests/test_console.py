@@ -61,7 +61,7 @@ def test_status_stop_update_and_help_all_answer() -> None:
     assert "Do you want to *stop* `customers-etl`" in out
     assert "Accepted by Gathr; not following it further. Check with `/gathr status customers-etl`." in out
     assert "Cancelled: nothing was sent to Gathr for *update* `ledger-etl`" in out
-    assert "/gathr start <project> <app> [--wait | --no-wait]" in out
+    assert "/gathr start <project> <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]" in out
 
 
 def test_a_named_user_is_held_to_the_allow_lists() -> None:
@@ -418,3 +418,33 @@ def test_a_scoped_user_sets_a_default_starts_by_app_alone_and_asks_whoami() -> N
     assert "set this channel's default project to `sales`" in out
     assert "Accepted by Gathr" in out  # sales/orders-etl, by the default
     assert "not allowed to *start* Gathr apps in `finance/ledger-etl`" in out
+
+
+def test_the_console_runs_every_application_type_and_a_workflow_on_the_simulator() -> None:
+    script = "\n".join([
+        "start sales clicks-ingest",
+        "start finance accounts-cdc",
+        "trigger sales nightly-load",
+        "workflow finance month-close",
+        "start finance new-cdc --type cdc",
+        "trigger sales hourly-sync",
+        "help trigger",
+        "",
+    ])
+    result = run_console(script, "--simulate")
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "workflows: sales/nightly-load, finance/month-close, sales/hourly-sync (scheduled)" in out
+    assert "asked to *start* ingestion app `clicks-ingest` in project `sales`" in out
+    assert "asked to *start* CDC app `accounts-cdc` (group `core-db`) in project `finance`" in out
+    assert "asked to *trigger* workflow `nightly-load` in project `sales`" in out
+    assert "Workflow `month-close` in project `finance` is" in out
+    assert "needs its group" in out
+    assert "schedule" in out  # Gathr's refusal of the scheduled workflow
+    assert "finished (STOPPED), failed (ERROR) or paused (PAUSED)" in out
+    edits = out.split("[edited #")
+    assert any("ingestion app `clicks-ingest`" in e and "*RUNNING*" in e for e in edits), out
+    assert any("CDC app `accounts-cdc`" in e and "*RUNNING*" in e for e in edits), out
+    assert any("workflow `nightly-load`" in e and "Finished (STOPPED)" in e for e in edits), out
+    assert result.stderr == ""

@@ -20,8 +20,9 @@ from pydantic import SecretStr
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-# The platform sets PORT itself (and a worker serves no HTTP): not a config var to declare.
-SET_BY_THE_PLATFORM = {"PORT"}
+# The platform sets PORT itself (and a worker serves no HTTP), and REDIS_URL with its Redis
+# add-on: not config vars to declare.
+SET_BY_THE_PLATFORM = {"PORT", "REDIS_URL"}
 # Without these `gathr-bot run` in Socket Mode (the worker formation) stops at start-up.
 REQUIRED_FOR_THE_WORKER = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "GATHR_TOKEN"}
 

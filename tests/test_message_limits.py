@@ -17,7 +17,7 @@ import pytest
 from bot import messages
 from bot.errors import BotError, GathrError, GathrNoAnswer, GathrRejected, UsageError
 from bot.messages import Message
-from bot.model import Action, AppStatus, Command
+from bot.model import Action, AppStatus, AppType, Command, WorkflowStatus
 from tests.slack_limits import MESSAGE_TEXT, SECTION_TEXT, assert_fits, units
 
 # Astral characters (2 UTF-16 units each), characters Slack escapes (&, <, > grow to 4-5),
@@ -31,6 +31,8 @@ COMMANDS = [
     Command(Action.START, project=HUGE, app=HUGE),
     Command(Action.STOP, project=HUGE, app=HUGE),
     Command(Action.UPDATE, project=HUGE, app=HUGE, component_id=HUGE, bucket=HUGE, files=FILES),
+    Command(Action.START, project=HUGE, app=HUGE, app_type=AppType.CDC, group=HUGE),
+    Command(Action.TRIGGER, project=HUGE, app=HUGE),
 ]
 ERRORS: list[GathrError] = [
     GathrRejected(GATHR_ERROR, url="http://gathr/start", status=400),
@@ -48,6 +50,10 @@ HUGE_VALUES: dict[Any, list[Any]] = {
     Action | None: [None, *Action],
     AppStatus: list(AppStatus),
     AppStatus | None: [None, AppStatus.ERROR],
+    WorkflowStatus: list(WorkflowStatus),
+    AppStatus | WorkflowStatus: [*AppStatus, *WorkflowStatus],
+    AppStatus | WorkflowStatus | None: [None, AppStatus.ERROR, WorkflowStatus.PAUSED],
+    str | Command: [HUGE, *COMMANDS],
     Command: COMMANDS,
     GathrError: ERRORS,
     BotError: [*ERRORS, UsageError(HUGE, HUGE)],

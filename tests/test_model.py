@@ -10,17 +10,33 @@ from pathlib import Path
 import pytest
 
 from bot.gathr.client import API_PATH, GathrClient
-from bot.model import START_FINAL, STOP_FINAL, Action, AppStatus, AppType, Command
+from bot.model import (
+    START_FINAL,
+    STOP_FINAL,
+    TRIGGER_FINAL,
+    WORKFLOW_RUNNING,
+    Action,
+    AppKind,
+    AppStatus,
+    AppType,
+    Command,
+    WorkflowStatus,
+)
 from bot.gathr.simulator import DEFAULT_TOKEN, SimApp, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 # Gathr's ETL application API: the `application_status` values its status call documents,
-# and the `appType` values its four calls take ("Value to be provided - etl").
+# and the `appType` values its four calls take ("Value to be provided - etl"), with the
+# ingestion and CDC types of GATHR-API-BEYOND-ETL.md; and a workflow's states.
 DOCUMENTED_STATUSES = {"STOPPED", "STARTING", "RUNNING", "ERROR"}
-DOCUMENTED_APP_TYPES = {"etl"}
+DOCUMENTED_APP_TYPES = {"etl", "ingestion", "cdc"}
+DOCUMENTED_WORKFLOW_STATUSES = {"STOPPED", "ACTIVE", "ERROR", "PAUSED"}
 IN_PROGRESS = {AppStatus.STARTING}  # the only state the spec has on the way to another
 # CONTRACT §3: the words a user types.
-ACTION_WORDS = {"start", "stop", "status", "update", "watch", "unwatch", "watches", "default", "whoami", "help"}
+ACTION_WORDS = {
+    "start", "stop", "status", "update", "watch", "unwatch", "watches", "trigger", "workflow",
+    "default", "whoami", "help",
+}
 
 
 def test_every_documented_status_is_an_app_status_and_no_other() -> None:
@@ -51,7 +67,7 @@ def test_the_client_sends_the_etl_app_type_in_bodies_and_paths() -> None:
 
 @pytest.mark.parametrize("app_type", list(AppType), ids=str)
 def test_the_simulator_takes_every_app_type(app_type: AppType) -> None:
-    sim = Simulator(apps=[SimApp("sales", "orders-etl")])
+    sim = Simulator(apps=[SimApp("sales", "orders-etl", app_type=app_type, group="g")])
     try:
         code, body = sim.handle(
             "GET", f"{API_PATH}status/{app_type.value}/orders-etl", {"authorization": DEFAULT_TOKEN}, b""
@@ -59,6 +75,30 @@ def test_the_simulator_takes_every_app_type(app_type: AppType) -> None:
     finally:
         sim.close()
     assert (code, body) == (200, {"application_status": "STOPPED", "status": "Success"})
+
+
+def test_only_a_cdc_app_needs_a_group() -> None:
+    assert [app_type for app_type in AppType if app_type.needs_group] == [AppType.CDC]
+
+
+def test_an_app_kind_is_etl_without_a_group_unless_told() -> None:
+    assert AppKind() == AppKind(AppType.ETL, "")
+    assert AppKind(AppType.CDC, "core-db") == AppKind(AppType.CDC, "core-db")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        AppKind().group = "x"  # type: ignore[misc]
+
+
+def test_workflow_statuses_are_the_documented_ones_named_as_gathr_spells_them() -> None:
+    assert {status.value for status in WorkflowStatus} == DOCUMENTED_WORKFLOW_STATUSES
+    for status in WorkflowStatus:
+        assert status.name == status.value
+
+
+def test_a_triggered_workflow_runs_while_active_and_ends_finished_failed_or_paused() -> None:
+    assert WORKFLOW_RUNNING == {WorkflowStatus.ACTIVE}
+    assert TRIGGER_FINAL == {WorkflowStatus.STOPPED, WorkflowStatus.ERROR, WorkflowStatus.PAUSED}
+    assert TRIGGER_FINAL.isdisjoint(WORKFLOW_RUNNING)
+    assert TRIGGER_FINAL | WORKFLOW_RUNNING == set(WorkflowStatus)
 
 
 def test_final_sets_hold_app_statuses_and_no_state_in_progress() -> None:

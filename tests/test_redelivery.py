@@ -17,6 +17,7 @@ import pytest
 from bot.slack.redelivery import envelope_key, request_key
 from bot.state.seen import MemorySeenRequests
 from bot.gathr.simulator import Simulator
+from tests.clocked import Clock
 from tests.fakes.slack import FakeSlack, block_actions_payload, form_body, interactive_body, signed_http_headers, slash_command_payload
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     ALLOW_ALL_CHANGES,
@@ -38,13 +39,6 @@ REPEAT = "ignored a repeat"
 
 # ---------------------------------------------------------------- the store
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_key_is_new_once_while_remembered_and_new_again_after_its_ttl() -> None:

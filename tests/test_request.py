@@ -12,10 +12,11 @@ from bot.audit import Decision
 from bot.commands import parse
 from bot.gathr.client import GathrClient
 from bot.gathr.simulator import Fault, Simulator
-from bot.model import Action, Requester
+from bot.model import Action, AppStatus, Requester
 from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import ManualScheduler
 from bot.state.locks import Holder
+from bot.state.waits import MemoryRunningWaits
 from bot.waits import WaitPolicy
 from tests.clocked import START_DELAY, gathr, scheduler, sim  # noqa: F401  (fixtures)
 from tests.recording import RecordingConversation
@@ -57,7 +58,8 @@ class Audited:
 
 
 def run(
-    text: str, gathr: GathrClient, scheduler: ManualScheduler, *, closing: bool = False
+    text: str, gathr: GathrClient, scheduler: ManualScheduler, *, closing: bool = False,
+    waits: MemoryRunningWaits | None = None,
 ) -> tuple[ChangeRequest, FakeTracker, Audited, RecordingConversation]:
     tracker, audited, talk = FakeTracker(closing=closing), Audited(), RecordingConversation()
     parts = RequestParts(
@@ -68,9 +70,11 @@ def run(
         watches=None,
         audit=audited,
         tracker=tracker,
+        waits=MemoryRunningWaits() if waits is None else waits,
     )
     command = parse(text)
-    request = ChangeRequest(parts, U1, command, talk, Holder(U1.user_id, command.action, scheduler.now()), scheduler.now())
+    holder = Holder(U1.user_id, command.action, scheduler.now(), "lock-1")
+    request = ChangeRequest(parts, U1, command, talk, holder, scheduler.now())
     request.begin()
     return request, tracker, audited, talk
 
@@ -84,6 +88,23 @@ def test_a_start_followed_to_running_finishes_once(sim: Simulator, scheduler: Ma
     assert tracker.finished_calls == [request]
     assert audited.lines == [("start", Decision.ALLOWED, "RUNNING")]
     assert "RUNNING" in talk.said[-1].message.text
+
+
+def test_a_wait_puts_its_record_keeps_its_last_status_and_removes_it_at_the_end(
+    sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient
+) -> None:
+    waits = MemoryRunningWaits()
+    request, _, _, talk = run("start sales orders-etl", gathr, scheduler, waits=waits)
+
+    [record] = waits.all()
+    assert (record.key, record.user_id, record.channel_id, record.command) == ("lock-1", "U1", "C1", request.command)
+    assert record.parent_ts == str(talk.said[0].ref) and record.last_status is None
+    scheduler.advance(5.0)
+    assert [r.last_status for r in waits.all()] == [AppStatus.STARTING]
+
+    scheduler.advance(START_DELAY + 10)
+
+    assert waits.all() == []
 
 
 @pytest.mark.parametrize(

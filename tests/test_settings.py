@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
+from bot.model import AppKind, AppType
 from bot.settings import Settings, load_settings
 
 
@@ -70,6 +71,8 @@ SOURCES = ["environment", ".env"]
         ("GATHR_ALLOW_WATCH", {"*"}),
         ("GATHR_WATCH_INTERVAL", 60),
         ("GATHR_WATCHES", ()),
+        ("GATHR_APPS", ()),
+        ("GATHR_ALLOW_TRIGGER", set()),
         ("GATHR_USER_LIMIT", 10),
         ("PORT", 3000),
         ("LOG_LEVEL", "INFO"),
@@ -108,6 +111,8 @@ def test_with_no_settings_socket_mode_is_off() -> None:
         ("GATHR_POLL_TIMEOUT", "60", 60),
         ("GATHR_WATCH_INTERVAL", "30", 30),
         ("GATHR_WATCHES", "orders-etl:C0123,ledger:C999", (("orders-etl", "C0123"), ("ledger", "C999"))),
+        ("GATHR_APPS", "clicks:ingestion,acc:cdc:db", (("clicks", AppKind(AppType.INGESTION)), ("acc", AppKind(AppType.CDC, "db")))),
+        ("GATHR_ALLOW_TRIGGER", "U0123ABC,S0OPS", {"U0123ABC", "S0OPS"}),
         ("GATHR_USER_LIMIT", "0", 0),
         ("PORT", "8080", 8080),
         ("LOG_LEVEL", "DEBUG", "DEBUG"),
@@ -253,6 +258,12 @@ INVALID = [
     ("GATHR_WATCHES", ":C0123"),
     ("GATHR_WATCHES", "orders-etl:general"),
     ("GATHR_WATCHES", "orders-etl:C0123,ledger"),
+    ("GATHR_APPS", "clicks"),
+    ("GATHR_APPS", "clicks:stream"),
+    ("GATHR_APPS", "acc:cdc"),
+    ("GATHR_APPS", "acc:cdc:"),
+    ("GATHR_APPS", "a:ingestion,a:cdc:db"),
+    ("GATHR_ALLOW_TRIGGER", "everyone"),
     ("GATHR_WAIT", "maybe"),
     ("LOG_LEVEL", "LOUD"),
     ("GATHR_BASE_URL", "app.gathr.one"),

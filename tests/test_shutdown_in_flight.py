@@ -148,12 +148,12 @@ class _HeldGathr:
         self.entered = threading.Event()
         self.answer = threading.Event()
 
-    def start(self, project: str, app: str) -> str:
+    def start(self, project: str, app: str, **_kind: object) -> str:
         self.entered.set()
         self.answer.wait(10)
         return "started"
 
-    def status(self, app: str) -> object:
+    def status(self, app: str, **_kind: object) -> object:
         raise AssertionError("no status read is expected")
 
     def close(self) -> None:
@@ -198,7 +198,7 @@ class _HeldStatusGathr:
         self.entered = threading.Event()
         self.answer = threading.Event()
 
-    def status(self, app: str) -> object:
+    def status(self, app: str, **_kind: object) -> object:
         from bot.model import AppStatus
 
         self.entered.set()
@@ -250,7 +250,7 @@ def test_a_shutdown_tells_the_requester_of_a_status_or_watch_whose_read_is_in_fl
 class _RefusingThenHeldGathr(_HeldStatusGathr):
     """Refuses the start as "already running"; the status read that checks it is held."""
 
-    def start(self, project: str, app: str) -> str:
+    def start(self, project: str, app: str, **_kind: object) -> str:
         from bot.errors import GathrRejected
 
         raise GathrRejected("Application is already in running state.", url="http://gathr/start", status=400)

@@ -8,6 +8,7 @@ except in the tests of `register`, which dispatch through a real Bolt app to a F
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -23,6 +24,7 @@ from slack_sdk import WebClient
 from bot.access import AccessPolicy
 from bot.model import Action
 from bot.core import Core, Requester
+from bot.errors import StoreUnavailable
 from bot.state.seen import MemorySeenRequests
 from bot.gathr.client import GathrClient
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
@@ -327,3 +329,53 @@ def test_build_app_registers_the_listeners(fake: FakeSlack, gathr: GathrClient, 
         status, body = dispatch(app, urlencode(command_payload("help")))
 
     assert status == 200 and json.loads(body)["response_type"] == "ephemeral"
+
+
+# -- the store of requests already seen, lost ------------------------------------------------
+
+
+class LostSeenRequests:
+    """A durable `SeenRequests` whose store does not answer (bot/state/breaker.py)."""
+
+    def first_time(self, key: str, ttl: float) -> bool:
+        raise StoreUnavailable("Redis could not be reached")
+
+
+def without_store(rig: Rig) -> Listeners:
+    return dataclasses.replace(rig.listeners, seen=LostSeenRequests())
+
+
+def test_a_change_whose_repeat_check_cannot_answer_is_refused_plainly_and_not_run(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Run, it might run twice (another worker may have had a copy): refused, nothing sent."""
+    caplog.set_level(logging.INFO, logger=LOGGER.name)
+    ack = RecordingAck()
+
+    without_store(rig).command(ack=ack, command=command_payload("start sales orders-etl"), client=CLIENT)
+
+    assert ack.calls == [{}]
+    assert rig.conversations.made == []  # nothing on the ack's path
+    rig.scheduler.run_due()
+    assert rig.gathr_requests() == []
+    refusal = rig.conversations.talk.last("ephemeral")
+    assert "nothing was done" in refusal.text and "Try again" in refusal.text
+    assert logged(caplog, "state store unavailable (Redis could not be reached)")
+
+
+def test_a_status_whose_repeat_check_cannot_answer_still_answers(rig: Rig) -> None:
+    """CONTRACT §6: status still answers while the store is lost (a repeat is harmless)."""
+    without_store(rig).command(ack=RecordingAck(), command=command_payload("status orders-etl"), client=CLIENT)
+
+    rig.scheduler.run_due()
+    assert rig.gathr_requests() == [("GET", "/api/v1/application/status/etl/orders-etl")]
+
+
+def test_a_click_whose_repeat_check_cannot_answer_is_refused_plainly_and_not_run(rig: Rig) -> None:
+    token = prompt_for_stop(rig)
+
+    without_store(rig).confirm(ack=RecordingAck(), body=click_payload(CONFIRM_ACTION_ID, token), client=CLIENT)
+
+    rig.scheduler.run_due()
+    assert stops_sent(rig) == []
+    assert "nothing was done" in rig.conversations.talk.last("ephemeral").text

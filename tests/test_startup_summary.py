@@ -47,12 +47,13 @@ def test_run_in_http_mode_sums_up_its_settings_then_audits_in_pure_json(
     program = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
     try:
         port = int(program.read_until(r"serving Slack over HTTP on .*:(\d+) \(POST").group(1))
-        assert summary_of(program, 5) == [
+        assert summary_of(program, 6) == [
             f"gathr-bot {metadata.version('gathr-bot')} serving Slack: HTTP on 0.0.0.0:{port}",
             f"Gathr: {sim.base_url}",
-            "who may: start: 2 users, 1 group; stop: nobody; update: everyone; status: everyone; watch: everyone",
+            "who may: start: 2 users, 1 group; stop: nobody; update: everyone; trigger: nobody; status: everyone; watch: everyone",
             "confirmed before they run: stop",
             "watches set by the operator (GATHR_WATCHES): 2, checked every 60 s",
+            "state kept in sqlite:///gathr-bot.sqlite3",
         ]
 
         body = form_body(fake.slash_command_payload("stop sales orders\u2028etl", user_id="U333", channel_id="C111"))
@@ -81,7 +82,7 @@ def test_run_warns_when_nobody_may_start_stop_or_update(fake: FakeSlack, sim: Si
     finally:
         program.close()
     assert lines[0].endswith(" serving Slack: Socket Mode")
-    assert lines[2] == "who may: start: nobody; stop: nobody; update: nobody; status: everyone; watch: everyone"
+    assert lines[2] == "who may: start: nobody; stop: nobody; update: nobody; trigger: nobody; status: everyone; watch: everyone"
     assert lines[3] == "confirmed before they run: stop, update"
     assert warning.endswith(
         "nobody may start, stop or update apps: set GATHR_ALLOW_START, GATHR_ALLOW_STOP "
@@ -100,6 +101,17 @@ def test_the_gathr_url_is_named_without_its_password() -> None:
 
     assert lines[1] == "Gathr: https://***@gathr.example.com/base"
     assert "hunter2" not in "\n".join(lines)
+
+
+def test_the_store_is_named_without_its_password() -> None:
+    settings = load_settings(env_file=None, redis_url="rediss://:hunter2@kv.example.com:6380?ssl_cert_reqs=none")
+
+    lines = summary_lines(settings, mode="Socket Mode")
+
+    assert lines[-1] == "state kept in rediss://***@kv.example.com:6380 (from REDIS_URL)"
+    assert "hunter2" not in "\n".join(lines)
+    memory = summary_lines(load_settings(env_file=None, gathr_state_url="memory://"), mode="Socket Mode")
+    assert memory[-1] == "state kept in memory:// (nothing outlives a restart)"
 
 
 @pytest.mark.parametrize(

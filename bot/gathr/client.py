@@ -1,12 +1,14 @@
-"""The Gathr ETL application API client (see shared/seeds/gathr-etl-application-api.txt).
+"""The Gathr application API client: the ETL calls of shared/seeds/gathr-etl-application-api.txt,
+the same calls for ingestion and CDC apps, and the two workflow calls (GATHR-API-BEYOND-ETL.md).
 
 Typed results, one exception tree (`bot.errors.GathrError`), and no `requests` exception
 ever escapes. Every call has one deadline for all of it, retries included, and its answer
-is read only up to `MAX_ANSWER_BYTES` (both in `bot.gathr.transport`). Only the status GET
-is retried (on connection errors and 502/503/504): a start, stop or update POST that
-reached Gathr may have taken effect, so repeating it blindly could start twice or hide
-Gathr's real answer. "Try later" (429, or 503 with Retry-After) is `GathrBusy`: nothing
-was done, and a wait comes back when Gathr asked.
+is read only up to `MAX_ANSWER_BYTES` (both in `bot.gathr.transport`). Only the reads are
+retried (on connection errors and 502/503/504): the status GET and the workflow status POST,
+which changes nothing however often it is sent. A start, stop, update or trigger that reached
+Gathr may have taken effect, so repeating it blindly could start twice or hide Gathr's real
+answer. "Try later" (429, or 503 with Retry-After) is `GathrBusy`: nothing was done, and a
+wait comes back when Gathr asked.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -39,6 +41,7 @@ from bot.errors import (
     GathrBadResponse,
     GathrBusy,
     GathrError,
+    GroupRequired,
     GathrRejected,
     GathrNoAnswer,
     GathrUnavailable,
@@ -55,13 +58,24 @@ from bot.gathr.transport import (
     current_deadline,
     read_body,
 )
-from bot.model import AppStatus, AppType
+from bot.model import AppStatus, AppType, WorkflowStatus
 
 log = logging.getLogger(__name__)
 
 API_PATH = "/api/v1/application/"
 MAX_ANSWER_BYTES = 64 * 1024  # far above any documented answer (they are under 200 bytes)
 MAX_RETRY_AFTER = 3600.0  # a Retry-After asking for longer is taken as this
+
+# Where each type's status is read, under API_PATH. Only ETL's path is published; the other
+# two follow it by assumption (GATHR-API-BEYOND-ETL.md, README "Application types"): if
+# Gathr reads them elsewhere, this is the one line to change.
+STATUS_PATH: dict[AppType, str] = {
+    AppType.ETL: "status/etl/",
+    AppType.INGESTION: "status/ingestion/",
+    AppType.CDC: "status/cdc/",
+}
+WORKFLOW_TRIGGER_PATH = "workflow/trigger"
+WORKFLOW_STATUS_PATH = "workflow/status"
 
 
 def path_segment(name: str) -> str:
@@ -115,7 +129,7 @@ class _StatusRetry(Retry):
             time.sleep(backoff)
 
 
-def _status_retry(total: int, backoff: float) -> Retry:
+def _read_retry(total: int, backoff: float) -> Retry:
     return _StatusRetry(
         total=total,
         connect=total,
@@ -123,7 +137,9 @@ def _status_retry(total: int, backoff: float) -> Retry:
         redirect=0,
         status=total,
         other=0,
-        allowed_methods=frozenset({"GET"}),
+        # Only reads travel on the session that carries this policy: the status GET and the
+        # workflow status POST, which has a body but changes nothing.
+        allowed_methods=frozenset({"GET", "POST"}),
         status_forcelist=(502, 503, 504),
         backoff_factor=backoff,
         raise_on_status=False,
@@ -133,7 +149,7 @@ def _status_retry(total: int, backoff: float) -> Retry:
 
 
 class GathrClient:
-    """Calls Gathr's start, stop, status and update endpoints."""
+    """Calls Gathr's start, stop, status and update endpoints, and its two workflow calls."""
 
     def __init__(
         self,
@@ -155,39 +171,33 @@ class GathrClient:
         self._token = token
         self.timeout = timeout
         self.filenames_as_list = filenames_as_list
-        # Two sessions so that only the status GET carries a retry policy.
-        self._post_session = requests.Session()
-        self._post_session.mount(self.api_url, DeadlineAdapter(max_retries=0))
-        self._get_session = requests.Session()
-        self._get_session.mount(
-            self.api_url, DeadlineAdapter(max_retries=_status_retry(status_retries, retry_backoff))
+        # Two sessions so that only the reads carry a retry policy.
+        self._act_session = requests.Session()
+        self._act_session.mount(self.api_url, DeadlineAdapter(max_retries=0))
+        self._read_session = requests.Session()
+        self._read_session.mount(
+            self.api_url, DeadlineAdapter(max_retries=_read_retry(status_retries, retry_backoff))
         )
-        for session in (self._post_session, self._get_session):
+        for session in (self._act_session, self._read_session):
             session.trust_env = False  # no proxy or .netrc surprises: exactly our headers
 
     def close(self) -> None:
-        self._post_session.close()
-        self._get_session.close()
+        self._act_session.close()
+        self._read_session.close()
 
-    # -- the four calls of the spec -------------------------------------------------
+    # -- the application calls ------------------------------------------------------
 
-    def start(self, project: str, app: str) -> str:
-        """Ask Gathr to start `app`; returns Gathr's message on acceptance."""
-        return self._post("start", self._app_body(project, app))
+    def start(self, project: str, app: str, *, app_type: AppType = AppType.ETL, group: str = "") -> str:
+        """Ask Gathr to start `app`; returns Gathr's message on acceptance. `group` is
+        sent for a CDC app (and required), never for the other types."""
+        return self._post("start", self._app_body(project, app, app_type, group))
 
-    def stop(self, project: str, app: str) -> str:
-        return self._post("stop", self._app_body(project, app))
+    def stop(self, project: str, app: str, *, app_type: AppType = AppType.ETL, group: str = "") -> str:
+        return self._post("stop", self._app_body(project, app, app_type, group))
 
-    def status(self, app: str) -> AppStatus:
-        url = f"{self.api_url}status/{AppType.ETL.value}/{path_segment(app)}"
-        body = self._call("GET", url, None)
-        word = body.get("application_status")
-        if not isinstance(word, str) or word not in AppStatus.__members__:
-            shown = repr(word)[:40]  # Gathr's text, cut: it goes into a user-visible message
-            raise GathrBadResponse(
-                f"Gathr answered with an unknown application status {shown}", url=url, status=200
-            )
-        return AppStatus(word)
+    def status(self, app: str, *, app_type: AppType = AppType.ETL) -> AppStatus:
+        url = f"{self.api_url}{STATUS_PATH[app_type]}{path_segment(app)}"
+        return _state(self._call("GET", url, None, read=True), AppStatus, url)
 
     def update(
         self,
@@ -207,22 +217,39 @@ class GathrClient:
         }
         return self._post("update", body)
 
+    # -- the workflow calls ---------------------------------------------------------
+
+    def trigger(self, project: str, workflow: str) -> str:
+        """Ask Gathr to run `workflow` now (one with no schedule); Gathr's message on acceptance."""
+        return self._post(WORKFLOW_TRIGGER_PATH, _workflow_body(project, workflow))
+
+    def workflow_status(self, project: str, workflow: str) -> WorkflowStatus:
+        """A POST with a body, but a read: retried like the status GET."""
+        url = self.api_url + WORKFLOW_STATUS_PATH
+        return _state(self._call("POST", url, _workflow_body(project, workflow), read=True), WorkflowStatus, url)
+
     # -- plumbing -------------------------------------------------------------------
 
     @staticmethod
-    def _app_body(project: str, app: str) -> dict[str, Any]:
-        return {"name": app, "appType": AppType.ETL.value, "projectName": project}
+    def _app_body(project: str, app: str, app_type: AppType = AppType.ETL, group: str = "") -> dict[str, Any]:
+        body: dict[str, Any] = {"name": app, "appType": app_type.value}
+        if app_type.needs_group:
+            if not group.strip():
+                raise GroupRequired(f"'{app}' is a CDC application: its group is needed")
+            body["groupName"] = group
+        body["projectName"] = project
+        return body
 
     def _post(self, endpoint: str, body: dict[str, Any]) -> str:
-        answer = self._call("POST", self.api_url + endpoint, body)
+        answer = self._call("POST", self.api_url + endpoint, body, read=False)
         return clip(str(answer.get("message", "")).strip())  # Gathr's words, cut like its errors
 
-    def _call(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    def _call(self, method: str, url: str, body: dict[str, Any] | None, *, read: bool) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Authorization": self._token}
         # Bytes, not str: http.client then sends headers and body in one packet, which
         # avoids a 40 ms stall between Nagle's algorithm and delayed ACKs.
         data = json.dumps(body).encode() if body is not None else None
-        session = self._get_session if method == "GET" else self._post_session
+        session = self._read_session if read else self._act_session
         started = time.monotonic()
         # One deadline for the whole call: connecting, every retry, the headers and the body.
         with call_deadline(self.timeout) as deadline:
@@ -248,7 +275,7 @@ class GathrClient:
             "gathr %s %s -> %s in %.0f ms",
             method, url, response.status_code, (time.monotonic() - started) * 1000,
         )
-        return _parse_answer(response.status_code, response.headers, content, url, method)
+        return _parse_answer(response.status_code, response.headers, content, url, acts=not read)
 
     def _out_of_time(self, deadline: Deadline, url: str) -> GathrError:
         if deadline.sent:  # sent, and no (whole) answer in time
@@ -317,10 +344,28 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER)
 
 
-def _busy(code: int, method: str, retry_after: float | None, url: str) -> GathrBusy:
+_State = TypeVar("_State", AppStatus, WorkflowStatus)
+
+
+def _workflow_body(project: str, workflow: str) -> dict[str, Any]:
+    return {"name": workflow, "projectName": project}  # no appType: a workflow has none
+
+
+def _state(body: dict[str, Any], vocabulary: type[_State], url: str) -> _State:
+    """The `application_status` of a status answer, in its documented vocabulary."""
+    word = body.get("application_status")
+    if not isinstance(word, str) or word not in vocabulary.__members__:
+        shown = repr(word)[:40]  # Gathr's text, cut: it goes into a user-visible message
+        raise GathrBadResponse(
+            f"Gathr answered with an unknown application status {shown}", url=url, status=200
+        )
+    return vocabulary(word)
+
+
+def _busy(code: int, acts: bool, retry_after: float | None, url: str) -> GathrBusy:
     who = "Gathr is rate limiting" if code == 429 else f"Gathr is busy (HTTP {code})"
     when = f"try again in {max(1, math.ceil(retry_after))} s" if retry_after is not None else "try again later"
-    if method == "POST":
+    if acts:
         text = f"{who} and did not act on the request; {when}"
     else:
         text = f"{who}, {when}"
@@ -350,10 +395,11 @@ def _connection_problem(exc: requests.ConnectionError, timeout: float, url: str)
 
 
 def _parse_answer(
-    code: int, headers: Mapping[str, str], content: bytes, url: str, method: str
+    code: int, headers: Mapping[str, str], content: bytes, url: str, *, acts: bool
 ) -> dict[str, Any]:
-    """Turn an HTTP answer into Gathr's documented JSON, or the right `GathrError`."""
-    if method == "POST" and code in (502, 504):
+    """Turn an HTTP answer into Gathr's documented JSON, or the right `GathrError`. `acts`:
+    the call may change something (start, stop, update, trigger), rather than read."""
+    if acts and code in (502, 504):
         # A gateway's "bad gateway" or "time-out": Gathr behind it may have acted.
         raise GathrNoAnswer(f"Gathr's gateway answered HTTP {code}", url=url, status=code)
     if code in (401, 403):
@@ -362,27 +408,36 @@ def _parse_answer(
         )
     retry_after = retry_after_seconds(headers.get("Retry-After"))
     if code == 429 or (code == 503 and retry_after is not None):
-        raise _busy(code, method, retry_after, url)  # "try later": nothing was done
+        raise _busy(code, acts, retry_after, url)  # "try later": nothing was done
     if code >= 500:
         raise GathrUnavailable(f"Gathr is unavailable (HTTP {code})", url=url, status=code)
     body = _json(content)
-    if not isinstance(body, dict) or body.get("status") not in ("Success", "Error"):
+    # "Success"/"Error" for apps, "success"/"error" for workflows: the word, whatever its case.
+    envelope = body.get("status") if isinstance(body, dict) else None
+    envelope = envelope.lower() if isinstance(envelope, str) else None
+    if not isinstance(body, dict) or envelope not in ("success", "error"):
         raise GathrBadResponse(
             f"Gathr answered HTTP {code} with {_describe_body(headers, content)}, "
             "not the documented JSON",
             url=url,
             status=code,
         )
-    if body["status"] == "Error":
-        message = body.get("message")
-        if not isinstance(message, str) or not message.strip():
-            message = "Gathr reported an error without a message"
-        raise GathrRejected(message.strip(), url=url, status=code)
+    if envelope == "error":
+        raise GathrRejected(_error_text(body), url=url, status=code)
     if not 200 <= code < 300:  # 202 Accepted with the success body is a success
         raise GathrBadResponse(
             f"Gathr answered HTTP {code} with a success body", url=url, status=code
         )
     return body
+
+
+def _error_text(body: dict[str, Any]) -> str:
+    """Gathr's words of an error: under `message` (apps) or `error_description` (workflows)."""
+    for key in ("message", "error_description"):
+        text = body.get(key)
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return "Gathr reported an error without a message"
 
 
 _NOT_JSON = object()

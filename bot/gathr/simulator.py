@@ -1,9 +1,11 @@
 """An in-process Gathr that behaves as the spec says, over real HTTP on loopback.
 
 Used by `gathr-bot console --simulate`, `gathr-bot simulator`, the tests and the benchmarks.
-Apps move STOPPED -> STARTING -> RUNNING (or ERROR) after `start_delay` seconds, and
-RUNNING -> STOPPED after `stop_delay`. State changes are worked out lazily from the clock, so
-an injected clock drives the simulator without threads or sleeps.
+Apps of every type (ETL, ingestion, CDC with its group) move STOPPED -> STARTING -> RUNNING
+(or ERROR) after `start_delay` seconds, and RUNNING -> STOPPED after `stop_delay`. A triggered
+workflow is ACTIVE for `run_delay` seconds, then ends as it was seeded to (STOPPED, ERROR or
+PAUSED); a scheduled one refuses a trigger. State changes are worked out lazily from the
+clock, so an injected clock drives the simulator without threads or sleeps.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from bot.gathr.client import API_PATH
-from bot.model import AppStatus, AppType
+from bot.gathr.client import API_PATH, WORKFLOW_STATUS_PATH, WORKFLOW_TRIGGER_PATH
+from bot.model import AppStatus, AppType, WorkflowStatus
 
 DEFAULT_TOKEN = "simulator-token"
 APP_TYPES = frozenset(app_type.value for app_type in AppType)  # what the API takes
@@ -41,16 +43,51 @@ class SimApp:
     changes_at: float = 0.0
     bucket: str = ""
     files: list[str] = field(default_factory=list)
+    app_type: AppType = AppType.ETL
+    group: str = ""  # a CDC app's group: its every call must name it
+
+
+@dataclass
+class SimWorkflow:
+    project: str
+    name: str
+    scheduled: bool = False  # Gathr triggers only workflows with no schedule
+    ends_in: WorkflowStatus = WorkflowStatus.STOPPED  # where a run ends
+    status: WorkflowStatus = WorkflowStatus.STOPPED
+    next_status: WorkflowStatus | None = None
+    changes_at: float = 0.0
 
 
 def seed_apps() -> list[SimApp]:
-    """The demo estate: two projects, one app already running, one that always fails."""
+    """The demo estate: two projects, one app already running, one that always fails, an
+    ingestion app and a CDC app."""
     return [
         SimApp("sales", "orders-etl", frozenset({"S3_orders"})),
         SimApp("sales", "customers-etl", frozenset({"S3_customers"}), status=AppStatus.RUNNING),
         SimApp("finance", "ledger-etl", frozenset({"S3_ledger"})),
         SimApp("finance", "broken-etl", frozenset({"S3_broken"}), fails_on_start=True),
+        SimApp("sales", "clicks-ingest", app_type=AppType.INGESTION),
+        SimApp("finance", "accounts-cdc", app_type=AppType.CDC, group="core-db"),
     ]
+
+
+def seed_workflows() -> list[SimWorkflow]:
+    """One that finishes, one that ends in ERROR, one on a schedule (refuses a trigger)."""
+    return [
+        SimWorkflow("sales", "nightly-load"),
+        SimWorkflow("finance", "month-close", ends_in=WorkflowStatus.ERROR),
+        SimWorkflow("sales", "hourly-sync", scheduled=True),
+    ]
+
+
+def catalogue_of(apps: list[SimApp]) -> str:
+    """The GATHR_APPS value that names the non-ETL apps of `apps`."""
+    entries = []
+    for app in apps:
+        if app.app_type is not AppType.ETL:
+            group = f":{app.group}" if app.app_type.needs_group else ""
+            entries.append(f"{app.name}:{app.app_type.value}{group}")
+    return ",".join(entries)
 
 
 @dataclass
@@ -100,6 +137,8 @@ class Simulator:
         stop_delay: float = 1.0,
         latency: float = 0.0,
         apps: list[SimApp] | None = None,
+        workflows: list[SimWorkflow] | None = None,
+        run_delay: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -110,7 +149,11 @@ class Simulator:
         self.stop_delay = stop_delay
         self.latency = latency
         self.clock = clock
+        self.run_delay = run_delay
         self._apps = {app.name: app for app in (apps if apps is not None else seed_apps())}
+        self._workflows = {
+            flow.name: flow for flow in (workflows if workflows is not None else seed_workflows())
+        }
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._closing = threading.Event()
@@ -180,12 +223,45 @@ class Simulator:
             return list(self._apps.values())
 
     def app_list(self) -> str:
-        """`project/app, …`: what there is to try."""
-        return ", ".join(f"{app.project}/{app.name}" for app in self.apps())
+        """`project/app, …` (with the type where it is not ETL): what there is to try."""
+        return ", ".join(
+            f"{app.project}/{app.name}" + ("" if app.app_type is AppType.ETL else f" ({app.app_type.value})")
+            for app in self.apps()
+        )
+
+    def workflow_list(self) -> str:
+        """`project/workflow, …` (scheduled ones marked): what there is to trigger."""
+        return ", ".join(
+            f"{flow.project}/{flow.name}" + (" (scheduled)" if flow.scheduled else "")
+            for flow in self.workflows()
+        )
+
+    def catalogue(self) -> str:
+        """The GATHR_APPS value naming this estate's ingestion and CDC apps."""
+        return catalogue_of(self.apps())
 
     def add_app(self, app: SimApp) -> None:
         with self._lock:
             self._apps[app.name] = app
+
+    def workflow(self, name: str) -> SimWorkflow:
+        with self._lock:
+            self._advance(self._workflows[name])
+            return self._workflows[name]
+
+    def workflows(self) -> list[SimWorkflow]:
+        with self._lock:
+            return list(self._workflows.values())
+
+    def add_workflow(self, workflow: SimWorkflow) -> None:
+        with self._lock:
+            self._workflows[workflow.name] = workflow
+
+    def set_workflow_status(self, name: str, status: WorkflowStatus) -> None:
+        """Change a workflow as if someone did it outside Slack."""
+        with self._lock:
+            flow = self._workflows[name]
+            flow.status, flow.next_status = status, None
 
     @contextmanager
     def faults(self, *faults: Fault) -> Iterator[None]:
@@ -199,7 +275,7 @@ class Simulator:
 
     # -- the API ----------------------------------------------------------------------
 
-    def _advance(self, app: SimApp) -> None:
+    def _advance(self, app: SimApp | SimWorkflow) -> None:
         if app.next_status is not None and self.clock() >= app.changes_at:
             app.status, app.next_status = app.next_status, None
 
@@ -223,7 +299,15 @@ class Simulator:
         segments = [unquote(part) for part in raw_path[len(API_PATH):].split("?")[0].split("/")]
         if method == "GET" and len(segments) == 3 and segments[0] == "status":
             return self._status(app_type=segments[1], name=segments[2])
-        if method == "POST" and len(segments) == 1 and segments[0] in ("start", "stop", "update"):
+        endpoints = {
+            "start": self._start,
+            "stop": self._stop,
+            "update": self._update,
+            WORKFLOW_TRIGGER_PATH: self._trigger,
+            WORKFLOW_STATUS_PATH: self._workflow_status,
+        }
+        endpoint = endpoints.get("/".join(segments))
+        if method == "POST" and endpoint is not None:
             if "application/json" not in headers.get("content-type", ""):
                 return 400, _error("Content-Type must be application/json.")
             try:
@@ -232,8 +316,7 @@ class Simulator:
                 return 400, _error("The request body is not valid JSON.")
             if not isinstance(request, dict):
                 return 400, _error("The request body must be a JSON object.")
-            endpoint = {"start": self._start, "stop": self._stop, "update": self._update}
-            return endpoint[segments[0]](request)
+            return endpoint(request)
         return 404, _error(f"No such endpoint: {method} {raw_path}")
 
     def _find(self, request: dict[str, Any]) -> SimApp | tuple[int, dict[str, Any]]:
@@ -242,17 +325,29 @@ class Simulator:
                 return 400, _error(f"'{key}' is required.")
         if request["appType"] not in APP_TYPES:
             return 400, _error(f"Unsupported appType '{request['appType']}'.")
-        projects = {app.project for app in self._apps.values()}
-        if request["projectName"] not in projects:
+        if request["projectName"] not in self._projects():
             return 400, _error(f"Project '{request['projectName']}' does not exist.")
         app = self._apps.get(request["name"])
-        if app is None or app.project != request["projectName"]:
+        if app is None or app.project != request["projectName"] or app.app_type.value != request["appType"]:
+            # Gathr finds an app by its type too: an ingestion app asked for as etl is not found.
+            kind = _KIND_WORDS.get(request["appType"], "Application")
             return 400, _error(
-                f"Application '{request['name']}' does not exist in project "
+                f"{kind} '{request['name']}' does not exist in project "
                 f"'{request['projectName']}'."
             )
+        if app.app_type.needs_group:
+            group = request.get("groupName")
+            if not isinstance(group, str) or not group:
+                return 400, _error("'groupName' is required.")
+            if group != app.group:
+                return 400, _error(f"Group '{group}' does not exist for application '{app.name}'.")
         self._advance(app)
         return app
+
+    def _projects(self) -> set[str]:
+        return {app.project for app in self._apps.values()} | {
+            flow.project for flow in self._workflows.values()
+        }
 
     def _start(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
@@ -284,6 +379,8 @@ class Simulator:
             app = self._find(request)
             if not isinstance(app, SimApp):
                 return app
+            if app.app_type is not AppType.ETL:
+                return 400, _error("Only ETL applications can be updated.")
             component, bucket, files = (
                 request.get("componentId"), request.get("bucketName"), request.get("filename"),
             )
@@ -311,10 +408,45 @@ class Simulator:
             if app_type not in APP_TYPES:
                 return 400, _error(f"Unsupported appType '{app_type}'.")
             app = self._apps.get(name)
-            if app is None:
+            if app is None or app.app_type.value != app_type:
                 return 400, _error(f"Application '{name}' does not exist.")
             self._advance(app)
             return 200, {"application_status": app.status.value, "status": "Success"}
+
+    def _find_workflow(self, request: dict[str, Any]) -> SimWorkflow | str:
+        """The workflow a body names, or what is wrong with the body (in Gathr's words)."""
+        for key in ("name", "projectName"):
+            if not isinstance(request.get(key), str) or not request[key]:
+                return f"'{key}' is required."
+        flow = self._workflows.get(request["name"])
+        if flow is None or flow.project != request["projectName"]:
+            return "The workflow details were not found"
+        self._advance(flow)
+        return flow
+
+    def _trigger(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            flow = self._find_workflow(request)
+            if isinstance(flow, str):
+                return 400, _error(flow)  # the trigger answers as the app calls do
+            if flow.scheduled:
+                return 400, _error(
+                    f"Workflow '{flow.name}' has a schedule: only a workflow with no schedule "
+                    "can be triggered."
+                )
+            if flow.status is WorkflowStatus.ACTIVE:
+                return 400, _error(f"Workflow '{flow.name}' is already running.")
+            flow.status, flow.next_status = WorkflowStatus.ACTIVE, flow.ends_in
+            flow.changes_at = self.clock() + self.run_delay
+        return 200, _ok(message="Workflow action success.")
+
+    def _workflow_status(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            flow = self._find_workflow(request)
+            if isinstance(flow, str):
+                # The workflow status call's own shape: lower case, and the words elsewhere.
+                return 400, {"error_description": flow, "status": "error"}
+            return 200, {"application_status": flow.status.value, "status": "success"}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         simulator = self
@@ -372,6 +504,9 @@ class Simulator:
                 pass  # the console and tests read stdout; keep the simulator quiet
 
         return Handler
+
+
+_KIND_WORDS = {AppType.INGESTION.value: "Ingestion application", AppType.CDC.value: "CDC application"}
 
 
 def _ok(**fields: Any) -> dict[str, Any]:

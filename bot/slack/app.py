@@ -29,10 +29,11 @@ from bot.core import Core
 from bot.wiring import build_core
 from bot.slack.redelivery import envelope_key
 from bot.state.seen import SEEN_TTL, MemorySeenRequests, SeenRequests
-from bot.errors import ConfigError
+from bot.state.store import Store, open_store
+from bot.errors import ConfigError, StoreUnavailable
 from bot.logsafe import ThrottledLog
 from bot.scheduling import ThreadScheduler
-from bot.settings import Settings, require_for_run
+from bot.settings import Settings, require_for_run, state_url
 from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
 from bot.slack.audit_channel import AuditChannel
 from bot.slack.conversation import SlackNotifier, SlackOutbox, retry_handlers
@@ -219,10 +220,13 @@ AUDIT_FLUSH = 2.0  # seconds of a stop that the audit channel's last lines may t
 
 
 class Service:
-    """The running bot: core, scheduler and one serving mode, with an orderly stop."""
+    """The running bot: core, scheduler and one serving mode, with an orderly stop.
+    `store`: where state is kept; by default the store of GATHR_STATE_URL, opened first, so
+    that a store that cannot be used stops start-up before anything runs."""
 
-    def __init__(self, settings: Settings, *, host: str = "0.0.0.0") -> None:
+    def __init__(self, settings: Settings, *, host: str = "0.0.0.0", store: Store | None = None) -> None:
         self.settings = settings
+        self.store = store if store is not None else open_store(state_url(settings))
         self.client = web_client(settings)
         self.scheduler = ThreadScheduler(workers=WORKERS)
         # Messages Slack answers with 429 wait here for their Retry-After, not in a worker.
@@ -240,7 +244,7 @@ class Service:
             audit_sink=self.audit_channel,
         )
         secret = settings.slack_signing_secret
-        self.seen: SeenRequests = MemorySeenRequests()
+        self.seen: SeenRequests = self.store.seen
         # Bolt's own default, made here so that stop() can shut it.
         self._listeners = ThreadPoolExecutor(max_workers=5, thread_name_prefix="bolt-listener")
         self.app = build_app(
@@ -327,6 +331,7 @@ class Service:
             # No request is left to hand Bolt a listener (else it would fail on a shut pool).
             self._listeners.shutdown(wait=False)
         self.core.gathr.close()
+        self.store.close()
         self.stopped.set()
 
     def _close_server(self) -> None:
@@ -346,7 +351,11 @@ def _socket_mode_handler(app: App, app_token: str, client: WebClient, seen: Seen
 
     class OnceSocketModeHandler(SocketModeHandler):
         def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:
-            if seen.first_time(envelope_key(str(req.envelope_id)), SEEN_TTL):
+            try:
+                first = seen.first_time(envelope_key(str(req.envelope_id)), SEEN_TTL)
+            except StoreUnavailable:
+                first = True  # the listener's own check of the request refuses what could repeat
+            if first:
                 super().handle(client, req)  # type: ignore[arg-type]
                 return
             log.info(

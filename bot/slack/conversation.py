@@ -92,6 +92,15 @@ class _Later:
     def __init__(self) -> None:
         self.value: object = None
 
+    # Where the message went once the call has run (`bot.conversation.Placed`).
+    @property
+    def channel(self) -> str:
+        return self.value.channel if isinstance(self.value, PostedMessage) else ""
+
+    @property
+    def ts(self) -> str | None:
+        return self.value.ts if isinstance(self.value, PostedMessage) else None
+
 
 Attempt = Callable[[bool], Union[_Limited, object]]  # (last try) -> result, or _Limited
 

@@ -10,6 +10,7 @@ on a Slack Web API call. A request is admitted only from this `Installation`, an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,13 +18,15 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import messages
+from bot.actions import spec
 from bot.core import Conversation, Core, Requester
-from bot.slack.redelivery import request_key, team_of
-from bot.state.seen import SEEN_TTL, SeenRequests
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StoreUnavailable
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
 from bot.slack.conversation import SlackConversation
+from bot.slack.redelivery import request_key, team_of
 from bot.startup import unreachable_reason
+from bot.state.seen import SEEN_TTL, SeenRequests
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +100,18 @@ class Listeners:
             ack(response_type="ephemeral", **outcome.slack_kwargs())
             return
         ack()
-        if self.repeat(command, "slash command"):
+
+        def conversation_here() -> Conversation:
+            return self.conversation(
+                client,
+                channel_id=requester.channel_id,
+                user_id=requester.user_id,
+                response_url=command.get("response_url"),
+            )
+
+        if self.repeat(command, "slash command", conversation_here, harmless=not spec(outcome.action).changes_app):
             return
-        conversation = self.conversation(
-            client,
-            channel_id=requester.channel_id,
-            user_id=requester.user_id,
-            response_url=command.get("response_url"),
-        )
+        conversation = conversation_here()
         self.core.scheduler.submit(lambda: self.core.run(requester, outcome, conversation))
 
     def confirm(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -118,19 +125,22 @@ class Listeners:
     def click(self, ack: Ack, body: dict[str, Any], client: WebClient, *, accepted: bool) -> None:
         """Acked at once; the core decides on the scheduler, once per click."""
         ack()
-        if self.foreign(body, "click") or self.repeat(body, "click"):
-            return
         user_id, token = _clicker_and_value(body)
+
+        def in_channel(channel_id: str) -> Conversation:
+            return self.conversation(
+                client, channel_id=channel_id, user_id=user_id, response_url=body.get("response_url")
+            )
+
+        def conversation_here() -> Conversation:
+            return in_channel(_channel_of(body))
+
+        if self.foreign(body, "click") or self.repeat(body, "click", conversation_here, harmless=False):
+            return
         if not user_id:  # signed, yet not a click Slack would send: nothing to act on
             self.logger.warning("ignored a click without a user")
             return
         clicker = Requester(user_id=user_id, channel_id=_channel_of(body))
-
-        def in_channel(channel_id: str) -> Conversation:
-            return self.conversation(
-                client, channel_id=channel_id, user_id=clicker.user_id, response_url=body.get("response_url")
-            )
-
         conversation = in_channel(clicker.channel_id)
         self.core.scheduler.submit(
             lambda: self.core.click(clicker, token, accepted, conversation, in_channel=in_channel)
@@ -146,11 +156,26 @@ class Listeners:
             )
         return why is not None
 
-    def repeat(self, body: dict[str, Any], what: str) -> bool:
-        """True (and logged) for a copy of a request already handled: redelivered, replayed."""
+    def repeat(
+        self, body: dict[str, Any], what: str, conversation: Callable[[], Conversation], *, harmless: bool
+    ) -> bool:
+        """True (and logged) for a copy of a request already handled: redelivered, replayed.
+
+        When the store cannot tell (lost, bot/state/breaker.py), a `harmless` request (a
+        status, help) runs anyway: a second copy would only answer twice. Any other is
+        refused, plainly, off the ack's path: run, it might run twice, since another worker
+        may have had a copy. Refused, the requester need only try again."""
         key = request_key(body)
-        if key is None or self.seen.first_time(key, SEEN_TTL):
-            return False
+        try:
+            if key is None or self.seen.first_time(key, SEEN_TTL):
+                return False
+        except StoreUnavailable as error:
+            self.logger.warning("state store unavailable (%s): a %s %s", error.reason, what,
+                                "runs unchecked for repeats" if harmless else "was refused")
+            if harmless:
+                return False
+            self.core.scheduler.submit(lambda: conversation().ephemeral(messages.store_unavailable()))
+            return True
         self.logger.info("ignored a repeat of a %s already handled", what)
         return True
 

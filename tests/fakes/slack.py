@@ -372,6 +372,11 @@ class FakeSlack:
         with self._lock:
             return bool(self._ws_conns)
 
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._ws_conns)
+
     def send_envelope(
         self,
         payload_type: str,
@@ -381,8 +386,11 @@ class FakeSlack:
         accepts_response_payload: bool | None = None,
         retry_attempt: int | None = None,
         retry_reason: str = "",
+        connection: int | None = None,
     ) -> str:
-        """Push an envelope to the newest connection; return its envelope_id.
+        """Push an envelope to the newest connection (or the open `connection` of that
+        index, oldest first: Slack picks one of an app's connections at random); return
+        its envelope_id.
 
         Give the `envelope_id` of an earlier envelope and a `retry_attempt` to redeliver it,
         as Slack does when an ack came late (``retry_reason`` "timeout").
@@ -407,7 +415,7 @@ class FakeSlack:
             envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
         elif payload_type == "events_api":
             envelope.update(retry_attempt=0, retry_reason="")
-        self._ws_send(envelope)
+        self._ws_send(envelope, connection)
         return envelope_id
 
     def send_disconnect(self, reason: str = "refresh_requested") -> None:
@@ -653,9 +661,9 @@ class FakeSlack:
                 self._acks.setdefault(envelope_id, message)
             self._changed.notify_all()
 
-    def _ws_send(self, message: dict[str, Any]) -> None:
+    def _ws_send(self, message: dict[str, Any], connection: int | None = None) -> None:
         with self._lock:
-            conn = self._ws_conns[-1] if self._ws_conns else None
+            conn = self._ws_conns[-1 if connection is None else connection] if self._ws_conns else None
         if conn is None:
             raise RuntimeError("no Socket Mode client is connected (call wait_connected first)")
         with self._ws_send_lock:

@@ -1,0 +1,190 @@
+"""The core keeps its state in the stores it is handed (`bot/state/`): the app locks, the
+confirmations awaiting a click, and a record of each running wait (put when it begins, its
+last status on each change, removed when it ends). The watches' store is
+tests/test_watches_store.py's."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+
+from bot.access import AccessPolicy
+from bot.core import Core, Requester
+from bot.gathr.client import GathrClient
+from bot.gathr.simulator import Simulator
+from bot.model import Action, AppStatus, Command
+from bot.scheduling import ManualScheduler
+from bot.settings import Settings
+from bot.state.confirmations import MemoryConfirmations
+from bot.state.locks import MemoryAppLocks
+from bot.state.stores import Stores, memory_stores
+from bot.state.waits import MemoryRunningWaits, WaitRecord
+from bot.waits import WaitPolicy
+from bot.wiring import build_core
+from tests.clocked import START_DELAY, STOP_DELAY, T0, gathr, scheduler, sim  # noqa: F401  (fixtures)
+from tests.recording import RecordingConversation
+from tests.test_watches import RecordingNotifier
+
+POLICY = WaitPolicy(interval=5.0, timeout=60.0)
+U1 = Requester("U1", "C1")
+U2 = Requester("U2", "C1")
+START = Command(Action.START, project="sales", app="orders-etl")
+STOP = Command(Action.STOP, project="sales", app="orders-etl")
+
+
+@dataclass
+class Stored:
+    core: Core
+    scheduler: ManualScheduler
+    locks: MemoryAppLocks = field(default_factory=MemoryAppLocks)
+    confirmations: MemoryConfirmations = field(default_factory=MemoryConfirmations)
+    waits: MemoryRunningWaits = field(default_factory=MemoryRunningWaits)
+
+
+@pytest.fixture
+def stored(scheduler: ManualScheduler, gathr: GathrClient) -> Stored:
+    tokens = (f"tok-{n}" for n in itertools.count(1))
+    locks, confirmations, waits = MemoryAppLocks(), MemoryConfirmations(), MemoryRunningWaits()
+    core = Core(
+        gathr=gathr,
+        access=AccessPolicy.everyone(),
+        scheduler=scheduler,
+        wait_policy=POLICY,
+        confirm=frozenset({Action.STOP}),
+        new_token=lambda: next(tokens),
+        locks=locks,
+        confirmations=confirmations,
+        waits=waits,
+    )
+    return Stored(core, scheduler, locks, confirmations, waits)
+
+
+def test_a_wait_keeps_its_record_from_its_start_to_its_end(stored: Stored) -> None:
+    talk = RecordingConversation()
+
+    stored.core.run(U1, START, talk)
+
+    [record] = stored.waits.all()
+    holder = stored.locks.holder("orders-etl")
+    assert holder is not None and record.key == holder.token
+    parent = talk.said[0].ref
+    assert record == WaitRecord(
+        key=holder.token, user_id="U1", channel_id="C1", command=START, started=T0, deadline=T0 + POLICY.timeout,
+        parent_channel="C1", parent_ts=str(parent), thread_ts=str(parent), last_status=None,
+    )
+    stored.scheduler.advance(POLICY.interval)
+    [record] = stored.waits.all()
+    assert record.last_status is AppStatus.STARTING
+
+    stored.scheduler.advance(START_DELAY + POLICY.interval)
+
+    assert "*RUNNING* after" in talk.of("edit")[-1].text
+    assert stored.waits.all() == []
+    assert stored.locks.holder("orders-etl") is None
+
+
+def test_a_change_that_does_not_wait_keeps_no_record_and_frees_its_lock(stored: Stored) -> None:
+    stored.core.run(U1, Command(Action.START, project="sales", app="orders-etl", wait=False), RecordingConversation())
+
+    assert stored.waits.all() == []
+    assert stored.locks.held() == {}
+
+
+def test_the_app_lock_is_held_in_the_store_while_the_change_runs(stored: Stored) -> None:
+    stored.core.run(U1, START, RecordingConversation())
+    busy = RecordingConversation()
+
+    stored.core.run(U2, Command(Action.START, project="sales", app="orders-etl"), busy)
+
+    holder = stored.locks.holder("orders-etl")
+    assert holder is not None and (holder.user_id, holder.action, holder.since) == ("U1", Action.START, T0)
+    assert "<@U1>" in busy.said[0].message.text  # told who holds it
+
+
+def test_a_lock_some_other_worker_holds_makes_the_app_busy(stored: Stored, scheduler: ManualScheduler) -> None:
+    from bot.state.locks import Holder
+
+    stored.locks.acquire("orders-etl", Holder("U9", Action.STOP, scheduler.now(), "elsewhere"))
+    busy = RecordingConversation()
+
+    stored.core.run(U1, Command(Action.START, project="sales", app="orders-etl"), busy)
+
+    assert "<@U9>" in busy.said[0].message.text
+    assert stored.waits.all() == []
+
+
+def test_a_stop_taking_over_a_start_ends_its_record_and_keeps_its_own(stored: Stored) -> None:
+    stored.core.run(U1, START, RecordingConversation())
+    stored.scheduler.advance(POLICY.interval)
+    [start] = stored.waits.all()
+    stopper = RecordingConversation()
+    stored.core.run(U2, STOP, stopper)
+
+    stored.core.click(U2, "tok-1", True, stopper)
+
+    [stop] = stored.waits.all()
+    assert stop.key != start.key and stop.command == STOP and stop.user_id == "U2"
+    stored.scheduler.advance(STOP_DELAY + POLICY.interval)
+    assert stored.waits.all() == []
+
+
+def test_a_confirmation_awaits_in_the_store_and_the_click_takes_it(stored: Stored) -> None:
+    talk = RecordingConversation()
+    stored.core.run(U1, STOP, talk)
+
+    kept = stored.confirmations.peek("tok-1", stored.scheduler.now())
+    assert kept is not None
+    assert (kept.user_id, kept.channel_id, kept.command) == ("U1", "C1", STOP)
+    assert kept.expires == kept.created + 600.0
+
+    stored.core.click(U2, "tok-1", True, RecordingConversation())  # not theirs: stays
+    assert stored.confirmations.peek("tok-1", stored.scheduler.now()) == kept
+    stored.core.click(U1, "tok-1", True, talk)
+    assert stored.confirmations.peek("tok-1", stored.scheduler.now()) is None
+
+
+def test_a_confirmation_in_the_store_can_be_clicked_whoever_put_it(stored: Stored, gathr: GathrClient) -> None:
+    # What a durable store gives after a restart: a prompt this core never showed.
+    from bot.state.confirmations import Confirmation
+
+    now = stored.scheduler.now()
+    stored.confirmations.put(Confirmation("kept-1", "U1", "C1", STOP, now, now + 600.0))
+    talk = RecordingConversation()
+
+    stored.core.click(U1, "kept-1", True, talk)
+
+    assert any("stop" in m.text for m in talk.of("post"))
+
+
+def test_the_wiring_hands_every_store_to_the_core_and_the_watches(
+    scheduler: ManualScheduler, gathr: GathrClient, sim: Simulator
+) -> None:
+    stores: Stores = memory_stores()
+    settings = Settings(_env_file=None, gathr_allow_start="*", gathr_confirm="")  # type: ignore[call-arg]
+    core = build_core(settings, scheduler=scheduler, gathr=gathr, notifier=RecordingNotifier(), stores=stores)
+    talk = RecordingConversation()
+
+    core.run(U1, START, talk)
+    core.run(U1, Command(Action.WATCH, app="customers-etl"), talk)
+
+    assert [record.command for record in stores.waits.all()] == [START]
+    assert stores.locks.holder("orders-etl") is not None
+    assert stores.watches.channels("customers-etl") == {"C1"}
+    assert stores.watches.last_status("customers-etl") is AppStatus.RUNNING
+    core.shutdown()
+
+
+def test_a_wait_record_names_where_the_parent_is_as_plain_data() -> None:
+    from bot.conversation import where_posted
+    from bot.slack.conversation import PostedMessage, _Later
+
+    later = _Later()
+    assert where_posted(PostedMessage("C2", "1700000000.000100"), "C1") == ("C2", "1700000000.000100")
+    assert where_posted(PostedMessage("C2", None), "C1") == ("C2", "")  # went to the response_url
+    assert where_posted(later, "C1") == ("C1", "")  # still waiting in the channel's outbox
+    later.value = PostedMessage("C2", "1700000000.000200")
+    assert where_posted(later, "C1") == ("C2", "1700000000.000200")
+    assert where_posted("msg-1", "C1") == ("C1", "msg-1")  # a console's or a test's reference
+    assert where_posted(None, "C1") == ("C1", "")
