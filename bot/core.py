@@ -27,7 +27,7 @@ from bot.catalogue import Catalogue
 from bot.commands import parse
 from bot.confirmation import CONFIRMATION_TTL, ConfirmationPrompts
 from bot.conversation import Conversation
-from bot.errors import GathrError, UsageError, UserError
+from bot.errors import GathrError, StoreUnavailable, UsageError, UserError
 from bot.gates import Ask, Stop
 from bot.gathr.client import GathrClient
 from bot.messages import Message
@@ -231,7 +231,12 @@ class Core:
         hinted = command.clear or (bool(command.app) and "project" not in row.positionals)
         if command.project or not (row.project_defaults or hinted):
             return command
-        project = self.defaults.get(requester.channel_id)
+        try:
+            project = self.defaults.get(requester.channel_id)
+        except StoreUnavailable:
+            if row.project_defaults:
+                raise  # a change is refused while the store is lost, as any change is
+            project = None  # status still answers (CONTRACT §6): scopes match on the app alone
         if project:
             return dataclasses.replace(command, project=project)
         if row.project_defaults:

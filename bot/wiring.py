@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.access import AccessPolicy
 from bot.audit import Sink
+from bot.state.defaults import ChannelDefaults
 from bot.catalogue import Catalogue
 from bot.core import Core
 from bot.gathr.client import GathrClient
@@ -24,6 +25,7 @@ def build_core(
     gathr: GathrClient | None = None,
     notifier: Notifier | None = None,
     audit_sink: Sink | None = None,
+    defaults: ChannelDefaults | None = None,
     stores: Stores | None = None,
 ) -> Core:
     """The core as the settings describe it; tests and the console may swap a part.
@@ -72,5 +74,6 @@ def build_core(
         locks=stores.locks,
         confirmations=stores.confirmations,
         waits=stores.waits,
+        defaults=stores.defaults if defaults is None else defaults,  # kept apart: the store's, in `run`
         catalogue=catalogue,
     )

@@ -59,7 +59,10 @@ class ChannelDefaultsContract:
 
     def test_racing_sets_leave_one_of_them(self, open_store: OpenStore) -> None:
         names = [f"project-{n}" for n in range(8)]
-        threads = [threading.Thread(target=lambda n=name: open_store().set("C1", n)) for name in names]
+        handles = [open_store() for _ in names]  # opened first: racing sets, not racing opens
+        threads = [
+            threading.Thread(target=lambda h=handle, n=name: h.set("C1", n)) for handle, name in zip(handles, names)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -3,10 +3,13 @@ to those who may start or stop in that project; then `start <app>` acts in it.""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import requests
 
 from bot.access import AccessPolicy
 from bot.core import Requester
@@ -15,7 +18,10 @@ from bot.gathr.simulator import Simulator
 from bot.model import Action
 from bot.scheduling import ManualScheduler
 from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
+from tests.fakes.slack import FakeSlack, form_body, signed_http_headers
+from tests.programs import RunningProgram, gathr_bot, http_mode_settings, program_environment
 from tests.recording import RecordingConversation
+from tests.slack_harness import CHANNEL, REQUESTER, SIGNING_SECRET, fake, wait_for_call_saying  # noqa: F401
 from tests.test_core import U1, Rig, audit_lines, make_rig
 
 OTHER_CHANNEL = Requester("U1", "C2")
@@ -108,3 +114,40 @@ def rig_for(sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient) -> R
 @pytest.fixture
 def rig(sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient) -> Rig:
     return make_rig(sim, scheduler, gathr)
+
+
+def test_a_default_set_in_slack_outlives_a_restart_of_gathr_bot_on_sqlite(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path
+) -> None:
+    """A real `gathr-bot run` on a SQLite file: `default sales`, SIGTERM, a new process, and
+    `start orders-etl` there runs in project sales."""
+    env = program_environment(
+        **http_mode_settings(
+            fake.api_url, sim.base_url, sim.token,
+            PORT="0", GATHR_STATE_URL=f"sqlite:///{tmp_path.resolve() / 'state.sqlite3'}",
+            GATHR_ALLOW_START=REQUESTER, GATHR_WAIT="false",
+        )
+    )
+
+    def command(port: int, text: str, response: str) -> None:
+        body = form_body(fake.slash_command_payload(text, user_id=REQUESTER, channel_id=CHANNEL, response_name=response))
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/slack/events", data=body, headers=signed_http_headers(SIGNING_SECRET, body), timeout=10
+        )
+        assert answer.status_code == 200
+
+    for text, needle in (("default sales", "`sales`"), ("start orders-etl", "orders-etl")):
+        bot = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
+        try:
+            port = int(bot.read_until(r"serving Slack over HTTP on .*:(\d+) ").group(1))
+            command(port, text, text)
+            try:
+                wait_for_call_saying(fake, "chat.postMessage", needle, timeout=30.0)
+            except TimeoutError:
+                raise AssertionError(f"{fake.responses(text)} {bot.output()[-3000:]}") from None
+            assert bot.stop() == 0
+        finally:
+            bot.close()
+
+    [sent] = [json.loads(r.body) for r in sim.requests if r.method == "POST" and r.raw_path.endswith("/start")]
+    assert (sent["projectName"], sent["name"]) == ("sales", "orders-etl")

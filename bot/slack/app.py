@@ -242,6 +242,7 @@ class Service:
             access=AccessPolicy.from_settings(settings, group_lookup(self.client)),
             notifier=SlackNotifier(self.client),
             audit_sink=self.audit_channel,
+            defaults=self.store.stores.defaults,  # channel defaults outlive a restart (CONTRACT §6)
         )
         secret = settings.slack_signing_secret
         self.seen: SeenRequests = self.store.seen
