@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     simulator = commands.add_parser("simulator", help="serve the Gathr simulator over HTTP")
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=_port, default=8080, help="0: any free port")
-    commands.add_parser("check", help="check settings and reach Slack and Gathr")
+    check = commands.add_parser("check", help="check settings and reach Slack and Gathr")
+    check.add_argument("--policy", action="store_true", help="print who may do what, where, and exit")
     return parser
 
 
@@ -118,10 +119,10 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
         if command == "console":
             return _console(settings, simulate=args.simulate, user=args.user)
         if command == "check":
-            from bot.check import run_check
+            from bot.check import run_check, run_policy
 
             configure_check_logging(settings)
-            return run_check(settings)
+            return run_policy(settings) if args.policy else run_check(settings)
         from bot.slack.app import serve
 
         configure_logging(settings.log_level)

@@ -1,8 +1,9 @@
-"""Who may do what: default deny, on Slack IDs only, never on display names.
+"""Who may do what, and where: default deny, on Slack IDs only, never on display names.
 
-An allow-list holds user IDs (U…, W…), user-group IDs (S…) and `*` for everyone. Group
-members come from an injected lookup (Slack's `usergroups.users.list` in production),
-cached briefly; a lookup that fails denies and says why.
+An allow-list holds user IDs (U…, W…), user-group IDs (S…) and `*` for everyone, each
+everywhere or scoped to `@project/app-glob` (`bot.scopes`). Group members come from an
+injected lookup (Slack's `usergroups.users.list` in production), cached briefly; a lookup
+that fails denies and says why.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 
 from bot.actions import PERMISSIONS, spec
 from bot.model import Action
-from bot.settings import EVERYONE, Settings
+from bot.scopes import ANYWHERE, EVERYONE, Grant, Where, grant_of
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,21 @@ class GroupLookupFailed(Exception):
 class Decision:
     allowed: bool
     reason: str = ""
+    needed: str = ""  # a denial where scopes count: the scope that would have allowed it
+    held: tuple[str, ...] = ()  # ... and the scopes the user holds on that list
+
+
+@dataclass(frozen=True)
+class Held:
+    """What one user holds on one allow-list: the scopes (`*/*`: everywhere), and the
+    groups whose members could not be read (they may hold more)."""
+
+    scopes: tuple[str, ...] = ()
+    unknown_groups: tuple[str, ...] = ()
+
+    @property
+    def everywhere(self) -> bool:
+        return "*/*" in self.scopes
 
 
 def _no_groups(group_id: str) -> Collection[str]:
@@ -39,7 +56,10 @@ class AccessPolicy:
     def __init__(
         self, rules: Mapping[Action, Collection[str]], group_members: GroupLookup = _no_groups
     ) -> None:
-        self._rules = {action: frozenset(entries) for action, entries in rules.items()}
+        self._rules = {
+            action: tuple(sorted({grant_of(entry) for entry in entries}, key=str))
+            for action, entries in rules.items()
+        }
         self._group_members = group_members
 
     @classmethod
@@ -54,26 +74,70 @@ class AccessPolicy:
     def everyone(cls) -> AccessPolicy:
         return cls({action: {EVERYONE} for action in PERMISSIONS})
 
-    def check(self, user_id: str, action: Action) -> Decision:
-        permission = spec(action).permission  # the allow-list its row names
-        if permission is None:
+    def check(self, user_id: str, action: Action, where: Where = ANYWHERE) -> Decision:
+        """May `user_id` do `action` at `where`? A scoped entry grants only where it covers."""
+        row = spec(action)
+        if row.permission is None:
             return Decision(True)
-        entries = self._rules.get(permission, frozenset())
-        if EVERYONE in entries or user_id in entries:
-            return Decision(True)
-        failures = []
-        for group in sorted(entry for entry in entries if entry.startswith("S")):
-            try:
-                if user_id in self._group_members(group):
+        failures: list[str] = []
+        for permission in (row.permission, *row.or_permissions):
+            covering = [grant for grant in self._rules.get(permission, ()) if grant.covers(where)]
+            if any(grant.principal in (EVERYONE, user_id) for grant in covering):
+                return Decision(True)
+            for group in sorted({grant.principal for grant in covering if grant.principal.startswith("S")}):
+                verdict = self._member(user_id, group)
+                if verdict:
                     return Decision(True)
-            except Exception as exc:  # any failure of the lookup must deny, never allow
-                log.warning("user group %s could not be read: %s", group, exc)
-                failures.append(group)
+                if verdict is None:
+                    failures.append(group)
         if failures:
             return Decision(
                 False, f"(The members of user group {', '.join(failures)} could not be looked up.)"
             )
-        return Decision(False)
+        lists = (row.permission, *row.or_permissions)
+        if where == ANYWHERE or not any(grant.scoped for p in lists for grant in self._rules.get(p, ())):
+            return Decision(False)  # no scope would have allowed it: the plain denial
+        return Decision(False, needed=where.shown(), held=self.held_for(user_id, action).scopes)
+
+    def held_for(self, user_id: str, action: Action) -> Held:
+        """Where `user_id` may do `action`: what each allow-list of its row grants, together."""
+        row = spec(action)
+        lists = () if row.permission is None else (row.permission, *row.or_permissions)
+        scopes: list[str] = []
+        unknown: list[str] = []
+        for permission in lists:
+            held = self.held(user_id, permission)
+            scopes += [scope for scope in held.scopes if scope not in scopes]
+            unknown += [group for group in held.unknown_groups if group not in unknown]
+        return Held(("*/*",) if "*/*" in scopes else tuple(scopes), tuple(unknown))
+
+    def held(self, user_id: str, permission: Action) -> Held:
+        """Where `user_id` may act by the allow-list `permission`."""
+        scopes: list[str] = []
+        unknown: list[str] = []
+        for grant in self._rules.get(permission, ()):
+            member = grant.principal in (EVERYONE, user_id) or (
+                grant.principal.startswith("S") and self._member(user_id, grant.principal)
+            )
+            if member is None:
+                unknown.append(grant.principal)
+            elif member and grant.scope not in scopes:
+                scopes.append(grant.scope)
+        if "*/*" in scopes:
+            scopes = ["*/*"]
+        return Held(tuple(scopes), tuple(sorted(set(unknown))))
+
+    def grants(self) -> list[tuple[Action, Grant]]:
+        """Every entry of every allow-list, by list: the policy as the operator wrote it."""
+        return [(permission, grant) for permission in sorted(self._rules) for grant in self._rules[permission]]
+
+    def _member(self, user_id: str, group: str) -> bool | None:
+        """Is `user_id` in `group`? None: its members could not be read."""
+        try:
+            return user_id in self._group_members(group)
+        except Exception as exc:  # any failure of the lookup must deny, never allow
+            log.warning("user group %s could not be read: %s", group, exc)
+            return None
 
 
 class CachedGroupLookup:

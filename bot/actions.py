@@ -33,9 +33,13 @@ class ActionSpec:
     positionals: tuple[str, ...] = ()
     many: bool = False
     wait_flags: bool = False  # takes --wait / --no-wait
+    clear_flag: bool = False  # takes --clear instead of its arguments (default)
+    # Its leading <project> may be left out where the channel has a default project.
+    project_defaults: bool = False
     type_flag: bool = False  # takes --type: the app's type, where the catalogue does not say
     group_flag: bool = False  # takes --group, and its Gathr call names a CDC app's group
     permission: Action | None = None  # the allow-list that governs it; None: anyone
+    or_permissions: tuple[Action, ...] = ()  # other allow-lists that allow it as well
     changes_app: bool = False  # holds the app's lock while it runs (start, stop, update)
     calls_gathr: bool = False  # spends one of the requester's rate limit
     confirmable: bool = False  # GATHR_CONFIRM may name it
@@ -62,6 +66,7 @@ _ROWS = (
         f"/gathr start <project> <app>{_TYPE}{_GROUP} [--wait | --no-wait]",
         ("project", "app"),
         wait_flags=True,
+        project_defaults=True,
         type_flag=True,
         group_flag=True,
         permission=Action.START,
@@ -73,7 +78,8 @@ _ROWS = (
         may="*start* Gathr apps",
         about=(
             "Starts the app, then reports in a thread until it is RUNNING (or ERROR). "
-            "`--no-wait` only starts it; `--wait` waits even when waiting is off by default."
+            "`--no-wait` only starts it; `--wait` waits even when waiting is off by default. "
+            "In a channel with a default project (`/gathr default`), the project may be left out."
         ),
         example="/gathr start sales orders-etl",
         summary="start an app and report here until it runs",
@@ -83,6 +89,7 @@ _ROWS = (
         f"/gathr stop <project> <app>{_TYPE}{_GROUP} [--wait | --no-wait]",
         ("project", "app"),
         wait_flags=True,
+        project_defaults=True,
         type_flag=True,
         group_flag=True,
         permission=Action.STOP,
@@ -94,7 +101,8 @@ _ROWS = (
         may="*stop* Gathr apps",
         about=(
             "Stops the app, then reports in a thread until it is STOPPED. "
-            "`--no-wait` only asks Gathr to stop it."
+            "`--no-wait` only asks Gathr to stop it. In a channel with a default project, the "
+            "project may be left out."
         ),
         example="/gathr stop sales orders-etl --no-wait",
         summary="stop an app and report here until it stops",
@@ -158,6 +166,29 @@ _ROWS = (
         about="Lists this channel's watches with each app's last status.",
         example="/gathr watches",
         summary="this channel's watches",
+    ),
+    ActionSpec(
+        Action.DEFAULT,
+        "/gathr default <project> | --clear",
+        ("project",),
+        clear_flag=True,
+        permission=Action.START,  # those who may start or stop in that project
+        or_permissions=(Action.STOP,),
+        may="set this channel's *default* project",
+        about=(
+            "Sets this channel's default project, so that `start <app>` and `stop <app>` need "
+            "no project here; `--clear` removes it."
+        ),
+        example="/gathr default sales",
+        summary="this channel's default project",
+    ),
+    ActionSpec(
+        Action.WHOAMI,
+        "/gathr whoami",
+        may="see what you may do",  # never refused: whoami is open to everyone
+        about="Shows what you may do, and where, and this channel's default project.",
+        example="/gathr whoami",
+        summary="what you may do, and where",
     ),
     ActionSpec(
         Action.TRIGGER,

@@ -6,6 +6,7 @@ import enum
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.errors import GathrError
 from bot.model import Action, Requester
@@ -24,6 +25,23 @@ class Decision(enum.StrEnum):
 # How a request writes its one line: requester, action, target, decision, outcome, and when
 # it began (None: no duration).
 Audit = Callable[[Requester, Action | str, str, Decision, str, float | None], None]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One request's audit record, as a sink beyond the log (the audit channel) gets it."""
+
+    user: str
+    channel: str
+    action: str
+    target: str
+    decision: Decision
+    outcome: str
+    duration_s: float | None  # None: the request had no duration to speak of
+
+
+# Where an entry goes besides the log line; must return at once (it runs on the request's path).
+Sink = Callable[[Entry], None]
 
 
 def problem(error: Exception) -> str:

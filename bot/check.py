@@ -208,3 +208,35 @@ def run_check(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.st
     count = f"{len(failed)} check{'s' if len(failed) > 1 else ''} failed"
     print(f"gathr-bot: {count}; {verdict}", file=err)
     return 2 if stops else 1
+
+
+def policy_lines(settings: Settings) -> list[str]:
+    """`gathr-bot check --policy`: every allow-list entry as one row of a table — the list,
+    the actions it governs, who, and where (an empty list: "nobody")."""
+    from bot.access import AccessPolicy
+    from bot.actions import PERMISSIONS, rows
+
+    policy = AccessPolicy.from_settings(settings)
+    entries = policy.grants()
+    table = [("list", "actions", "who", "where")]
+    for permission in sorted(PERMISSIONS):
+        governs = ", ".join(
+            row.name for row in rows() if permission == row.permission or permission in row.or_permissions
+        )
+        variable = f"GATHR_ALLOW_{permission.value.upper()}"
+        grants = [grant for listed, grant in entries if listed == permission]
+        for grant in grants:
+            where = f"{grant.project}/{grant.app}" if grant.scoped else "everywhere"
+            table.append((variable, governs, grant.principal, where))
+        if not grants:
+            table.append((variable, governs, "nobody", ""))
+    widths = [max(len(row[column]) for row in table) for column in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
+def run_policy(settings: Settings, out: TextIO = sys.stdout) -> int:
+    for line in policy_lines(settings):
+        print(line, file=out)
+    return 0

@@ -2,12 +2,15 @@
 
 Grammar (CONTRACT §3), words split as a shell splits them:
 
-    start  <project> <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]
-    stop   <project> <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]
+    start  [<project>] <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]
+    stop   [<project>] <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]
     status <app> [--type etl|ingestion|cdc]
     update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]
     trigger <project> <workflow> [--wait | --no-wait] | workflow <project> <workflow>
-    watch <app> [--type ...] | unwatch <app> | watches | help [action]
+    watch <app> [--type ...] | unwatch <app> | watches | default <project> | default --clear
+    whoami | help [action]
+
+A start or stop without a project takes the channel's default (the core fills it in).
 
 `--type` and `--group` take their value as the next word or after `=`. What they leave unsaid
 is filled from the operator's catalogue by `bot.catalogue.resolve`, not here.
@@ -27,6 +30,7 @@ from bot.errors import UsageError
 from bot.model import Action, AppType, Command
 
 MAX_NAME_LENGTH = 200
+CLEAR_FLAG = "--clear"  # `default --clear`
 MAX_FILES = 100
 # Longer than any valid command (an update of four 200-character names and 100 files of 200
 # characters is 20,911): a longer text is refused before any parsing, so it costs a glance.
@@ -74,6 +78,7 @@ def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
     row = table[action]
 
     wait: bool | None = None
+    clear = False
     positionals: list[str] = []
     valued: dict[str, str] = {}  # --type and --group, as given
     words_left = iter(args)
@@ -85,6 +90,8 @@ def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
             if flag in valued and valued[flag] != value:
                 raise UsageError(f"{flag} is given twice", row.usage)
             valued[flag] = value
+        elif word == CLEAR_FLAG and row.clear_flag:
+            clear = True
         elif word in WAIT_FLAGS and row.wait_flags:
             if wait is not None and wait != WAIT_FLAGS[word]:
                 raise UsageError("--wait and --no-wait cannot be used together", row.usage)
@@ -95,6 +102,12 @@ def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
             positionals.append(word)
 
     names = row.positionals
+    if clear:
+        if positionals:
+            raise UsageError(f"{CLEAR_FLAG} takes no <{names[0]}>", row.usage)
+        return Command(action, clear=True)
+    if row.project_defaults and len(positionals) == len(names) - 1 and positionals:
+        names = names[1:]  # no project: the channel's default, which the core looks up
     if len(positionals) < len(names):
         missing = names[len(positionals)]
         raise UsageError(f"missing <{missing}>", row.usage)

@@ -12,6 +12,7 @@ each action. The policy before a handler is `bot.gates`; a change and its wait l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import secrets
@@ -21,13 +22,13 @@ from typing import TypeVar
 
 from bot import audit, gates, messages
 from bot.access import AccessPolicy
-from bot.actions import spec
+from bot.actions import rows, spec
 from bot.audit import Decision
 from bot.catalogue import Catalogue
 from bot.commands import parse
 from bot.confirmation import CONFIRMATION_TTL, ConfirmationPrompts
 from bot.conversation import Conversation
-from bot.errors import GathrError, UsageError, UserError
+from bot.errors import GathrError, StoreUnavailable, UsageError, UserError
 from bot.gates import Ask, Stop
 from bot.gathr.client import GathrClient
 from bot.messages import Message
@@ -36,6 +37,7 @@ from bot.rate_limit import UserRateLimit
 from bot.read import Read
 from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
+from bot.state.defaults import ChannelDefaults, MemoryChannelDefaults
 from bot.state.confirmations import Confirmations, MemoryConfirmations
 from bot.state.locks import AppLocks, Holder, MemoryAppLocks
 from bot.state.waits import MemoryRunningWaits, RunningWaits, WaitRecord
@@ -62,6 +64,8 @@ class Core:
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
         watches: WatchBoard | None = None,
         rate_limit: UserRateLimit | None = None,
+        defaults: ChannelDefaults | None = None,
+        audit_sink: audit.Sink | None = None,
         locks: AppLocks | None = None,
         confirmations: Confirmations | None = None,
         waits: RunningWaits | None = None,
@@ -107,6 +111,8 @@ class Core:
         self._closing = False
         self.watches = watches
         self.rate_limit = rate_limit  # None: no limit
+        self.defaults: ChannelDefaults = defaults if defaults is not None else MemoryChannelDefaults()
+        self.audit_sink = audit_sink  # the audit channel (GATHR_AUDIT_CHANNEL), if any
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -225,8 +231,33 @@ class Core:
     # -- the request path -----------------------------------------------------------------
 
     def _run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
-        if self._gated(gates.TYPED, Ask(requester, requester.user_id, command), conversation) is None:
-            self._execute(requester, command, conversation)
+        resolved = self._with_default(requester, command)
+        if isinstance(resolved, Message):
+            conversation.ephemeral(resolved)
+            return
+        if self._gated(gates.TYPED, Ask(requester, requester.user_id, resolved), conversation) is None:
+            self._execute(requester, resolved, conversation)
+
+    def _with_default(self, requester: Requester, command: Command) -> Command | Message:
+        """The command with the channel's default project where it names none: a start or
+        stop that leaves it out, a `default --clear` (judged in the project it clears), and
+        status and watch, whose scoped grants then match on the project too."""
+        row = spec(command.action)
+        hinted = command.clear or (bool(command.app) and "project" not in row.positionals)
+        if command.project or not (row.project_defaults or hinted):
+            return command
+        try:
+            project = self.defaults.get(requester.channel_id)
+        except StoreUnavailable:
+            if row.project_defaults:
+                raise  # a change is refused while the store is lost, as any change is
+            project = None  # status still answers (CONTRACT §6): scopes match on the app alone
+        if project:
+            return dataclasses.replace(command, project=project)
+        if row.project_defaults:
+            self.audit(requester, command.action, command.app, Decision.NOT_APPLICABLE, "usage error: no default project")
+            return messages.no_default_project(command.action)
+        return command
 
     def _gated(self, path: Sequence[gates.Gate], ask: Ask, conversation: Conversation) -> Stop | None:
         """Pass the request through the gates of its `path`. The gate that stops it (if
@@ -247,6 +278,10 @@ class Core:
             self._workflow(requester, command, conversation)
         elif spec(command.action).changes_app:
             self._change(requester, command, conversation)
+        elif command.action is Action.DEFAULT:
+            self._default(requester, command, conversation)
+        elif command.action is Action.WHOAMI:
+            self._whoami(requester, conversation)
         elif self.watches is None:
             conversation.ephemeral(messages.watches_unavailable())
         elif command.action is Action.WATCH:
@@ -275,6 +310,30 @@ class Core:
     def prompt(self, ask: Ask) -> Message:
         token = self._confirmations.ask(ask.requester, ask.command)
         return messages.confirm_prompt(ask.command, token, self.confirmation_ttl)
+
+    def _default(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        channel = requester.channel_id
+        if not command.clear:
+            self.defaults.set(channel, command.project)
+            self.audit(requester, command.action, command.project, Decision.ALLOWED, "set")
+            conversation.post(messages.default_set(command.project, requester.user_id))
+            return
+        cleared = self.defaults.clear(channel)
+        self.audit(requester, command.action, cleared or "", Decision.ALLOWED, "cleared" if cleared else "none to clear")
+        if cleared:
+            conversation.post(messages.default_cleared(cleared, requester.user_id))
+        else:
+            conversation.ephemeral(messages.no_default_to_clear())
+
+    def _whoami(self, requester: Requester, conversation: Conversation) -> None:
+        grants = []
+        for row in rows():
+            if row.permission is not None:
+                held = self.access.held_for(requester.user_id, row.action)
+                grants.append((row.name, held.scopes, held.unknown_groups))
+        default = self.defaults.get(requester.channel_id)
+        self.audit(requester, Action.WHOAMI, "", Decision.ALLOWED, "shown")
+        conversation.ephemeral(messages.whoami(requester.user_id, grants, default))
 
     def _watch(
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
@@ -501,6 +560,7 @@ class Core:
         outcome: str,
         started: float | None = None,
     ) -> None:
+        duration = None if started is None else self.scheduler.now() - started
         audit.record(
             user=requester.user_id,
             channel=requester.channel_id,
@@ -508,8 +568,14 @@ class Core:
             target=target,
             decision=decision,
             outcome=outcome,
-            duration_s=0.0 if started is None else self.scheduler.now() - started,
+            duration_s=duration or 0.0,
         )
+        if self.audit_sink is not None:
+            entry = audit.Entry(requester.user_id, requester.channel_id, str(action), target, decision, outcome, duration)
+            try:
+                self.audit_sink(entry)
+            except Exception:  # the audit channel must never cost a request
+                log.exception("the audit channel could not take a line")
 
 
 def _call(task: Callable[[], None]) -> None:

@@ -20,6 +20,7 @@ from bot.audit import Decision
 from bot.messages import Message
 from bot.model import Action, Command, Requester
 from bot.rate_limit import UserRateLimit
+from bot.scopes import Where
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,19 @@ def not_closing(policy: Policy, ask: Ask) -> Stop | None:
 def allowed(policy: Policy, ask: Ask) -> Stop | None:
     """The allow-list of the action's row, for whoever acts now."""
     action = ask.command.action
-    verdict = policy.access.check(ask.actor_id, action)
+    verdict = policy.access.check(ask.actor_id, action, where(ask.command))
     if verdict.allowed:
         return None
     return Stop(
-        messages.denied(action, ask.actor_id, verdict.reason),
+        messages.denied(action, ask.actor_id, verdict.reason, needed=verdict.needed, held=verdict.held),
         "denied at confirmation" if ask.clicked else "denied",
         replace=ask.clicked,
     )
+
+
+def where(command: Command) -> Where:
+    """Where a command acts, for scoped grants: what it does not name is not checked."""
+    return Where(project=command.project or None, app=command.app or None)
 
 
 def not_busy(policy: Policy, ask: Ask) -> Stop | None:

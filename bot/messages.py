@@ -350,13 +350,31 @@ def usage_error(error: UsageError) -> Message:
     return _message(text)
 
 
-def denied(action: Action, user_id: str, reason: str = "") -> Message:
+def denied(
+    action: Action, user_id: str, reason: str = "", *, needed: str = "", held: tuple[str, ...] = ()
+) -> Message:
+    """A denial; with `needed`, the scope that would have allowed it, and where the user may."""
     row = spec(action)
-    text = f":no_entry: You are not allowed to {row.may}."
-    if reason:
-        text += f" {esc(reason)}"
-    setting = f"GATHR_ALLOW_{row.permission.value.upper() if row.permission else ''}"
-    return _message(text, f"If you need to, ask a gathr-bot operator to add your ID {esc(user_id)} to {setting}.")
+    lists = [row.permission, *row.or_permissions] if row.permission else []
+    setting = " or ".join(f"GATHR_ALLOW_{permission.value.upper()}" for permission in lists)
+    if not needed:
+        text = f":no_entry: You are not allowed to {row.may}."
+        if reason:
+            text += f" {esc(reason)}"
+        return _message(text, f"If you need to, ask a gathr-bot operator to add your ID {esc(user_id)} to {setting}.")
+    text = f":no_entry: You are not allowed to {row.may} in {code(needed)}."
+    if held:
+        text += f" You may in {scope_list(held)}."
+    return _message(
+        text,
+        f"If you need to, ask a gathr-bot operator to add {code(f'{user_id}@{needed}')} "
+        f"(or a wider scope) to {setting}.",
+    )
+
+
+def scope_list(scopes: Iterable[str]) -> str:
+    """Scopes as users read them: `*/*` is "everywhere"."""
+    return ", ".join("everywhere" if scope == "*/*" else code(scope) for scope in scopes)
 
 
 def restarting() -> Message:
@@ -799,3 +817,60 @@ def watch_list(entries: list[tuple[str, AppStatus | None, bool]]) -> Message:
 
 def watches_unavailable() -> Message:
     return _message("Watches are not available here.")
+
+
+# -- channel defaults and whoami (issue 13) ------------------------------------------------
+
+
+def no_default_project(action: Action) -> Message:
+    """A start or stop without a project, in a channel with no default project."""
+    return usage_error(
+        UsageError(
+            "missing <project>: this channel has no default project. Name the project, or set "
+            "this channel's default with `/gathr default <project>`",
+            spec(action).usage,
+        )
+    )
+
+
+def default_set(project: str, user_id: str) -> Message:
+    return _message(
+        f":pushpin: {user(user_id)} set this channel's default project to {code(project)}: "
+        f"here `/gathr start <app>` and `/gathr stop <app>` act in {code(project)}."
+    )
+
+
+def default_cleared(project: str, user_id: str) -> Message:
+    return _message(f":pushpin: {user(user_id)} cleared this channel's default project ({code(project)}).")
+
+
+def no_default_to_clear() -> Message:
+    return _message("This channel has no default project to clear.")
+
+
+def whoami(
+    user_id: str, grants: Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]], default: str | None
+) -> Message:
+    """What `user_id` may do: (action, scopes held, groups not read) per guarded action."""
+    lines = [f"What {user(user_id)} may do:"]
+    for action, scopes, unknown in grants:
+        where = f"in {scope_list(scopes)}" if scopes and "*/*" not in scopes else "everywhere"
+        said = f"• *{esc(action)}*: {where if scopes else 'not allowed'}"
+        if unknown:
+            said += f" (user group {esc(', '.join(unknown))} could not be looked up)"
+        lines.append(clamp(said, 600))
+    if default:
+        lines.append(f"This channel's default project: {code(default)}.")
+    else:
+        lines.append(f"This channel has no default project (set one with {usage(Action.DEFAULT)}).")
+    return _message(bounded_lines(lines, SECTION_LIMIT, "…and {} more"))
+
+
+def audit_line(user_id: str, channel_id: str, action: str, target: str, decision: str, outcome: str,
+               duration_s: float | None) -> str:
+    """One request as one line of the audit channel: who, what, where, outcome, duration.
+    IDs as code, not mentions: an audit line must not notify the people it names."""
+    what = f"*{esc(action)}*" + (f" {code(target)}" if target else "")
+    took = f" ({duration_s:.1f} s)" if duration_s is not None else ""
+    icon = ":no_entry:" if decision == "denied" else ":white_check_mark:" if decision == "allowed" else ":grey_question:"
+    return clamp(f"{icon} {code(user_id)} in <#{esc(channel_id)}>: {what}: {esc(decision)}, {esc(outcome)}{took}", 1_000)

@@ -58,6 +58,8 @@ class Action(enum.StrEnum):
     WATCH = "watch"
     UNWATCH = "unwatch"
     WATCHES = "watches"
+    DEFAULT = "default"
+    WHOAMI = "whoami"
     TRIGGER = "trigger"
     WORKFLOW = "workflow"
     HELP = "help"
@@ -81,6 +83,7 @@ class Command:
     bucket: str = ""
     files: tuple[str, ...] = ()
     help_topic: Action | None = None
+    clear: bool = False  # `default --clear`
     # What the user said of the app's kind (--type, --group); None and "": not said, so the
     # operator's catalogue, else ETL, decides (bot.catalogue fills them in before any call).
     app_type: AppType | None = None

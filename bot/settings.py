@@ -14,12 +14,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.actions import CONFIRMABLE
 from bot.errors import ConfigError
+from bot.scopes import EVERYONE as EVERYONE  # re-exported: the allow-lists' "everyone"
+from bot.scopes import BadEntry, parse_entry
 from bot.model import AppKind
 from bot.state.store import DEFAULT_RUN_URL, StateUrl, parse_state_url
 
-EVERYONE = "*"
-# Slack IDs: users (U…, W… on Enterprise Grid) and user groups (S…).
-_SLACK_PRINCIPAL = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 # What GATHR_CONFIRM may name: the action table's confirmable rows.
 CONFIRMABLE_ACTIONS = frozenset(action.value for action in CONFIRMABLE)
@@ -62,6 +61,7 @@ class Settings(BaseSettings):
     gathr_poll_timeout: float = Field(900.0, gt=0, allow_inf_nan=False)
     gathr_watch_interval: float = Field(60.0, ge=1, allow_inf_nan=False)
     gathr_watches: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
+    gathr_audit_channel: str | None = None  # a channel ID: every request is also a line there
     # The operator's catalogue of ingestion and CDC apps (bot.catalogue); the rest are ETL.
     gathr_apps: Annotated[tuple[tuple[str, AppKind], ...], NoDecode] = ()
     # Requests that call Gathr, per user: this many at once, then this many per minute.
@@ -88,12 +88,10 @@ class Settings(BaseSettings):
         entries = _split_commas(raw)
         if isinstance(entries, frozenset):
             for entry in entries:
-                if entry != EVERYONE and not _SLACK_PRINCIPAL.match(entry):
-                    # Its length, not its value: a secret pasted here must not be printed.
-                    raise ValueError(
-                        f"an entry ({_shape(entry)}) is not a Slack user ID (U…/W…), "
-                        "user-group ID (S…) or *"
-                    )
+                try:
+                    parse_entry(entry)  # PRINCIPAL or PRINCIPAL@project/app-glob (bot.scopes)
+                except BadEntry as bad:
+                    raise ValueError(str(bad)) from None
         return entries
 
     @field_validator("gathr_confirm", mode="before")
@@ -126,6 +124,14 @@ class Settings(BaseSettings):
                 pairs.append((app, channel))
         return tuple(pairs)
 
+    @field_validator("gathr_audit_channel", mode="before")
+    @classmethod
+    def _audit_channel(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            raw = raw.strip() or None
+            if raw is not None and not _CHANNEL_ID.match(raw):
+                raise ValueError(f"must be a channel ID (C…, G…), not a name ({_shape(raw)})")
+        return raw
     @field_validator("gathr_apps", mode="before")
     @classmethod
     def _parse_apps(cls, raw: object) -> object:

@@ -94,8 +94,8 @@ def who(entries: frozenset[str]) -> str:
     # A scoped entry (`S0SALES@sales/*`) counts by its principal.
     principals = {entry.partition("@")[0] for entry in entries}
     groups = sum(1 for p in principals if p.startswith("S"))
-    users = len(principals) - groups
-    parts = [_count(users, "user"), _count(groups, "group")]
+    users = len(principals - {EVERYONE}) - groups
+    parts = ["everyone, scoped" if EVERYONE in principals else "", _count(users, "user"), _count(groups, "group")]
     return ", ".join(part for part in parts if part) or "nobody"
 
 

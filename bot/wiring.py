@@ -6,6 +6,8 @@ import secrets
 from collections.abc import Callable
 
 from bot.access import AccessPolicy
+from bot.audit import Sink
+from bot.state.defaults import ChannelDefaults
 from bot.catalogue import Catalogue
 from bot.core import Core
 from bot.gathr.client import GathrClient
@@ -27,6 +29,8 @@ def build_core(
     access: AccessPolicy | None = None,
     gathr: GathrClient | None = None,
     notifier: Notifier | None = None,
+    audit_sink: Sink | None = None,
+    defaults: ChannelDefaults | None = None,
     stores: Stores | None = None,
     clock: Callable[[], float] | None = None,
     hands_over: bool = False,
@@ -79,6 +83,7 @@ def build_core(
         wait_by_default=settings.gathr_wait,
         confirm=frozenset(Action(name) for name in settings.gathr_confirm),
         watches=watches,
+        audit_sink=audit_sink,
         rate_limit=(
             UserRateLimit(burst=settings.gathr_user_limit, clock=scheduler.now)
             if settings.gathr_user_limit
@@ -87,6 +92,7 @@ def build_core(
         locks=stores.locks,
         confirmations=stores.confirmations,
         waits=stores.waits,
+        defaults=stores.defaults if defaults is None else defaults,  # kept apart: the store's, in `run`
         catalogue=catalogue,
         clock=clock,
         hands_over=hands_over,

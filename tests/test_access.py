@@ -8,6 +8,7 @@ import pytest
 
 from bot.access import AccessPolicy, CachedGroupLookup, GroupLookupFailed
 from bot.model import Action
+from bot.scopes import Where
 from bot.settings import load_settings
 
 GUARDED = [Action.START, Action.STOP, Action.UPDATE, Action.STATUS, Action.WATCH, Action.UNWATCH, Action.WATCHES]
@@ -306,3 +307,84 @@ def test_a_policy_over_a_cached_lookup_sees_a_new_member_after_the_ttl() -> None
     assert policy.check("U2", Action.START).allowed is False  # still cached
     clock.now += 31.0
     assert policy.check("U2", Action.START).allowed is True
+
+
+# -- scoped entries (PRINCIPAL@project/app-glob) -----------------------------------------
+
+
+def test_a_scoped_group_grants_in_its_project_only_and_the_refusal_names_the_scope() -> None:
+    lookup = RecordingLookup({"S0SALES": {"U1"}})
+    policy = AccessPolicy({Action.START: {"S0SALES@sales/*"}}, group_members=lookup)
+
+    assert policy.check("U1", Action.START, Where("sales", "orders-etl")).allowed is True
+    refused = policy.check("U1", Action.START, Where("finance", "ledger"))
+    assert refused.allowed is False
+    assert refused.needed == "finance/ledger"
+    assert refused.held == ("sales/*",)
+    # a group whose scope does not cover the place is not even asked for its members
+    lookup.calls.clear()
+    assert policy.check("U2", Action.START, Where("finance", "ledger")).allowed is False
+    assert "S0SALES" in lookup.calls  # only to say where U2 may: nowhere
+    assert policy.held("U2", Action.START).scopes == ()
+
+
+def test_scoped_and_unscoped_entries_add_up() -> None:
+    policy = AccessPolicy(
+        {Action.STOP: {"U1@sales/*", "U1@*/orders-*", "U2"}},
+        group_members=RecordingLookup({}),
+    )
+    assert policy.check("U1", Action.STOP, Where("sales", "x")).allowed is True
+    assert policy.check("U1", Action.STOP, Where("hr", "orders-1")).allowed is True
+    assert policy.check("U1", Action.STOP, Where("hr", "payroll")).allowed is False
+    assert policy.check("U2", Action.STOP, Where("hr", "payroll")).allowed is True
+    assert policy.held("U1", Action.STOP).scopes == ("*/orders-*", "sales/*")
+    assert policy.held("U2", Action.STOP).everywhere
+
+
+def test_star_may_be_scoped_too() -> None:
+    policy = AccessPolicy({Action.START: {"*@sandbox/*"}})
+    assert policy.check("U7", Action.START, Where("sandbox", "try")).allowed is True
+    assert policy.check("U7", Action.START, Where("prod", "try")).allowed is False
+
+
+def test_a_scoped_entry_grants_actions_with_no_app_or_project() -> None:
+    # Listing a channel's watches names no app: any grant of the status list allows it.
+    policy = AccessPolicy({Action.STATUS: {"U1@sales/*"}})
+    assert policy.check("U1", Action.WATCHES).allowed is True
+    assert policy.check("U2", Action.WATCHES).allowed is False
+
+
+def test_status_with_no_project_matches_on_the_app_part() -> None:
+    policy = AccessPolicy({Action.STATUS: {"U1@sales/orders-*"}})
+    assert policy.check("U1", Action.STATUS, Where(None, "orders-etl")).allowed is True
+    assert policy.check("U1", Action.STATUS, Where(None, "ledger")).allowed is False
+    # where the channel's default names the project, the project counts too
+    assert policy.check("U1", Action.STATUS, Where("finance", "orders-etl")).allowed is False
+
+
+def test_a_failed_lookup_of_a_covering_group_denies_and_says_so() -> None:
+    policy = AccessPolicy(
+        {Action.START: {"S0SALES@sales/*"}}, group_members=failing_lookup(GroupLookupFailed("down"))
+    )
+    verdict = policy.check("U1", Action.START, Where("sales", "x"))
+    assert verdict.allowed is False
+    assert "S0SALES" in verdict.reason
+    assert policy.held("U1", Action.START).unknown_groups == ("S0SALES",)
+
+
+def test_scoped_entries_come_from_the_settings() -> None:
+    settings = load_settings(env_file=None, gathr_allow_start="S0SALES@sales/*, U0ANA")
+    policy = AccessPolicy.from_settings(settings, RecordingLookup({"S0SALES": {"U1"}}))
+    assert policy.check("U1", Action.START, Where("sales", "a")).allowed is True
+    assert policy.check("U1", Action.START, Where("hr", "a")).allowed is False
+    assert policy.check("U0ANA", Action.START, Where("hr", "a")).allowed is True
+
+
+def test_where_an_action_is_held_joins_its_lists() -> None:
+    # default is allowed by start or stop: a denial and whoami name both lists' scopes
+    policy = AccessPolicy({Action.START: {"U1@sales/*"}, Action.STOP: {"U1@hr/*", "U2"}})
+    assert policy.held_for("U1", Action.DEFAULT).scopes == ("sales/*", "hr/*")
+    assert policy.held_for("U2", Action.DEFAULT).scopes == ("*/*",)
+    refused = policy.check("U1", Action.DEFAULT, Where("finance", None))
+    assert (refused.needed, refused.held) == ("finance/*", ("sales/*", "hr/*"))
+    assert policy.held_for("U1", Action.HELP).scopes == ()

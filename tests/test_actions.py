@@ -66,7 +66,11 @@ def test_a_start_waits_for_running_and_a_stop_for_stopped_and_nothing_else_waits
 
 def test_the_permissions_of_today() -> None:
     # unwatch is governed by the watch list, watches by the status list, help by none.
-    assert {action: spec(action).permission for action in Action} == {**LIST_OF, Action.HELP: None}
+    # default goes with start (or stop: its or_permissions), whoami with none.
+    assert {action: spec(action).permission for action in Action} == {
+        **LIST_OF, Action.HELP: None, Action.WHOAMI: None, Action.DEFAULT: Action.START
+    }
+    assert spec(Action.DEFAULT).or_permissions == (Action.STOP,)
 
 
 def test_access_reads_the_row_permission() -> None:
@@ -108,9 +112,13 @@ def test_parse_demands_the_positionals_of_the_row(action: Action) -> None:
     assert USAGE[action] == row.usage
     given: list[str] = []
     for name in row.positionals:
-        error = refused(" ".join([action.value, *given]))
-        assert error.problem == f"missing <{name}>"
-        assert error.usage == row.usage
+        if row.project_defaults and len(given) == len(row.positionals) - 1:
+            # one word short: the project is left to the channel's default
+            assert parse(" ".join([action.value, *given])) == Command(action, app=given[0])
+        else:
+            error = refused(" ".join([action.value, *given]))
+            assert error.problem == f"missing <{name}>"
+            assert error.usage == row.usage
         given.append(f"{name}-x")
     command = parse(" ".join([action.value, *given]))
     assert command.action is action

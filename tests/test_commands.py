@@ -171,13 +171,46 @@ def test_common_mistakes_get_advice_that_fixes_them(text: str, hint: str) -> Non
 
 
 @pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("start sales", Command(Action.START, app="sales")),
+        ("start sales --wait", Command(Action.START, app="sales", wait=True)),
+        ("stop sales", Command(Action.STOP, app="sales")),
+    ],
+)
+def test_start_and_stop_without_a_project_leave_it_to_the_channels_default(text: str, command: Command) -> None:
+    # Once "missing <app>"; now the core fills in the channel's default project, or says
+    # how to set one (tests/test_channel_defaults.py).
+    assert parse(text) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("default sales", Command(Action.DEFAULT, project="sales")),
+        ("default --clear", Command(Action.DEFAULT, clear=True)),
+        ("whoami", Command(Action.WHOAMI)),
+    ],
+)
+def test_default_and_whoami(text: str, command: Command) -> None:
+    assert parse(text) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("default", "missing <project>"), ("default --clear sales", "--clear takes no <project>"),
+     ("start --clear x", "unknown option '--clear'"), ("whoami me", "unexpected extra word")],
+)
+def test_default_and_whoami_refuse_what_they_do_not_take(text: str, problem: str) -> None:
+    assert problem in usage_error(text).problem
+
+
+@pytest.mark.parametrize(
     ("text", "missing", "usage"),
     [
         ("start", "<project>", START_USAGE),
-        ("start sales", "<app>", START_USAGE),
-        ("start sales --wait", "<app>", START_USAGE),
+        ("start --wait", "<project>", START_USAGE),
         ("stop", "<project>", STOP_USAGE),
-        ("stop sales", "<app>", STOP_USAGE),
         ("status", "<app>", STATUS_USAGE),
         ("update", "<project>", UPDATE_USAGE),
         ("update sales", "<app>", UPDATE_USAGE),
@@ -516,8 +549,10 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         assert isinstance(error.problem, str) and error.problem
         return
     assert isinstance(command, Command)
-    if command.action in (Action.START, Action.STOP, Action.UPDATE, Action.TRIGGER, Action.WORKFLOW):
-        _assert_good_name(command.project)
+    if command.action in (Action.UPDATE, Action.TRIGGER, Action.WORKFLOW) or (
+        command.action in (Action.START, Action.STOP) and command.project
+    ):
+        _assert_good_name(command.project)  # a start or stop may leave it to the channel's default
     if command.group:
         _assert_good_name(command.group)
     if command.action in (
@@ -525,6 +560,9 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         Action.TRIGGER, Action.WORKFLOW,
     ):
         _assert_good_name(command.app)
+    elif command.action is Action.DEFAULT:
+        assert command.clear or _assert_good_name(command.project) is None
+        assert command.app == ""
     else:
         assert (command.project, command.app) == ("", "")
     if command.action is Action.UPDATE:

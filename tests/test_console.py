@@ -401,6 +401,25 @@ def test_ctrl_c_goes_to_the_prompt_not_to_a_background_thread(terminal: Terminal
     assert all(masks.values()), masks
 
 
+def test_a_scoped_user_sets_a_default_starts_by_app_alone_and_asks_whoami() -> None:
+    script = "\n".join([
+        "whoami",
+        "default sales",
+        "start orders-etl --no-wait",
+        "start finance ledger-etl",
+        "",
+    ])
+    result = run_console(
+        script, "--simulate", "--user", "U123", env={"GATHR_ALLOW_START": "U123@sales/*"}
+    )
+    out = result.stdout
+    assert "*start*: in `sales/*`" in out and "*stop*: not allowed" in out
+    assert "This channel has no default project" in out
+    assert "set this channel's default project to `sales`" in out
+    assert "Accepted by Gathr" in out  # sales/orders-etl, by the default
+    assert "not allowed to *start* Gathr apps in `finance/ledger-etl`" in out
+
+
 def test_the_console_runs_every_application_type_and_a_workflow_on_the_simulator() -> None:
     script = "\n".join([
         "start sales clicks-ingest",

@@ -323,12 +323,36 @@ def test_denial_is_ephemeral_names_the_action_calls_nothing_and_is_audited(
     assert line["decision"] == "denied"
 
 
+def test_a_group_member_starts_in_its_project_and_is_refused_in_another_by_name_of_the_scope(
+    sim: Simulator,
+    scheduler: ManualScheduler,
+    gathr: GathrClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    access = AccessPolicy({Action.START: {"S0SALES@sales/*"}}, group_members=lambda group: {"U1"})
+    rig = make_rig(sim, scheduler, gathr, access=access)
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
+
+    refused = rig.say("start finance ledger-etl")
+    assert [s.kind for s in refused.said] == ["ephemeral"]
+    text = refused.said[0].message.text
+    assert "You are not allowed to *start* Gathr apps in `finance/ledger-etl`." in text
+    assert "You may in `sales/*`." in text
+    assert "`U1@finance/ledger-etl`" in text and "GATHR_ALLOW_START" in text
+    assert rig.posts_to_gathr("start") == []
+    assert audit_lines(caplog)[-1]["decision"] == "denied"
+
+    rig.say("start sales orders-etl")
+    assert len(rig.posts_to_gathr("start")) == 1
+
+
 def test_usage_error_from_triage_is_a_message_with_the_usage(rig: Rig) -> None:
-    outcome = rig.core.triage(U1, "start sales")
+    outcome = rig.core.triage(U1, "update sales")  # "start sales": the channel's default project
 
     assert isinstance(outcome, Message)
     assert "missing <app>" not in outcome.text  # "<" is escaped for Slack
     assert "Missing &lt;app&gt;." in outcome.text
+    outcome = rig.core.triage(U1, "start")
     assert "Usage: `/gathr start &lt;project&gt; &lt;app&gt; [--type etl|ingestion|cdc] [--group &lt;group&gt;] [--wait | --no-wait]`" in outcome.text
     assert "<" not in outcome.text  # Slack reads a bare < as the start of a link or mention
     assert list(rig.sim.requests) == []

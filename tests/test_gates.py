@@ -17,6 +17,7 @@ from bot.core import Core, Requester
 from bot.gathr.client import GathrClient
 from bot.gathr.simulator import Simulator
 from bot.messages import Message
+from bot.scopes import ANYWHERE, Where
 from bot.model import Action
 from bot.rate_limit import UserRateLimit
 from bot.scheduling import ManualScheduler
@@ -34,9 +35,9 @@ class CountingAccess(AccessPolicy):
         super().__init__(rules)
         self.asked: list[tuple[str, Action]] = []
 
-    def check(self, user_id: str, action: Action) -> AccessDecision:
+    def check(self, user_id: str, action: Action, where: Where = ANYWHERE) -> AccessDecision:
         self.asked.append((user_id, action))
-        return super().check(user_id, action)
+        return super().check(user_id, action, where)
 
 
 def make_core(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -60,6 +60,9 @@ HUGE_VALUES: dict[Any, list[Any]] = {
     UsageError: [UsageError(HUGE, HUGE), UsageError(HUGE)],
     frozenset[Action]: [frozenset(Action)],
     list[tuple[str, AppStatus | None, bool]]: [WATCHES],
+    str | None: [None, HUGE],
+    # whoami: (action, scopes held, groups not read) per action
+    Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]]: [[(HUGE, (HUGE,) * 50, (HUGE,) * 50)] * 20],
 }
 
 

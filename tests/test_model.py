@@ -33,7 +33,10 @@ DOCUMENTED_APP_TYPES = {"etl", "ingestion", "cdc"}
 DOCUMENTED_WORKFLOW_STATUSES = {"STOPPED", "ACTIVE", "ERROR", "PAUSED"}
 IN_PROGRESS = {AppStatus.STARTING}  # the only state the spec has on the way to another
 # CONTRACT §3: the words a user types.
-ACTION_WORDS = {"start", "stop", "status", "update", "watch", "unwatch", "watches", "trigger", "workflow", "help"}
+ACTION_WORDS = {
+    "start", "stop", "status", "update", "watch", "unwatch", "watches", "trigger", "workflow",
+    "default", "whoami", "help",
+}
 
 
 def test_every_documented_status_is_an_app_status_and_no_other() -> None:

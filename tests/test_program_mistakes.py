@@ -210,6 +210,22 @@ def test_a_bad_setting_is_one_line_in_every_command(tmp_path: Path, command: lis
     assert_mistake(program(gathr_bot(*command), tmp_path, LOG_LEVEL="loud"), problem)
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("S0SALES@sales", "has a scope that is not @project/app-glob"),
+        ("ana@sales/*", "is not a Slack user ID"),
+    ],
+)
+def test_a_bad_scoped_entry_is_one_line_naming_the_variable(tmp_path: Path, value: str, problem: str) -> None:
+    result = program(gathr_bot("check"), tmp_path, GATHR_ALLOW_START=value)
+    assert result.returncode == 2
+    assert result.stderr.startswith("gathr-bot: GATHR_ALLOW_START: ")
+    assert problem in result.stderr
+    assert value not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_the_console_without_a_gathr_token_is_one_line(tmp_path: Path) -> None:
     assert_mistake(program(gathr_bot("console"), tmp_path), "gathr-bot: GATHR_TOKEN: is required but not set")
 

@@ -122,6 +122,7 @@ def test_the_store_is_named_without_its_password() -> None:
         (frozenset({"U1"}), "1 user"),
         (frozenset({"U1", "W2", "S3", "S4"}), "2 users, 2 groups"),
         (frozenset({"S0SALES@sales/*", "S0SALES@ops/*"}), "1 group"),
+        (frozenset({"*@sandbox/*", "U1@sales/*"}), "everyone, scoped, 1 user"),
     ],
 )
 def test_an_allow_list_is_said_as_counts(entries: frozenset[str], said: str) -> None:

@@ -35,6 +35,7 @@ from bot.logsafe import ThrottledLog
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run, state_url
 from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
+from bot.slack.audit_channel import AuditChannel
 from bot.slack.conversation import SlackNotifier, SlackOutbox, resumed_conversation, retry_handlers
 from bot.slack.listeners import Installation, register
 from bot.stop_signals import StopSignals, exit_now
@@ -215,6 +216,9 @@ def _refuse(start_response: Callable[..., Any], status: str, error: str) -> Iter
     return [body]
 
 
+AUDIT_FLUSH = 2.0  # seconds of a stop that the audit channel's last lines may take
+
+
 class Service:
     """The running bot: core, scheduler and one serving mode, with an orderly stop.
     `store`: where state is kept; by default the store of GATHR_STATE_URL, opened first, so
@@ -229,15 +233,19 @@ class Service:
         self._outbox_scheduler = ThreadScheduler(workers=OUTBOX_WORKERS)
         self._outbox = SlackOutbox(self._outbox_scheduler)
         self._outbox.install()
+        self.audit_channel = (
+            AuditChannel(self.client, settings.gathr_audit_channel) if settings.gathr_audit_channel else None
+        )
         self.core = build_core(
             settings,
             scheduler=self.scheduler,
             access=AccessPolicy.from_settings(settings, group_lookup(self.client)),
             notifier=SlackNotifier(self.client),
-            stores=self.store.stores,
+            stores=self.store.stores,  # channel defaults among them (CONTRACT §6)
             clock=time.time,  # what the store keeps outlives this process's monotonic clock
             hands_over=self.store.url.kind != "memory",
             leases=self.store.leases if self.store.url.kind == "redis" else None,  # several workers
+            audit_sink=self.audit_channel,
         )
         secret = settings.slack_signing_secret
         self.seen: SeenRequests = self.store.seen
@@ -264,6 +272,8 @@ class Service:
             log.info("resuming %d wait(s) kept in the state store", resumed)
         if self.core.watches is not None:
             self.core.watches.start()
+        if self.audit_channel is not None:
+            self.audit_channel.start()
         if self.settings.slack_app_token is not None:
             handler = _socket_mode_handler(
                 self.app, self.settings.slack_app_token.get_secret_value(), self.client, self.seen
@@ -320,6 +330,8 @@ class Service:
         wait_for_futures(notices, timeout=max(0.0, deadline - time.monotonic()))
         server.join(max(0.0, deadline - time.monotonic()))
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        if self.audit_channel is not None:  # the last lines, as the budget allows
+            self.audit_channel.stop(timeout=min(AUDIT_FLUSH, max(0.0, deadline - time.monotonic())))
         # What still waits out a Retry-After cannot be sent within the stop's budget.
         self._outbox_scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         self._outbox.uninstall()

@@ -39,7 +39,13 @@ WAITS, WAIT_STATUS = PREFIX + "waits", PREFIX + "waits:status"
 WATCH_APP, WATCH_CHANNEL = PREFIX + "watch:app:", PREFIX + "watch:channel:"
 WATCH_APPS, WATCH_STATUS = PREFIX + "watch:apps", PREFIX + "watch:status"
 LEASE = PREFIX + "lease:"
+DEFAULTS = PREFIX + "defaults"  # a hash: channel -> its default project
 
+TAKE_FIELD = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return value
+"""
 ACQUIRE = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then return current end
@@ -287,3 +293,20 @@ class RedisLeases:
 
 def milliseconds(seconds: float) -> str:
     return str(max(1, math.ceil(seconds * 1000)))
+
+
+class RedisChannelDefaults:
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+        self._take = store.client.register_script(TAKE_FIELD)
+
+    def get(self, channel_id: str) -> str | None:
+        raw = self._store.call(lambda client: client.hget(DEFAULTS, channel_id))
+        return None if raw is None else text(raw)
+
+    def set(self, channel_id: str, project: str) -> None:
+        self._store.call(lambda client: client.hset(DEFAULTS, channel_id, project))
+
+    def clear(self, channel_id: str) -> str | None:
+        raw = self._store.run(self._take, [DEFAULTS], [channel_id])
+        return None if raw is None else text(raw)

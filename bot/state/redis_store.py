@@ -26,6 +26,7 @@ from bot.state.leases import Leases
 from bot.state.redis_keys import (
     PREFIX,
     RedisAppLocks,
+    RedisChannelDefaults,
     RedisChannelWatches,
     RedisConfirmations,
     RedisLeases,
@@ -46,7 +47,7 @@ MAX_CONNECTIONS = 50  # per process: the workers, the listeners, the Socket Mode
 # MIGRATIONS[n] takes a store from schema n to n + 1, inside the MULTI that records it.
 # 0 -> 1: nothing to move (keys with their own expiry need no table); 1 -> 2 and 2 -> 3:
 # nor for the keys of bot.state.redis_keys, which start empty.
-MIGRATIONS: tuple[Callable[[Any], None], ...] = (lambda pipe: None, lambda pipe: None, lambda pipe: None)
+MIGRATIONS: tuple[Callable[[Any], None], ...] = (lambda pipe: None,) * 4
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -102,6 +103,7 @@ class RedisStore:
             confirmations=RedisConfirmations(self),
             waits=RedisRunningWaits(self),
             watches=RedisChannelWatches(self),
+            defaults=RedisChannelDefaults(self),
         )
         self.leases: Leases = RedisLeases(self)
 

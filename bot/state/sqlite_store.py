@@ -23,9 +23,11 @@ from bot.state.breaker import Breaker
 from bot.state.leases import Leases
 from bot.state.seen import SeenRequests
 from bot.state.sqlite_tables import (
+    DEFAULTS_TABLE,
     LEASE_TABLE,
     TABLES,
     SqliteAppLocks,
+    SqliteChannelDefaults,
     SqliteChannelWatches,
     SqliteConfirmations,
     SqliteLeases,
@@ -47,6 +49,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     TABLES,
     # 2 -> 3: leases.
     LEASE_TABLE,
+    # 3 -> 4: channel defaults.
+    DEFAULTS_TABLE,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -89,6 +93,7 @@ class SqliteStore:
             confirmations=SqliteConfirmations(self),
             waits=SqliteRunningWaits(self),
             watches=SqliteChannelWatches(self),
+            defaults=SqliteChannelDefaults(self),
         )
         self.leases: Leases = SqliteLeases(self)
 

@@ -35,6 +35,8 @@ TABLES: tuple[str, ...] = (
     "CREATE INDEX watches_channel ON watches (channel)",
     "CREATE TABLE watch_status (app TEXT PRIMARY KEY, status TEXT NOT NULL)",
 )
+# Schema 4 (MIGRATIONS[3]): each channel's default project.
+DEFAULTS_TABLE: tuple[str, ...] = ("CREATE TABLE channel_defaults (channel TEXT PRIMARY KEY, project TEXT NOT NULL)",)
 # Schema 3 (MIGRATIONS[2]): leases, on the wall clock of the file's host.
 LEASE_TABLE: tuple[str, ...] = (
     "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)",
@@ -234,3 +236,29 @@ class SqliteLeases:
             lambda db: db.execute("SELECT owner FROM leases WHERE name = ? AND expires > ?", (name, now)).fetchone()
         )
         return None if row is None else str(row[0])
+
+
+class SqliteChannelDefaults:
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def get(self, channel_id: str) -> str | None:
+        row = self._store.transaction(
+            lambda db: db.execute("SELECT project FROM channel_defaults WHERE channel = ?", (channel_id,)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def set(self, channel_id: str, project: str) -> None:
+        self._store.transaction(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO channel_defaults (channel, project) VALUES (?, ?)", (channel_id, project)
+            )
+        )
+
+    def clear(self, channel_id: str) -> str | None:
+        def take(db: sqlite3.Connection) -> str | None:
+            row = db.execute("SELECT project FROM channel_defaults WHERE channel = ?", (channel_id,)).fetchone()
+            db.execute("DELETE FROM channel_defaults WHERE channel = ?", (channel_id,))
+            return None if row is None else str(row[0])
+
+        return self._store.transaction(take)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.state.confirmations import Confirmations, MemoryConfirmations
+from bot.state.defaults import ChannelDefaults, MemoryChannelDefaults
 from bot.state.locks import AppLocks, MemoryAppLocks
 from bot.state.waits import MemoryRunningWaits, RunningWaits
 from bot.state.watches import ChannelWatches, MemoryChannelWatches
@@ -17,6 +18,7 @@ class Stores:
     confirmations: Confirmations
     waits: RunningWaits
     watches: ChannelWatches
+    defaults: ChannelDefaults
 
 
 def memory_stores() -> Stores:
@@ -26,4 +28,5 @@ def memory_stores() -> Stores:
         confirmations=MemoryConfirmations(),
         waits=MemoryRunningWaits(),
         watches=MemoryChannelWatches(),
+        defaults=MemoryChannelDefaults(),
     )
