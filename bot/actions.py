@@ -63,7 +63,7 @@ class ActionSpec:
 _ROWS = (
     ActionSpec(
         Action.START,
-        f"/gathr start <project> <app>{_TYPE}{_GROUP} [--wait | --no-wait]",
+        f"/gathr start [<project>] <app>{_TYPE}{_GROUP} [--wait | --no-wait]",
         ("project", "app"),
         wait_flags=True,
         project_defaults=True,
@@ -86,7 +86,7 @@ _ROWS = (
     ),
     ActionSpec(
         Action.STOP,
-        f"/gathr stop <project> <app>{_TYPE}{_GROUP} [--wait | --no-wait]",
+        f"/gathr stop [<project>] <app>{_TYPE}{_GROUP} [--wait | --no-wait]",
         ("project", "app"),
         wait_flags=True,
         project_defaults=True,

@@ -17,8 +17,8 @@ from bot.errors import UsageError
 from bot.model import Action, Command
 
 # The usage lines of CONTRACT §3, one space between words.
-START_USAGE = "/gathr start <project> <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]"
-STOP_USAGE = "/gathr stop <project> <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]"
+START_USAGE = "/gathr start [<project>] <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]"
+STOP_USAGE = "/gathr stop [<project>] <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]"
 STATUS_USAGE = "/gathr status <app> [--type etl|ingestion|cdc]"
 UPDATE_USAGE = "/gathr update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]"
 WATCH_USAGE = "/gathr watch <app> [--type etl|ingestion|cdc]"

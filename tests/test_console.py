@@ -61,7 +61,7 @@ def test_status_stop_update_and_help_all_answer() -> None:
     assert "Do you want to *stop* `customers-etl`" in out
     assert "Accepted by Gathr; not following it further. Check with `/gathr status customers-etl`." in out
     assert "Cancelled: nothing was sent to Gathr for *update* `ledger-etl`" in out
-    assert "/gathr start <project> <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]" in out
+    assert "/gathr start [<project>] <app> [--type etl|ingestion|cdc] [--group <group>] [--wait | --no-wait]" in out
 
 
 def test_a_named_user_is_held_to_the_allow_lists() -> None:

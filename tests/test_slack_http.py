@@ -111,7 +111,7 @@ def test_an_unknown_action_shows_the_usage_of_the_action_it_resembles(
     ack = bot.command("strat sales orders-etl")
 
     shown = ack.text.replace("&lt;", "<").replace("&gt;", ">")
-    assert "/gathr start <project> <app>" in shown
+    assert "/gathr start [<project>] <app>" in shown
 
 
 # ---------------------------------------------------------------- access
