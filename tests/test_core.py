@@ -353,7 +353,7 @@ def test_usage_error_from_triage_is_a_message_with_the_usage(rig: Rig) -> None:
     assert "missing <app>" not in outcome.text  # "<" is escaped for Slack
     assert "Missing &lt;app&gt;." in outcome.text
     outcome = rig.core.triage(U1, "start")
-    assert "Usage: `/gathr start &lt;project&gt; &lt;app&gt; [--type etl|ingestion|cdc] [--group &lt;group&gt;] [--wait | --no-wait]`" in outcome.text
+    assert "Usage: `/gathr start [&lt;project&gt;] &lt;app&gt; [--type etl|ingestion|cdc] [--group &lt;group&gt;] [--wait | --no-wait]`" in outcome.text
     assert "<" not in outcome.text  # Slack reads a bare < as the start of a link or mention
     assert list(rig.sim.requests) == []
 
