@@ -137,11 +137,11 @@ class Core:
     def run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         """Check access, ask for confirmation or execute. May call Gathr and Slack: never
         call this on an acknowledgement path."""
-        try:
-            self._run(requester, command, conversation)
-        except Exception:
-            log.exception("handling %s for %s failed", command.action, requester.user_id)
-            conversation.ephemeral(messages.internal_error())
+        self._guarded(
+            lambda: self._run(requester, command, conversation),
+            conversation,
+            f"handling {command.action} for {requester.user_id}",
+        )
 
     def handle(self, requester: Requester, text: str, conversation: Conversation) -> None:
         """`triage` then `run`: for surfaces with no acknowledgement to make."""
@@ -165,6 +165,20 @@ class Core:
         The action runs in the prompt's channel, where the command was typed, whatever channel
         the click names; `in_channel(channel_id)` gives the conversation there (the clicker's,
         with the click's own way of answering)."""
+        self._guarded(
+            lambda: self._click(clicker, token, accepted, conversation, in_channel),
+            conversation,
+            f"a click by {clicker.user_id}",
+        )
+
+    def _click(
+        self,
+        clicker: Requester,
+        token: str,
+        accepted: bool,
+        conversation: Conversation,
+        in_channel: Callable[[str], Conversation] | None,
+    ) -> None:
         taken = self._confirmations.take(token, clicker.user_id)
         if taken is None:
             conversation.ephemeral(messages.confirmation_gone(), replace=True)
@@ -192,10 +206,24 @@ class Core:
             )
             if in_channel is not None:
                 conversation = in_channel(pending.requester.channel_id)
+        self._guarded(  # told where the action runs
+            lambda: self._execute(pending.requester, command, conversation),
+            conversation,
+            f"running confirmed {command.action}",
+        )
+
+    @staticmethod
+    def _guarded(work: Callable[[], None], conversation: Conversation, what: str) -> None:
+        """Run `work`; a store that did not answer is the plain store-lost refusal (it fails
+        before anything is sent: a change takes its lock, a prompt is kept, first), anything
+        else our bug, logged with its traceback."""
         try:
-            self._execute(pending.requester, command, conversation)
+            work()
+        except StoreUnavailable as error:
+            log.warning("%s refused: the state store did not answer (%s)", what, error.reason)
+            conversation.ephemeral(messages.store_unavailable())
         except Exception:
-            log.exception("running confirmed %s failed", command.action)
+            log.exception("%s failed", what)
             conversation.ephemeral(messages.internal_error())
 
     def shutdown(self, run: Callable[[Callable[[], None]], object] | None = None) -> None:
@@ -250,7 +278,7 @@ class Core:
             project = self.defaults.get(requester.channel_id)
         except StoreUnavailable:
             if row.project_defaults:
-                raise  # a change is refused while the store is lost, as any change is
+                raise  # a change is refused while the store is lost (`_guarded`), as any change is
             project = None  # status still answers (CONTRACT §6): scopes match on the app alone
         if project:
             return dataclasses.replace(command, project=project)

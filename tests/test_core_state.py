@@ -276,3 +276,66 @@ def test_a_wait_whose_record_cannot_be_kept_is_followed_and_reported_all_the_sam
 
     assert "*RUNNING* after" in talk.of("edit")[-1].text
     assert "internal error" not in talk.everything()
+
+
+def test_a_store_lost_before_anything_is_sent_refuses_plainly_and_calls_gathr_nothing(
+    scheduler: ManualScheduler, gathr: GathrClient, sim: Simulator
+) -> None:
+    """A store that fails on the way in (the channel's default, the app lock, a prompt kept)
+    is the store-lost refusal, never "an internal error"; Gathr is not called."""
+    from bot.errors import StoreUnavailable
+    from bot.state.defaults import MemoryChannelDefaults
+
+    def lost(*_args: object, **_kwargs: object) -> None:
+        raise StoreUnavailable("the store did not answer")
+
+    class LostDefaults(MemoryChannelDefaults):
+        get = lost  # type: ignore[assignment]
+
+    class LostLocks(MemoryAppLocks):
+        acquire = lost  # type: ignore[assignment]
+
+    class LostConfirmations(MemoryConfirmations):
+        put = lost  # type: ignore[assignment]
+
+    cases = [
+        ("start orders-etl", {"defaults": LostDefaults()}),
+        ("start sales orders-etl", {"locks": LostLocks()}),
+        ("stop sales orders-etl", {"confirmations": LostConfirmations()}),
+    ]
+    for text, parts in cases:
+        core = Core(
+            gathr=gathr, access=AccessPolicy.everyone(), scheduler=scheduler, wait_policy=POLICY,
+            confirm=frozenset({Action.STOP}), **parts,  # type: ignore[arg-type]
+        )
+        talk = RecordingConversation()
+        core.handle(U1, text, talk)
+        said = talk.everything()
+        assert "cannot reach its state store" in said, (text, said)
+        assert "Something went wrong" not in said, text
+    assert [r for r in sim.requests if r.method == "POST"] == []
+
+
+def test_a_click_while_the_store_is_lost_is_the_store_lost_refusal(
+    scheduler: ManualScheduler, gathr: GathrClient, sim: Simulator
+) -> None:
+    from bot.errors import StoreUnavailable
+
+    class LostOnClick(MemoryConfirmations):
+        def claim(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+            raise StoreUnavailable("the store did not answer")
+
+        def peek(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+            raise StoreUnavailable("the store did not answer")
+
+    core = Core(
+        gathr=gathr, access=AccessPolicy.everyone(), scheduler=scheduler, wait_policy=POLICY,
+        confirm=frozenset({Action.STOP}), confirmations=LostOnClick(), new_token=lambda: "tok",
+    )
+    prompt = RecordingConversation()
+    core.handle(U1, "stop sales orders-etl", prompt)
+    clicked = RecordingConversation()
+    core.click(U1, "tok", True, clicked)
+    assert "cannot reach its state store" in clicked.everything()
+    assert "Something went wrong" not in clicked.everything()
+    assert [r for r in sim.requests if r.method == "POST"] == []
