@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from bot.access import AccessPolicy
 from bot.audit import Sink
-from bot.state.defaults import ChannelDefaults
 from bot.catalogue import Catalogue
 from bot.core import Core
 from bot.gathr.client import GathrClient
@@ -30,7 +29,6 @@ def build_core(
     gathr: GathrClient | None = None,
     notifier: Notifier | None = None,
     audit_sink: Sink | None = None,
-    defaults: ChannelDefaults | None = None,
     stores: Stores | None = None,
     clock: Callable[[], float] | None = None,
     hands_over: bool = False,
@@ -92,7 +90,7 @@ def build_core(
         locks=stores.locks,
         confirmations=stores.confirmations,
         waits=stores.waits,
-        defaults=stores.defaults if defaults is None else defaults,  # kept apart: the store's, in `run`
+        defaults=stores.defaults,
         catalogue=catalogue,
         clock=clock,
         hands_over=hands_over,
