@@ -34,6 +34,8 @@ from bot.state.redis_keys import (
     milliseconds,
 )
 from bot.state.seen import SeenRequests
+from bot.state.history import MemoryRequestHistory
+from bot.state.last_updates import MemoryLastUpdates
 from bot.state.stores import Stores
 from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl, migrations_due
 
@@ -104,6 +106,9 @@ class RedisStore:
             waits=RedisRunningWaits(self),
             watches=RedisChannelWatches(self),
             defaults=RedisChannelDefaults(self),
+            # Kept in this process only until their own tables land (issue 11, history).
+            history=MemoryRequestHistory(),
+            last_updates=MemoryLastUpdates(),
         )
         self.leases: Leases = RedisLeases(self)
 

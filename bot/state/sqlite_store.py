@@ -33,6 +33,8 @@ from bot.state.sqlite_tables import (
     SqliteLeases,
     SqliteRunningWaits,
 )
+from bot.state.history import MemoryRequestHistory
+from bot.state.last_updates import MemoryLastUpdates
 from bot.state.stores import Stores
 from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl, migrations_due
 
@@ -94,6 +96,9 @@ class SqliteStore:
             waits=SqliteRunningWaits(self),
             watches=SqliteChannelWatches(self),
             defaults=SqliteChannelDefaults(self),
+            # Kept in this process only until their own tables land (issue 11, history).
+            history=MemoryRequestHistory(),
+            last_updates=MemoryLastUpdates(),
         )
         self.leases: Leases = SqliteLeases(self)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from bot.state.confirmations import Confirmations, MemoryConfirmations
 from bot.state.defaults import ChannelDefaults, MemoryChannelDefaults
+from bot.state.history import MemoryRequestHistory, RequestHistory
+from bot.state.last_updates import LastUpdates, MemoryLastUpdates
 from bot.state.locks import AppLocks, MemoryAppLocks
 from bot.state.waits import MemoryRunningWaits, RunningWaits
 from bot.state.watches import ChannelWatches, MemoryChannelWatches
@@ -19,6 +21,8 @@ class Stores:
     waits: RunningWaits
     watches: ChannelWatches
     defaults: ChannelDefaults
+    history: RequestHistory
+    last_updates: LastUpdates
 
 
 def memory_stores() -> Stores:
@@ -29,4 +33,6 @@ def memory_stores() -> Stores:
         waits=MemoryRunningWaits(),
         watches=MemoryChannelWatches(),
         defaults=MemoryChannelDefaults(),
+        history=MemoryRequestHistory(),
+        last_updates=MemoryLastUpdates(),
     )
