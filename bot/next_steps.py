@@ -60,14 +60,16 @@ class NextStep:
 
 def step(action: Action, command: Command, *, retry: bool = False) -> NextStep:
     """The `action` of the app (or workflow) of `command`, as a button: the project, the
-    app's type and its CDC group, as the command had them."""
+    app's type and its CDC group, as the command had them. A start or stop from a status
+    that named no project (the channel had no default) names none either: clicked, it takes
+    the channel's default project then, or is refused saying how to set one, as typed."""
     if spec(action).workflow:
         return NextStep(action, (action.value, command.project, command.app), retry)
     kind = []
     if command.app_type is not None:  # None: ETL, or as the catalogue says
         kind = ["--type", command.app_type.value]
     if action in (Action.START, Action.STOP):
-        words = [action.value, command.project, command.app, *kind]
+        words = [action.value, *([command.project] if command.project else []), command.app, *kind]
         if command.group:
             words += ["--group", command.group]
         return NextStep(action, tuple(words), retry)
