@@ -5,9 +5,11 @@ command, and the buttons within Block Kit's limits for the largest names a comma
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from slack_sdk.models.blocks import ActionsBlock, Block
 
 from bot import messages, next_steps
@@ -200,3 +202,8 @@ def test_a_button_whose_value_cannot_fit_is_left_out_never_cut() -> None:
     message = messages.parent(command, "U111", "done", steps=next_steps.settled(command, AppStatus.RUNNING))
     assert_fits(message)
     assert _actions(message) == []
+
+
+def test_the_manifest_turns_interactivity_on_for_the_buttons_clicks() -> None:
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
