@@ -61,10 +61,13 @@ def click_on(
     edited (a real block_actions payload, the message as Slack shows it)."""
     button = find_button(message.params["blocks"], label)
     ts = ts or str(message.params.get("ts") or message.response["ts"])
+    shown: dict[str, Any] = {"type": "message", "ts": ts, "text": message.params.get("text", ""), "blocks": message.params["blocks"]}
+    posted = next((c for c in bot.fake.calls("chat.postMessage") if c.response.get("ts") == ts), None)
+    if posted is not None and posted.params.get("thread_ts"):
+        shown["thread_ts"] = posted.params["thread_ts"]  # a message in a thread says which
     payload = bot.fake.block_actions_payload(
         button["action_id"], button["value"], user_id=user, channel_id=str(message.params["channel"]),
-        response_name=response, is_ephemeral=False, message_ts=ts, button_text=label,
-        message={"type": "message", "ts": ts, "text": message.params.get("text", ""), "blocks": message.params["blocks"]},
+        response_name=response, is_ephemeral=False, message_ts=ts, button_text=label, message=shown,
     )
     return bot.send_interactive(payload)
 
@@ -141,6 +144,28 @@ def test_stop_under_a_running_app_stops_it_for_an_allowed_user_in_the_same_threa
 
     eventually(lambda: bool(stops()), what="the stop's audit line")  # written after the edit
     assert stops() == [(REQUESTER, "stop", "allowed")]
+
+
+def test_a_click_on_a_message_in_a_thread_answers_in_that_thread_not_under_the_reply(
+    fake: FakeSlack, sim: Simulator, bot_for: BotFor
+) -> None:
+    bot = bot_for(sim, gathr_confirm="", **CHANGES)
+    started = running(fake, bot)
+    thread = started.params["ts"]
+    click_on(bot, started, "Stop")
+    stopped = wait_for_call_saying(fake, "chat.update", "STOPPED", NEXT_STEP_ACTION_PREFIX)
+
+    click_on(bot, stopped, "Start")  # under the stop's message, itself in the start's thread
+
+    def new_start() -> list[ApiCall]:
+        return [c for c in fake.calls("chat.update") if "RUNNING" in said(c) and c.params["ts"] != thread]
+
+    eventually(lambda: bool(new_start()), what="the second start's outcome")
+    final = new_start()[0]
+    assert final.params["ts"] != stopped.params["ts"]
+    parent = next(c for c in fake.calls("chat.postMessage") if c.response.get("ts") == final.params["ts"])
+    assert parent.params["thread_ts"] == thread
+    assert all(c.params.get("thread_ts") in (None, thread) for c in fake.calls("chat.postMessage"))
 
 
 def test_stop_clicked_by_a_user_without_the_permission_is_refused_to_them_and_audited(
