@@ -295,3 +295,25 @@ def test_watch_watches_in_the_channel_of_the_message(fake: FakeSlack, sim: Simul
     added = wait_for_call_saying(fake, "chat.postMessage", "asked to tell this channel", "customers-etl")
     assert added.params["channel"] == "C333" and added.params["thread_ts"] == answer.response["ts"]
     assert "<@U222>" in said(added)
+
+
+def test_a_click_is_judged_by_the_clickers_scoped_grants(
+    fake: FakeSlack, sim: Simulator, bot_for: BotFor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
+    bot = bot_for(
+        sim, gathr_confirm="", gathr_allow_start=REQUESTER,
+        gathr_allow_stop=f"{OTHER_USER}@finance/*,U333@sales/orders-*",
+    )
+    started = running(fake, bot)
+
+    click_on(bot, started, "Stop", user=OTHER_USER, response="elsewhere")  # may stop in finance only
+    refused = wait_for_response_saying(fake, "elsewhere", "not allowed")
+    assert "sales/orders-etl" in everything_said(refused) and "finance/*" in everything_said(refused)
+    assert not gathr_calls(sim, "POST", "/stop")
+
+    click_on(bot, started, "Stop", user="U333")  # may stop sales' orders-* apps
+    wait_for_call_saying(fake, "chat.update", "STOPPED", "<@U333>")
+    decisions = [(a["user"], a["decision"]) for a in audit_lines(caplog.records) if a["action"] == "stop"]
+    assert decisions[0] == (OTHER_USER, "denied")
+    assert len(gathr_calls(sim, "POST", "/stop")) == 1
