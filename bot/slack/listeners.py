@@ -1,8 +1,10 @@
-"""What Bolt calls for a request: the `/gathr` command and the two clicks, by name.
+"""What Bolt calls for a request: the `/gathr` command and the clicks, by name.
 
 `register(app, core, ...)` hands Bolt the methods of one `Listeners`, which holds what they
 need (the core, the store of requests already seen, this installation, the logger) instead
-of a closure capturing it. Each listener acknowledges first: help and usage errors inside
+of a closure capturing it. A click on a next-step button (`bot.next_steps`) is a command
+typed by the clicker: its value is triaged as typed text is, then it takes the command's
+own path. Each listener acknowledges first: help and usage errors inside
 the ack (pure work), everything else on the core's scheduler, so no ack waits on Gathr or
 on a Slack Web API call. A request is admitted only from this `Installation`, and once.
 """
@@ -10,6 +12,7 @@ on a Slack Web API call. A request is admitted only from this `Installation`, an
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,7 +25,8 @@ from bot import messages
 from bot.actions import spec
 from bot.core import Conversation, Core, Requester
 from bot.errors import ConfigError, StoreUnavailable
-from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
+from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX, Message
+from bot.model import Command
 from bot.slack.conversation import SlackConversation
 from bot.slack.redelivery import request_key, team_of
 from bot.startup import unreachable_reason
@@ -72,7 +76,8 @@ class ConversationFactory(Protocol):
     """How a listener makes the `Conversation` the core speaks through (`SlackConversation`)."""
 
     def __call__(
-        self, client: WebClient, *, channel_id: str, user_id: str, response_url: str | None
+        self, client: WebClient, *, channel_id: str, user_id: str, response_url: str | None,
+        thread_ts: str | None = None,
     ) -> Conversation: ...
 
 
@@ -100,19 +105,49 @@ class Listeners:
             ack(response_type="ephemeral", **outcome.slack_kwargs())
             return
         ack()
+        self.run(command, "slash command", requester, outcome, client)
+
+    def next_step(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """A click on a next-step button: the clicker's own command, in the thread of the
+        message it sits on; a value that is not a command a button may run is refused to
+        the clicker alone."""
+        ack()
+        user_id, value = _clicker_and_value(body)
+        if self.foreign(body, "click"):
+            return
+        if not user_id:  # signed, yet not a click Slack would send: nothing to act on
+            self.logger.warning("ignored a click without a user")
+            return
+        requester = Requester(user_id=user_id, channel_id=_channel_of(body), thread_ts=_thread_of(body))
+        outcome = self.core.triage(requester, value, button=True)
+        if isinstance(outcome, Message):
+            refused = outcome
+            self.core.scheduler.submit(lambda: self._conversation(client, requester, body).ephemeral(refused))
+            return
+        self.run(body, "click", requester, outcome, client)
+
+    def run(self, body: dict[str, Any], what: str, requester: Requester, command: Command, client: WebClient) -> None:
+        """Run `command` for `requester` once on the scheduler, off the ack's path."""
 
         def conversation_here() -> Conversation:
-            return self.conversation(
-                client,
-                channel_id=requester.channel_id,
-                user_id=requester.user_id,
-                response_url=command.get("response_url"),
-            )
+            return self._conversation(client, requester, body)
 
-        if self.repeat(command, "slash command", conversation_here, harmless=not spec(outcome.action).changes_app):
+        if self.repeat(body, what, conversation_here, harmless=not spec(command.action).changes_app):
             return
         conversation = conversation_here()
-        self.core.scheduler.submit(lambda: self.core.run(requester, outcome, conversation))
+        self.core.scheduler.submit(lambda: self.core.run(requester, command, conversation))
+
+    def _conversation(self, client: WebClient, requester: Requester, body: dict[str, Any]) -> Conversation:
+        """Where `requester` asked (its channel, and its thread if any), answered through
+        the request's response_url where Slack gave one."""
+        thread = {"thread_ts": requester.thread_ts} if requester.thread_ts else {}
+        return self.conversation(
+            client,
+            channel_id=requester.channel_id,
+            user_id=requester.user_id,
+            response_url=body.get("response_url"),
+            **thread,
+        )
 
     def confirm(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         """A click on a prompt's Confirm button."""
@@ -127,13 +162,11 @@ class Listeners:
         ack()
         user_id, token = _clicker_and_value(body)
 
-        def in_channel(channel_id: str) -> Conversation:
-            return self.conversation(
-                client, channel_id=channel_id, user_id=user_id, response_url=body.get("response_url")
-            )
+        def in_channel(where: Requester) -> Conversation:
+            return self._conversation(client, Requester(user_id, where.channel_id, where.thread_ts), body)
 
         def conversation_here() -> Conversation:
-            return in_channel(_channel_of(body))
+            return in_channel(Requester(user_id, _channel_of(body)))
 
         if self.foreign(body, "click") or self.repeat(body, "click", conversation_here, harmless=False):
             return
@@ -141,7 +174,7 @@ class Listeners:
             self.logger.warning("ignored a click without a user")
             return
         clicker = Requester(user_id=user_id, channel_id=_channel_of(body))
-        conversation = in_channel(clicker.channel_id)
+        conversation = in_channel(clicker)
         self.core.scheduler.submit(
             lambda: self.core.click(clicker, token, accepted, conversation, in_channel=in_channel)
         )
@@ -188,11 +221,13 @@ def register(
     installation: Installation,
     logger: logging.Logger = log,
 ) -> Listeners:
-    """Register the `/gathr` command and the Confirm and Cancel clicks on `app`."""
+    """Register the `/gathr` command, the Confirm and Cancel clicks and the next-step
+    buttons' clicks on `app`."""
     listeners = Listeners(core=core, seen=seen, installation=installation, logger=logger)
     app.command("/gathr")(listeners.command)
     app.action(CONFIRM_ACTION_ID)(listeners.confirm)
     app.action(CANCEL_ACTION_ID)(listeners.cancel)
+    app.action(re.compile(f"^{re.escape(NEXT_STEP_ACTION_PREFIX)}[a-z]+$"))(listeners.next_step)
     return listeners
 
 
@@ -209,6 +244,22 @@ def _clicker_and_value(body: dict[str, Any]) -> tuple[str, str]:
     actions = body.get("actions")
     action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
     return (str(user.get("id") or "") if isinstance(user, dict) else ""), str(action.get("value", ""))
+
+
+def _thread_of(body: dict[str, Any]) -> str:
+    """The thread of the message a button sits on: the thread it is in, else its own (a
+    channel message's replies start its thread). "" for an ephemeral message, which has
+    no thread of its own."""
+    container: dict[str, Any] = body.get("container") or {}
+    message: dict[str, Any] = body.get("message") or {}
+    if not isinstance(container, dict) or not isinstance(message, dict):
+        return ""
+    for thread in (message.get("thread_ts"), container.get("thread_ts")):
+        if thread:
+            return str(thread)
+    if container.get("is_ephemeral"):
+        return ""
+    return str(message.get("ts") or container.get("message_ts") or "")
 
 
 def _channel_of(body: dict[str, Any]) -> str:
