@@ -166,6 +166,8 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.access import AccessPolicy
     from bot.catalogue import parse_entries
     from bot.console import ConsoleConversation, keep_interrupts_for_the_prompt, run_console
+    from bot.home import Home
+    from bot.state.stores import memory_stores
     from bot.wiring import build_core
     from bot.scheduling import ThreadScheduler
     from bot.settings import require
@@ -189,11 +191,15 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     scheduler = ThreadScheduler()
     access = AccessPolicy.everyone() if simulate and user is None else None
     conversation = ConsoleConversation(sys.stdout)
-    core = build_core(settings, scheduler=scheduler, access=access, notifier=conversation)
+    stores = memory_stores()
+    core = build_core(settings, scheduler=scheduler, access=access, notifier=conversation, stores=stores)
     if core.watches is not None:
         core.watches.start()
     try:
-        status = run_console(core, user_id="UCONSOLE" if user is None else user, conversation=conversation)
+        status = run_console(
+            core, user_id="UCONSOLE" if user is None else user, conversation=conversation,
+            home=Home.of(core, stores, settings),
+        )
     finally:
         scheduler.shutdown()
         core.gathr.close()

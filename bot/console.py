@@ -12,6 +12,8 @@ At a terminal the line is edited with readline (arrows, Ctrl-R, history kept in
 above a fresh prompt that still holds what was being typed. With stdin piped, each command
 is echoed as `> command` before its answers, so that a transcript reads well.
 
+`home` prints the App Home tab as this user would see it in Slack (bot/home.py).
+
 Confirmations wait in a list, numbered as they come: `confirm` (or `cancel`) acts on the only
 one; with several, `confirm 2` or `confirm stop customers-etl` picks one, and a bare
 `confirm` lists them. Asking again for the same action on the same app replaces the older
@@ -39,7 +41,8 @@ from urllib.parse import urlsplit
 from bot.core import Core, Requester
 from bot.errors import ConfigError
 from bot.gathr.client import API_PATH, GathrClient
-from bot.messages import CONFIRM_ACTION_ID, Message, code
+from bot.home import Home
+from bot.messages import CONFIRM_ACTION_ID, HomeView, Message, code, home_view
 from bot.model import Action
 
 PROMPT = "gathr> "
@@ -50,6 +53,7 @@ HISTORY_LENGTH = 1000
 # A person's Slack ID: U… or, on Enterprise Grid, W… (groups S… and channels C… are not people).
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CLEAR_LINE = "\r\x1b[K"
+_SLACK_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")  # `<!date^…|fallback>` (bot.messages.slack_date)
 
 
 def check_user_id(user_id: str) -> str:
@@ -241,6 +245,10 @@ class ConsoleConversation:
                 terminal.after_output(self._out)
             self._out.flush()
 
+    def home(self, view: HomeView) -> None:
+        """The App Home as Slack would show it; Slack's time tokens as their fallback."""
+        self._print("[home tab]", Message(_SLACK_DATE.sub(r"\1", view.text())))
+
     def ephemeral(self, message: Message, *, replace: bool = False) -> None:
         token = _confirm_token(message)
         if token is not None:
@@ -379,6 +387,7 @@ def run_console(
     gathr_label: str | None = None,
     history: Path | None = HISTORY_FILE,
     stdin: TextIO | None = None,
+    home: Home | None = None,
 ) -> int:
     """Read commands until EOF or `quit`, then let running waits finish. Returns 0.
 
@@ -408,6 +417,9 @@ def run_console(
             if not line:
                 continue
             word, *rest = line.split()
+            if line == "home" and home is not None:  # the App Home tab, as this user would see it
+                conversation.home(home_view(home.content(user_id)))
+                continue
             if word in ("confirm", "cancel"):
                 awaiting, answer = conversation.take(rest)
                 if awaiting is None:

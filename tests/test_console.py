@@ -448,3 +448,16 @@ def test_the_console_runs_every_application_type_and_a_workflow_on_the_simulator
     assert any("CDC app `accounts-cdc`" in e and "*RUNNING*" in e for e in edits), out
     assert any("workflow `nightly-load`" in e and "Finished (STOPPED)" in e for e in edits), out
     assert result.stderr == ""
+
+
+def test_home_prints_the_app_home_as_slack_would_show_it() -> None:
+    result = run_console("watch orders-etl\nhome\n", "--simulate")
+
+    assert result.returncode == 0, result.stderr
+    home = result.stdout.split("> home\n", 1)[1]
+    assert home.startswith("[home tab] gathr-bot\n")
+    assert re.search(r"What <@UCONSOLE> may do with Gathr and what is going on, as of \d{4}-\d\d-\d\d \d\d:\d\d UTC\.", home)
+    assert "• *start*: everywhere" in home
+    assert "• `orders-etl`: :white_circle: *STOPPED*, watched in <#CCONSOLE>" in home
+    assert "No request is running now." in home and "No requests yet." in home
+    assert "<!date" not in home  # Slack's time token, shown as its fallback
