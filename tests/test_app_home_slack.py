@@ -16,14 +16,16 @@ from bot.gathr.simulator import Simulator
 from bot.model import Action, AppStatus, Command
 from bot.state.history import HistoryEntry
 from bot.state.waits import WaitRecord
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, app_home_opened_payload, signed_http_headers
 from tests.redis_server import RedisServer
 from tests.slack_harness import (  # noqa: F401  (fixtures)
     CHANNEL,
     OTHER_USER,
     REQUESTER,
+    SIGNING_SECRET,
     SLACK_ACK_BUDGET,
     BotFactory,
+    HttpBot,
     RunningBot,
     fake,
     settings_for,
@@ -128,3 +130,25 @@ def test_a_store_lost_while_running_is_a_plain_line_in_the_view(
 
     assert "cannot reach its state store just now, so this cannot be shown" in text
     assert "*status*: everywhere" in text  # what needs no store still shows
+
+
+def test_an_app_home_event_of_another_workspace_publishes_nothing(
+    fake: FakeSlack, bot_for: BotFor, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = bot_for()
+
+    assert bot.send_event(app_home_opened_payload(REQUESTER, team_id="T0OTHER")).status == 200
+    bot.open_home(OTHER_USER)  # published after it: the foreign one was passed over
+    fake.wait_for_home(OTHER_USER, timeout=DEADLINE)
+    assert fake.homes(REQUESTER) == []
+    assert any("refused a Home tab event from another workspace" in r.getMessage() for r in caplog.records)
+
+
+def test_slacks_check_of_the_events_url_is_answered(fake: FakeSlack, sim: Simulator, start_bot: BotFactory) -> None:
+    bot = start_bot(settings_for(fake, sim))
+    assert isinstance(bot, HttpBot)
+    body = json.dumps({"token": "fake-verification-token", "challenge": "c0ffee", "type": "url_verification"})
+
+    answer = bot.post_events(body, signed_http_headers(SIGNING_SECRET, body, content_type="application/json"))
+
+    assert answer.status_code == 200 and answer.json() == {"challenge": "c0ffee"}

@@ -151,7 +151,7 @@ class Listeners:
     def home_opened(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         """`app_home_opened` (Bolt acks events itself): the Home tab's view, published on
         the home's own threads. A repeat only publishes it again, so none is looked up."""
-        if self.home is None or event.get("tab") != "home" or self.foreign(body, "App Home event"):
+        if self.home is None or event.get("tab") != "home" or self.foreign(body, "Home tab event"):
             return
         user_id = str(event.get("user") or "")
         if user_id:
