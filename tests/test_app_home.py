@@ -280,6 +280,7 @@ def test_thread_links_use_the_workspace_address_auth_test_gives(fake_slack: Fake
 
     assert links("C0OPS", "1700000000.000100") == "https://gathr-test.slack.com/archives/C0OPS/p1700000000000100"
     assert links("C0OPS", "not-a-ts") is None
+    assert links("C0OPS|x>", "1700000000.000100") is None  # nothing that could end the link early
     assert len(fake_slack.calls("auth.test")) == 1  # asked once, then kept
 
 

@@ -89,6 +89,15 @@ def test_opening_the_home_tab_publishes_what_the_user_may_do_and_what_is_going_o
     assert "No request is running now." in home_text(fake.wait_for_home(REQUESTER, 2, timeout=DEADLINE))
 
 
+def test_the_ack_never_waits_for_views_publish(fake: FakeSlack, bot_for: BotFor) -> None:
+    bot = bot_for()
+    fake.delay("views.publish", SLACK_ACK_BUDGET)  # a slow Slack: each publish answered only after 3 s
+
+    assert bot.open_home().status == 200
+    assert fake.calls("views.publish") == []  # acknowledged before the publish was answered
+    fake.wait_for_home(REQUESTER, timeout=DEADLINE)
+
+
 def test_a_user_with_few_permissions_sees_only_what_they_may_see(fake: FakeSlack, bot_for: BotFor) -> None:
     bot = bot_for(gathr_allow_status=f"{OTHER_USER}@sales/orders-*")
     stores = bot.service.store.stores

@@ -66,7 +66,7 @@ class ThreadLinks:
 
     def __call__(self, channel_id: str, ts: str) -> str | None:
         base = self._workspace()
-        if not base or not ts.replace(".", "").isdigit():
+        if not base or not channel_id.isalnum() or not ts.replace(".", "").isdigit():
             return None
         return f"{base}archives/{channel_id}/p{ts.replace('.', '')}"
 
