@@ -89,6 +89,30 @@ def test_opening_the_home_tab_publishes_what_the_user_may_do_and_what_is_going_o
     assert "No request is running now." in home_text(fake.wait_for_home(REQUESTER, 2, timeout=DEADLINE))
 
 
+@pytest.fixture
+def slow_sim() -> Iterator[Simulator]:
+    """A Gathr whose apps stay STARTING for a minute: a start's wait keeps running."""
+    with Simulator(start_delay=60.0, stop_delay=0.0) as started:
+        yield started
+
+
+def test_a_start_running_now_is_listed_with_a_link_to_its_own_thread(
+    fake: FakeSlack, slow_sim: Simulator, start_bot: BotFactory, mode: str
+) -> None:
+    bot = start_bot(settings_for(fake, slow_sim, socket_mode=mode == "socket", gathr_allow_start=REQUESTER))
+    bot.command("start sales orders-etl")
+    parent = wait_for_call_saying(fake, "chat.postMessage", "orders-etl", timeout=DEADLINE)
+    wait_for_call_saying(fake, "chat.postMessage", "STARTING", timeout=DEADLINE)  # its wait follows it
+
+    bot.open_home()
+    text = home_text(fake.wait_for_home(REQUESTER, timeout=DEADLINE))
+
+    ts = str(parent.response["ts"]).replace(".", "")
+    assert "*start* `orders-etl` in project `sales` by <@U111>" in text
+    assert ":hourglass_flowing_sand: *STARTING*" in text
+    assert f"(<https://gathr-test.slack.com/archives/{CHANNEL}/p{ts}|thread>)" in text
+
+
 def test_the_ack_never_waits_for_views_publish(fake: FakeSlack, bot_for: BotFor) -> None:
     bot = bot_for()
     fake.delay("views.publish", SLACK_ACK_BUDGET)  # a slow Slack: each publish answered only after 3 s
