@@ -11,6 +11,7 @@ import socket
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 from pydantic import SecretStr
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--port", type=_port, default=8080, help="0: any free port")
     check = commands.add_parser("check", help="check settings and reach Slack and Gathr")
     check.add_argument("--policy", action="store_true", help="print who may do what, where, and exit")
+    check.add_argument(
+        "--manifest", metavar="FILE", type=Path,
+        help="the app manifest deployed (YAML or JSON; default: manifest.yml here, if there is one)",
+    )
     return parser
 
 
@@ -122,7 +127,7 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
             from bot.check import run_check, run_policy
 
             configure_check_logging(settings)
-            return run_policy(settings) if args.policy else run_check(settings)
+            return run_policy(settings) if args.policy else run_check(settings, manifest=args.manifest)
         from bot.slack.app import serve
 
         configure_logging(settings.log_level)
@@ -161,6 +166,8 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     from bot.access import AccessPolicy
     from bot.catalogue import parse_entries
     from bot.console import ConsoleConversation, keep_interrupts_for_the_prompt, run_console
+    from bot.home import Home
+    from bot.state.stores import memory_stores
     from bot.wiring import build_core
     from bot.scheduling import ThreadScheduler
     from bot.settings import require
@@ -184,11 +191,15 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     scheduler = ThreadScheduler()
     access = AccessPolicy.everyone() if simulate and user is None else None
     conversation = ConsoleConversation(sys.stdout)
-    core = build_core(settings, scheduler=scheduler, access=access, notifier=conversation)
+    stores = memory_stores()
+    core = build_core(settings, scheduler=scheduler, access=access, notifier=conversation, stores=stores)
     if core.watches is not None:
         core.watches.start()
     try:
-        status = run_console(core, user_id="UCONSOLE" if user is None else user, conversation=conversation)
+        status = run_console(
+            core, user_id="UCONSOLE" if user is None else user, conversation=conversation,
+            home=Home.of(core, stores, settings),
+        )
     finally:
         scheduler.shutdown()
         core.gathr.close()

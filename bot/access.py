@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from bot.actions import PERMISSIONS, spec
+from bot.actions import PERMISSIONS, rows, spec
 from bot.model import Action
 from bot.scopes import ANYWHERE, EVERYONE, Grant, Where, grant_of
 from bot.settings import Settings
@@ -110,6 +110,11 @@ class AccessPolicy:
             scopes += [scope for scope in held.scopes if scope not in scopes]
             unknown += [group for group in held.unknown_groups if group not in unknown]
         return Held(("*/*",) if "*/*" in scopes else tuple(scopes), tuple(unknown))
+
+    def abilities(self, user_id: str) -> list[tuple[str, Held]]:
+        """What `user_id` may do, action by action (those an allow-list governs), in the
+        order help lists them: `/gathr whoami` and the App Home show it."""
+        return [(row.name, self.held_for(user_id, row.action)) for row in rows() if row.permission is not None]
 
     def held(self, user_id: str, permission: Action) -> Held:
         """Where `user_id` may act by the allow-list `permission`."""

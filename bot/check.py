@@ -4,7 +4,8 @@ One line per check on standard output, `ok   …` or `FAIL …`, and nothing els
 logs, no retry noise); then, if any failed, one `gathr-bot: …` line on standard error. The
 exit status is the one `run` would give: 2 when `run` would refuse to start (a setting
 missing or invalid, Slack refusing a token), 1 when it would start but fail later (Gathr
-unreachable, a wrong base path, a refused Gathr token, missing scopes), else 0. Never a
+unreachable, a wrong base path, a refused Gathr token, missing scopes, a manifest without
+the event or the Home tab gathr-bot needs), else 0. Never a
 secret's value, nor the password of a URL.
 """
 
@@ -14,7 +15,10 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -27,6 +31,11 @@ from bot.startup import slack_refusal, unreachable_reason
 from bot.urls import shown_url
 
 REQUIRED_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "usergroups:read"})
+# The events the app listens to (bot/slack/listeners.py). No Web API method shows a bot
+# token the app's event subscriptions or its Home tab (apps.manifest.export needs an app
+# configuration token, which lapses after 12 hours), so they are read from the manifest.
+REQUIRED_EVENTS = frozenset({"app_home_opened"})
+MANIFEST = "manifest.yml"  # checked where it is in the working directory, or `--manifest FILE`
 PROBE_APP = "gathr-bot-check"
 
 
@@ -186,18 +195,82 @@ def check_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> 
         yield warn("state store memory://: nothing is kept across a restart")
 
 
-def results(settings: Settings, make_client: Callable[[Settings], WebClient]) -> Iterator[Result]:
+def manifest_problems(manifest: Any) -> list[str]:
+    """What an app manifest lacks of what gathr-bot needs, each naming its field."""
+    if not isinstance(manifest, dict):
+        return ["it is not an app manifest (a mapping of fields)"]
+
+    def field(*path: str) -> Any:
+        value: Any = manifest
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    problems = []
+    events = field("settings", "event_subscriptions", "bot_events")
+    for event in sorted(REQUIRED_EVENTS - set(events if isinstance(events, list) else ())):
+        problems.append(f"bot event {event} not subscribed (settings.event_subscriptions.bot_events)")
+    if field("features", "app_home", "home_tab_enabled") is not True:
+        problems.append("the Home tab is off (features.app_home.home_tab_enabled)")
+    scopes = field("oauth_config", "scopes", "bot")
+    for scope in sorted(REQUIRED_SCOPES - set(scopes if isinstance(scopes, list) else ())):
+        problems.append(f"bot scope {scope} missing (oauth_config.scopes.bot)")
+    if field("settings", "interactivity", "is_enabled") is not True:
+        problems.append("interactivity is off (settings.interactivity.is_enabled)")
+    commands = field("features", "slash_commands")
+    if not any(isinstance(c, dict) and c.get("command") == "/gathr" for c in (commands if isinstance(commands, list) else ())):
+        problems.append("no /gathr command (features.slash_commands)")
+    return problems
+
+
+def check_manifest(path: Path | None, cwd: Path | None = None) -> Iterator[Result]:
+    """The app manifest the operator deployed: `path`, else `manifest.yml` where check runs
+    (nothing when there is none). YAML or JSON, as Slack's App Manifest page shows it."""
+    shown = str(path) if path is not None else MANIFEST
+    if path is None:
+        path = (cwd or Path.cwd()) / MANIFEST
+        if not path.is_file():
+            return
+    try:
+        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML too
+    except FileNotFoundError:
+        yield fail(f"manifest {shown}: cannot be read (no such file)")
+        return
+    except (OSError, UnicodeDecodeError) as error:
+        yield fail(f"manifest {shown}: cannot be read ({type(error).__name__})")
+        return
+    except yaml.YAMLError:
+        yield fail(f"manifest {shown}: is not YAML or JSON")
+        return
+    problems = manifest_problems(manifest)
+    if not isinstance(manifest, dict):
+        yield fail(f"manifest {shown}: {problems[0]}")
+    elif problems:
+        yield fail(
+            f"{shown}: {'; '.join(problems)}; update the app from {shown} "
+            "(api.slack.com/apps, App Manifest) and reinstall it"
+        )
+    else:
+        yield ok(f"manifest {shown}: the scopes, the {', '.join(sorted(REQUIRED_EVENTS))} event, the Home tab and interactivity")
+
+
+def results(
+    settings: Settings, make_client: Callable[[Settings], WebClient], manifest: Path | None = None
+) -> Iterator[Result]:
     yield from check_settings(settings)
     yield from check_slack(settings, make_client)
+    yield from check_manifest(manifest)
     yield from check_store(settings)
     yield from check_gathr(settings)
 
 
-def run_check(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_check(
+    settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr, *, manifest: Path | None = None
+) -> int:
     from bot.slack.app import web_client
 
     failed: list[Result] = []
-    for result in results(settings, web_client):
+    for result in results(settings, web_client, manifest):
         print(result.line(), file=out, flush=True)
         if not result.passed:
             failed.append(result)

@@ -17,6 +17,8 @@ one) are shown as choices to type: `click stop` runs the latest Stop shown, `cli
 the one under message #3, and a bare `click` lists them. A choice runs as that button's
 click would: the clicker's own command, through every check of a typed one.
 
+`home` prints the App Home tab as this user would see it in Slack (bot/home.py).
+
 Confirmations wait in a list, numbered as they come: `confirm` (or `cancel`) acts on the only
 one; with several, `confirm 2` or `confirm stop customers-etl` picks one, and a bare
 `confirm` lists them. Asking again for the same action on the same app replaces the older
@@ -44,7 +46,8 @@ from urllib.parse import urlsplit
 from bot.core import Core, Requester
 from bot.errors import ConfigError
 from bot.gathr.client import API_PATH, GathrClient
-from bot.messages import CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX, Message, code
+from bot.home import Home
+from bot.messages import CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX, HomeView, Message, code, home_view
 from bot.model import Action
 
 PROMPT = "gathr> "
@@ -55,6 +58,7 @@ HISTORY_LENGTH = 1000
 # A person's Slack ID: U… or, on Enterprise Grid, W… (groups S… and channels C… are not people).
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CLEAR_LINE = "\r\x1b[K"
+_SLACK_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")  # `<!date^…|fallback>` (bot.messages.slack_date)
 
 
 def check_user_id(user_id: str) -> str:
@@ -257,6 +261,10 @@ class ConsoleConversation:
                 terminal.after_output(self._out)
             self._out.flush()
 
+    def home(self, view: HomeView) -> None:
+        """The App Home as Slack would show it; Slack's time tokens as their fallback."""
+        self._print("[home tab]", Message(_SLACK_DATE.sub(r"\1", view.text())))
+
     def ephemeral(self, message: Message, *, replace: bool = False) -> None:
         token = _confirm_token(message)
         if token is not None:
@@ -438,6 +446,7 @@ def run_console(
     gathr_label: str | None = None,
     history: Path | None = HISTORY_FILE,
     stdin: TextIO | None = None,
+    home: Home | None = None,
 ) -> int:
     """Read commands until EOF or `quit`, then let running waits finish. Returns 0.
 
@@ -467,6 +476,9 @@ def run_console(
             if not line:
                 continue
             word, *rest = line.split()
+            if line == "home" and home is not None:  # the App Home tab, as this user would see it
+                conversation.home(home_view(home.content(user_id)))
+                continue
             if word in ("confirm", "cancel"):
                 awaiting, answer = conversation.take(rest)
                 if awaiting is None:

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from bot import audit, gates, messages, next_steps
 from bot.access import AccessPolicy
-from bot.actions import rows, spec
+from bot.actions import spec
 from bot.audit import Decision
 from bot.catalogue import Catalogue
 from bot.commands import parse
@@ -359,11 +359,7 @@ class Core:
             conversation.ephemeral(messages.no_default_to_clear())
 
     def _whoami(self, requester: Requester, conversation: Conversation) -> None:
-        grants = []
-        for row in rows():
-            if row.permission is not None:
-                held = self.access.held_for(requester.user_id, row.action)
-                grants.append((row.name, held.scopes, held.unknown_groups))
+        grants = [(name, held.scopes, held.unknown_groups) for name, held in self.access.abilities(requester.user_id)]
         default = self.defaults.get(requester.channel_id)
         self.audit(requester, Action.WHOAMI, "", Decision.ALLOWED, "shown")
         conversation.ephemeral(messages.whoami(requester.user_id, grants, default))

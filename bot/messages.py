@@ -7,9 +7,11 @@ Gathr goes through `esc()` so it cannot ping `<!channel>` or forge a link.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
+import time
 from dataclasses import dataclass, field
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
@@ -27,7 +29,9 @@ from bot.errors import (
     UsageError,
 )
 from bot.model import Action, AppStatus, AppType, Command, WorkflowStatus
+from bot.home import HomeContent, Part, Running, Watched
 from bot.next_steps import NextStep
+from bot.state.history import HistoryEntry
 
 CONFIRM_ACTION_ID = "gathr_confirm"
 CANCEL_ACTION_ID = "gathr_cancel"
@@ -911,17 +915,23 @@ def no_default_to_clear() -> Message:
     return _message("This channel has no default project to clear.")
 
 
-def whoami(
-    user_id: str, grants: Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]], default: str | None
-) -> Message:
-    """What `user_id` may do: (action, scopes held, groups not read) per guarded action."""
-    lines = [f"What {user(user_id)} may do:"]
+def grant_lines(grants: Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> list[str]:
+    """One line per guarded action: where the user may do it (whoami, the App Home)."""
+    lines = []
     for action, scopes, unknown in grants:
         where = f"in {scope_list(scopes)}" if scopes and "*/*" not in scopes else "everywhere"
         said = f"• *{esc(action)}*: {where if scopes else 'not allowed'}"
         if unknown:
             said += f" (user group {esc(', '.join(unknown))} could not be looked up)"
         lines.append(clamp(said, 600))
+    return lines
+
+
+def whoami(
+    user_id: str, grants: Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]], default: str | None
+) -> Message:
+    """What `user_id` may do: (action, scopes held, groups not read) per guarded action."""
+    lines = [f"What {user(user_id)} may do:", *grant_lines(grants)]
     if default:
         lines.append(f"This channel's default project: {code(default)}.")
     else:
@@ -937,3 +947,151 @@ def audit_line(user_id: str, channel_id: str, action: str, target: str, decision
     took = f" ({duration_s:.1f} s)" if duration_s is not None else ""
     icon = ":no_entry:" if decision == "denied" else ":white_check_mark:" if decision == "allowed" else ":grey_question:"
     return clamp(f"{icon} {code(user_id)} in <#{esc(channel_id)}>: {what}: {esc(decision)}, {esc(outcome)}{took}", 1_000)
+
+
+# -- the App Home (issue 14) ---------------------------------------------------------------
+
+# Slack's limits on a Home tab (views.publish): 100 blocks, a header's text 150, a section's
+# 3,000, and the whole view 250 kB of JSON. slack_sdk sends JSON with every non-ASCII
+# character escaped (`\uXXXX`: 6 bytes per UTF-16 unit), so the budgets below keep the worst
+# case, every character non-ASCII, at 6 x 27,600 units + the blocks' own JSON: under 200 kB.
+HOME_BLOCKS = 100
+HOME_VIEW_BYTES = 250_000
+HOME_BUDGETS = {"abilities": 3_000, "running": 9_000, "watched": 9_000, "history": 6_000}
+HOME_LINE = 500  # one item's line: a huge name cannot crowd out the others
+HOME_NAME = 120  # an app's, project's or workflow's name in a line
+HOME_CHANNELS_SHOWN = 5  # channels named beside a watched app
+
+
+@dataclass(frozen=True)
+class HomeSection:
+    heading: str  # plain text, a header block
+    texts: tuple[str, ...]  # mrkdwn, one section block each, each within Slack's limit
+
+
+@dataclass(frozen=True)
+class HomeView:
+    title: str  # plain text
+    context: str  # mrkdwn
+    sections: tuple[HomeSection, ...]
+
+    def text(self) -> str:
+        """The whole view as text: what the console prints, and the tests read."""
+        parts = [self.title, self.context]
+        for section in self.sections:
+            parts += [f"*{section.heading}*", *section.texts]
+        return "\n".join(parts)
+
+
+def bounded_chunks(lines: list[str], *, chunk: int, total: int, beyond: int = 0, more: str = "…and {} more") -> tuple[str, ...]:
+    """`lines` packed into texts of at most `chunk` UTF-16 units each, `total` in all; what
+    does not fit, and `beyond` more left out before, is one closing line: "…and N more"."""
+    reserve = slack_len(more.format(len(lines) + beyond)) + 1
+    chunks: list[list[str]] = [[]]
+    size = used = shown = 0
+    for line in lines:
+        cost = slack_len(line) + 1
+        if used + cost > total - reserve:
+            break
+        if chunks[-1] and size + cost > chunk - reserve:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += cost
+        used += cost
+        shown += 1
+    left = len(lines) - shown + beyond
+    if left:
+        chunks[-1].append(more.format(left))
+    return tuple("\n".join(texts) for texts in chunks if texts)
+
+
+def slack_date(epoch: float) -> str:
+    """A time Slack shows in each reader's own time zone; the fallback (and the console) in UTC."""
+    seconds = int(min(max(epoch, 0), 253_402_300_799))  # within year 9999
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+    return f"<!date^{seconds}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def channel(channel_id: str) -> str:
+    return f"<#{esc(channel_id)}>"
+
+
+def home_view(content: HomeContent, thread_link: Callable[[str, str], str | None] | None = None) -> HomeView:
+    """A user's App Home: what they may do, what runs now, watched apps, recent requests.
+    `thread_link(channel, ts)`: the address of a request's thread, where there is one."""
+    link = thread_link or (lambda _channel, _ts: None)
+    abilities = grant_lines(
+        (name, held.scopes, held.unknown_groups) for name, held in content.abilities
+    ) + [f"Type {code('/gathr help')} in a channel for every command."]
+    running = [_home_running(item, link) for item in content.running.items]
+    watched = [_home_watched(item) for item in content.watched.items]
+    history = [_home_history(entry) for entry in content.history.items]
+    return HomeView(
+        title="gathr-bot",
+        context=(
+            f"What {user(content.user_id)} may do with Gathr and what is going on, as of "
+            f"{slack_date(content.now)}. Open this tab again to refresh it."
+        ),
+        sections=(
+            HomeSection("What you may do", bounded_chunks(abilities, chunk=SECTION_LIMIT, total=HOME_BUDGETS["abilities"])),
+            _home_section("Running now", running, content.running, "running", "No request is running now."),
+            _home_section(
+                "Watched apps", watched, content.watched, "watched",
+                f"No channel watches an app you may see. In a channel, {usage(Action.WATCH)} adds one.",
+            ),
+            _home_section("Recent requests", history, content.history, "history", "No requests yet."),
+        ),
+    )
+
+
+def _home_section(heading: str, lines: list[str], part: Part[Any], budget: str, empty: str) -> HomeSection:
+    if part.unavailable:
+        texts: tuple[str, ...] = (
+            ":warning: gathr-bot cannot reach its state store just now, so this cannot be shown. "
+            "Open the tab again in a minute.",
+        )
+    elif not lines and not part.more:
+        texts = (empty,)
+    else:
+        texts = bounded_chunks(
+            [clamp(line, HOME_LINE) for line in lines], chunk=SECTION_LIMIT, total=HOME_BUDGETS[budget], beyond=part.more
+        )
+    return HomeSection(heading, texts)
+
+
+def _named(name: str) -> str:
+    """A name as the App Home shows it: cut short, so the rest of its line still shows."""
+    return clamp(name, HOME_NAME)
+
+
+def _home_running(item: Running, link: Callable[[str, str], str | None]) -> str:
+    record = item.record
+    command = dataclasses.replace(record.command, project=_named(record.command.project), app=_named(record.command.app))
+    where = f" in project {code(command.project)}" if command.project else ""
+    seen = status_word(record.last_status) if record.last_status else "no status yet"
+    line = f"• {short(command)}{where} by {user(record.user_id)}, {duration(item.elapsed)} so far: {seen}"
+    address = link(record.parent_channel, record.parent_ts) if record.parent_channel and record.parent_ts else None
+    return line + (f" (<{address}|thread>)" if address else f" in {channel(record.channel_id)}")
+
+
+def _home_watched(item: Watched) -> str:
+    named = [
+        channel(c) + (" (set by the operator)" if c in item.operator_channels else "")
+        for c in item.channels[:HOME_CHANNELS_SHOWN]
+    ]
+    if len(item.channels) > HOME_CHANNELS_SHOWN:
+        named.append(f"and {len(item.channels) - HOME_CHANNELS_SHOWN} more")
+    return f"• {code(_named(item.app))}: {status_word(item.status)}, watched in {', '.join(named)}"
+
+
+def _home_history(entry: HistoryEntry) -> str:
+    if entry.ended_at is None or entry.outcome is None:
+        outcome = "still running"
+    else:
+        outcome = f"{clamp(esc(entry.outcome), HOME_NAME * 2)} ({duration(entry.ended_at - entry.started_at)})"
+    project = f" in project {code(_named(entry.project))}" if entry.project else ""
+    return (
+        f"• {slack_date(entry.started_at)}: {user(entry.user_id)} *{esc(_named(entry.action))}* "
+        f"{code(_named(entry.name))}{project} in {channel(entry.channel_id)}: {outcome}"
+    )

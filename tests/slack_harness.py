@@ -33,6 +33,7 @@ from bot.slack.app import Service
 from tests.fakes.slack import (
     ApiCall,
     FakeSlack,
+    app_home_opened_payload,
     form_body,
     interactive_body,
     signed_http_headers,
@@ -112,7 +113,14 @@ class RunningBot:
         )
         return self.send_interactive(payload)
 
+    def open_home(self, user: str = REQUESTER, *, tab: str = "home") -> Ack:
+        """`user` opens the app's Home tab (`app_home_opened`). Returns the acknowledgement."""
+        return self.send_event(app_home_opened_payload(user, tab=tab))
+
     def send_command(self, payload: dict[str, str]) -> Ack:
+        raise NotImplementedError
+
+    def send_event(self, payload: dict[str, Any]) -> Ack:
         raise NotImplementedError
 
     def send_interactive(self, payload: dict[str, Any]) -> Ack:
@@ -144,6 +152,10 @@ class HttpBot(RunningBot):
         body = interactive_body(payload)
         return _ack_of(self.post_events(body, signed_http_headers(SIGNING_SECRET, body)))
 
+    def send_event(self, payload: dict[str, Any]) -> Ack:
+        body = json.dumps(payload)
+        return _ack_of(self.post_events(body, signed_http_headers(SIGNING_SECRET, body, content_type="application/json")))
+
     def healthz(self) -> requests.Response:
         return requests.get(f"{self.base_url}/healthz", timeout=SLACK_ACK_BUDGET)
 
@@ -157,6 +169,10 @@ class SocketModeBot(RunningBot):
 
     def send_interactive(self, payload: dict[str, Any]) -> Ack:
         envelope_id = self.fake.send_envelope("interactive", payload)
+        return _ack_of_envelope(self.fake.wait_for_ack(envelope_id, timeout=SLACK_ACK_BUDGET))
+
+    def send_event(self, payload: dict[str, Any]) -> Ack:
+        envelope_id = self.fake.send_envelope("events_api", payload)
         return _ack_of_envelope(self.fake.wait_for_ack(envelope_id, timeout=SLACK_ACK_BUDGET))
 
     def stop(self) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -242,3 +243,65 @@ def test_the_simulator_command_serves_the_spec_api_until_told_to_stop(
     finally:
         program.close()
     assert "Traceback" not in program.output()
+
+
+# -- the app's manifest: what no bot token can read (events, the Home tab) -----------------------
+
+REPO_MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
+
+
+def check_args(tmp_path: object, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GATHR_"))}
+    env.update(settings)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "check", *args],
+        capture_output=True, text=True, timeout=60, env=env, cwd=str(tmp_path),
+    )
+
+
+def test_a_manifest_in_the_working_directory_is_checked_and_what_it_lacks_named(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path
+) -> None:
+    old = REPO_MANIFEST.read_text().replace("    home_tab_enabled: true\n", "    home_tab_enabled: false\n")
+    old = old.replace("      - app_home_opened\n", "")
+    (tmp_path / "manifest.yml").write_text(old)
+
+    result = check(tmp_path, **good_settings(fake, sim))
+
+    assert result.returncode == 1  # run would start; the Home tab would stay empty
+    assert lines(result.stdout)[3] == (
+        "FAIL manifest.yml: bot event app_home_opened not subscribed (settings.event_subscriptions.bot_events); "
+        "the Home tab is off (features.app_home.home_tab_enabled); update the app from manifest.yml "
+        "(api.slack.com/apps, App Manifest) and reinstall it"
+    )
+    assert lines(result.stderr) == ["gathr-bot: 1 check failed; gathr-bot run would start, but fail"]
+
+
+def test_the_manifest_named_by_manifest_passes_when_it_has_all_gathr_bot_needs(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path
+) -> None:
+    result = check_args(tmp_path, "--manifest", str(REPO_MANIFEST), **good_settings(fake, sim))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lines(result.stdout)[3] == (
+        f"ok   manifest {REPO_MANIFEST}: the scopes, the app_home_opened event, the Home tab and interactivity"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "cannot be read (no such file)"), ("features: [unclosed", "is not YAML or JSON"),
+     ("just words", "it is not an app manifest (a mapping of fields)")],
+    ids=["missing", "not-yaml", "not-a-manifest"],
+)
+def test_a_manifest_that_cannot_be_read_is_one_line(
+    fake: FakeSlack, sim: Simulator, tmp_path: Path, content: str | None, problem: str
+) -> None:
+    path = tmp_path / "exported.json"
+    if content is not None:
+        path.write_text(content)
+
+    result = check_args(tmp_path, "--manifest", str(path), **good_settings(fake, sim))
+
+    assert result.returncode == 1
+    assert lines(result.stdout)[3] == f"FAIL manifest {path}: {problem}"

@@ -487,3 +487,16 @@ def test_a_click_is_held_to_the_clickers_allow_lists() -> None:
     assert "asked to tell this channel when `customers-etl` changes state" in said_after(out, "click watch")
     assert "You are not allowed to *stop* Gathr apps." in second.split("\n> ", 1)[0]
     assert "asked to *stop*" not in out
+
+
+def test_home_prints_the_app_home_as_slack_would_show_it() -> None:
+    result = run_console("watch orders-etl\nhome\n", "--simulate")
+
+    assert result.returncode == 0, result.stderr
+    home = result.stdout.split("> home\n", 1)[1]
+    assert home.startswith("[home tab] gathr-bot\n")
+    assert re.search(r"What <@UCONSOLE> may do with Gathr and what is going on, as of \d{4}-\d\d-\d\d \d\d:\d\d UTC\.", home)
+    assert "• *start*: everywhere" in home
+    assert "• `orders-etl`: :white_circle: *STOPPED*, watched in <#CCONSOLE>" in home
+    assert "No request is running now." in home and "No requests yet." in home
+    assert "<!date" not in home  # Slack's time token, shown as its fallback

@@ -26,6 +26,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.access import AccessPolicy, CachedGroupLookup
 from bot.core import Core
+from bot.home import Home
 from bot.wiring import build_core
 from bot.slack.redelivery import envelope_key
 from bot.state.seen import SEEN_TTL, MemorySeenRequests, SeenRequests
@@ -35,6 +36,7 @@ from bot.logsafe import ThrottledLog
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run, state_url
 from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
+from bot.slack.app_home import HomePublisher
 from bot.slack.audit_channel import AuditChannel
 from bot.slack.conversation import SlackNotifier, SlackOutbox, resumed_conversation, retry_handlers
 from bot.slack.listeners import Installation, register
@@ -116,6 +118,7 @@ def build_app(
     listener_executor: Executor,
     seen: SeenRequests | None = None,
     installation: Installation | None = None,
+    home: HomePublisher | None = None,
 ) -> App:
     """The Bolt app. Calls `auth.test` here at start-up, so no request waits on it.
 
@@ -139,7 +142,7 @@ def build_app(
         raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
     installation = Installation.of(client) if installation is None else installation
     seen = MemorySeenRequests() if seen is None else seen  # (an empty store is falsy)
-    register(app, core, seen=seen, installation=installation, logger=log)
+    register(app, core, seen=seen, installation=installation, logger=log, home=home)
     return app
 
 
@@ -247,6 +250,8 @@ class Service:
             leases=self.store.leases if self.store.url.kind == "redis" else None,  # several workers
             audit_sink=self.audit_channel,
         )
+        # The App Home: read from the same stores, published on threads of its own.
+        self.home = HomePublisher(self.client, Home.of(self.core, self.store.stores, settings))
         secret = settings.slack_signing_secret
         self.seen: SeenRequests = self.store.seen
         # Bolt's own default, made here so that stop() can shut it.
@@ -257,6 +262,7 @@ class Service:
             signing_secret=None if settings.socket_mode else (secret.get_secret_value() if secret else ""),
             listener_executor=self._listeners,
             seen=self.seen,
+            home=self.home,
         )
         self.host = host
         self.stopped = threading.Event()
@@ -329,6 +335,7 @@ class Service:
         notifier.shutdown(wait=False)
         wait_for_futures(notices, timeout=max(0.0, deadline - time.monotonic()))
         server.join(max(0.0, deadline - time.monotonic()))
+        self.home.stop()
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         if self.audit_channel is not None:  # the last lines, as the budget allows
             self.audit_channel.stop(timeout=min(AUDIT_FLUSH, max(0.0, deadline - time.monotonic())))

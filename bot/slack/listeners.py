@@ -27,6 +27,7 @@ from bot.core import Conversation, Core, Requester
 from bot.errors import ConfigError, StoreUnavailable
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX, Message
 from bot.model import Command
+from bot.slack.app_home import HomePublisher
 from bot.slack.conversation import SlackConversation
 from bot.slack.redelivery import request_key, team_of
 from bot.startup import unreachable_reason
@@ -91,6 +92,7 @@ class Listeners:
     installation: Installation
     logger: logging.Logger = log
     conversation: ConversationFactory = SlackConversation
+    home: HomePublisher | None = None
 
     def command(self, ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         """`/gathr <text>`: help and usage errors answered inside the ack, the rest run once
@@ -179,6 +181,15 @@ class Listeners:
             lambda: self.core.click(clicker, token, accepted, conversation, in_channel=in_channel)
         )
 
+    def home_opened(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        """`app_home_opened` (Bolt acks events itself): the Home tab's view, published on
+        the home's own threads. A repeat only publishes it again, so none is looked up."""
+        if self.home is None or event.get("tab") != "home" or self.foreign(body, "Home tab event"):
+            return
+        user_id = str(event.get("user") or "")
+        if user_id:
+            self.home.opened(user_id)
+
     def foreign(self, body: dict[str, Any], what: str) -> bool:
         """True (and logged) for a payload of another workspace, organisation or app."""
         why = self.installation.foreign(body)
@@ -220,14 +231,17 @@ def register(
     seen: SeenRequests,
     installation: Installation,
     logger: logging.Logger = log,
+    home: HomePublisher | None = None,
 ) -> Listeners:
-    """Register the `/gathr` command, the Confirm and Cancel clicks and the next-step
-    buttons' clicks on `app`."""
-    listeners = Listeners(core=core, seen=seen, installation=installation, logger=logger)
+    """Register the `/gathr` command, the Confirm and Cancel clicks, the next-step buttons'
+    clicks and (with a `home`) the App Home's `app_home_opened` on `app`."""
+    listeners = Listeners(core=core, seen=seen, installation=installation, logger=logger, home=home)
     app.command("/gathr")(listeners.command)
     app.action(CONFIRM_ACTION_ID)(listeners.confirm)
     app.action(CANCEL_ACTION_ID)(listeners.cancel)
     app.action(re.compile(f"^{re.escape(NEXT_STEP_ACTION_PREFIX)}[a-z]+$"))(listeners.next_step)
+    if home is not None:
+        app.event("app_home_opened")(listeners.home_opened)
     return listeners
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "ApiCall",
     "FakeSlack",
     "ResponseUrlPost",
+    "app_home_opened_payload",
     "block_actions_payload",
     "close_socket_mode_handler",
     "fake_slack",
@@ -170,6 +171,7 @@ class FakeSlack:
         self._calls: list[ApiCall] = []
         self._posts: list[ResponseUrlPost] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
+        self._homes: dict[str, list[dict[str, Any]]] = {}  # user -> views published, oldest first
         self._faults: list[_Fault] = []
         self._url_faults: dict[str, list[_UrlFault]] = {}
         self._invalid_auth = False
@@ -576,6 +578,42 @@ class FakeSlack:
             return _error("no_text")
         return {"ok": True, "message_ts": self._next_ts()}
 
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A Home tab view, checked as Slack does: a user, a home view, 100 blocks at most,
+        250 kB at most (as sent); kept as that user's home."""
+        user_id, view = str(params.get("user_id") or ""), params.get("view")
+        raw = view if isinstance(view, str) else json.dumps(view)
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                return _error("invalid_arguments")
+        if not user_id:
+            return _error("user_not_found")
+        if not isinstance(view, dict) or view.get("type") != "home" or not isinstance(view.get("blocks"), list):
+            return _error("invalid_arguments")
+        if len(raw.encode()) > 250_000:
+            return _error("view_too_large")
+        if not 0 < len(view["blocks"]) <= 100:
+            return _error("invalid_blocks")
+        published = {**view, "id": f"V{next(self._ts):08d}", "team_id": TEAM_ID, "app_id": APP_ID}
+        self._homes.setdefault(user_id, []).append(published)
+        return {"ok": True, "view": dict(published)}
+
+    def homes(self, user_id: str) -> list[dict[str, Any]]:
+        """The views published to `user_id`'s Home tab, oldest first."""
+        with self._lock:
+            return [dict(view) for view in self._homes.get(user_id, [])]
+
+    def wait_for_home(self, user_id: str, count: int = 1, timeout: float = 5.0) -> dict[str, Any]:
+        """Block until `count` views were published to `user_id`'s Home tab; the last of them."""
+
+        def ready() -> dict[str, Any] | None:
+            views = self._homes.get(user_id, [])
+            return dict(views[count - 1]) if len(views) >= count else None
+
+        return self._wait(ready, timeout, lambda: f"home view #{count} of {user_id}")
+
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
             "ok": True,
@@ -677,6 +715,7 @@ _BUILTIN = {
     "auth.test": "_auth_test",
     "usergroups.users.list": "_usergroups_users_list",
     "apps.connections.open": "_apps_connections_open",
+    "views.publish": "_views_publish",
 }
 
 
@@ -870,6 +909,34 @@ def block_actions_payload(
             "text": "",
         }
     return payload
+
+
+def app_home_opened_payload(
+    user_id: str = "U111",
+    *,
+    tab: str = "home",
+    team_id: str = TEAM_ID,
+    api_app_id: str = APP_ID,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """The Events API body of `app_home_opened`: the HTTP JSON body, and the Socket Mode
+    ``events_api`` payload."""
+    return {
+        "token": "fake-verification-token",
+        "team_id": team_id,
+        "api_app_id": api_app_id,
+        "event": {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": "D0HOME",
+            "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        },
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True}],
+    }
 
 
 def form_body(fields: Mapping[str, str]) -> str:
