@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
@@ -184,7 +185,8 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     scheduler = ThreadScheduler()
     access = AccessPolicy.everyone() if simulate and user is None else None
     conversation = ConsoleConversation(sys.stdout)
-    core = build_core(settings, scheduler=scheduler, access=access, notifier=conversation)
+    # The wall clock, as `run` has: the history's times are dates (`/gathr history`).
+    core = build_core(settings, scheduler=scheduler, access=access, notifier=conversation, clock=time.time)
     if core.watches is not None:
         core.watches.start()
     try:

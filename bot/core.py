@@ -31,6 +31,7 @@ from bot.conversation import Conversation
 from bot.errors import GathrError, StoreUnavailable, UsageError, UserError
 from bot.gates import Ask, Stop
 from bot.gathr.client import GathrClient
+from bot.history_writer import HistoryWriter
 from bot.messages import Message
 from bot.model import Action, AppStatus, Command, Requester, WorkflowStatus
 from bot.rate_limit import UserRateLimit
@@ -39,6 +40,8 @@ from bot.request import ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
 from bot.state.defaults import ChannelDefaults, MemoryChannelDefaults
 from bot.state.confirmations import Confirmations, MemoryConfirmations
+from bot.state.history import MemoryRequestHistory, RequestHistory
+from bot.state.last_updates import LastUpdates, MemoryLastUpdates
 from bot.state.locks import AppLocks, Holder, MemoryAppLocks
 from bot.state.waits import MemoryRunningWaits, RunningWaits, WaitRecord
 from bot.wait_leases import WaitLeases
@@ -69,6 +72,8 @@ class Core:
         locks: AppLocks | None = None,
         confirmations: Confirmations | None = None,
         waits: RunningWaits | None = None,
+        history: RequestHistory | None = None,
+        last_updates: LastUpdates | None = None,
         catalogue: Catalogue | None = None,
         clock: Callable[[], float] | None = None,
         hands_over: bool = False,
@@ -113,6 +118,11 @@ class Core:
         self.rate_limit = rate_limit  # None: no limit
         self.defaults: ChannelDefaults = defaults if defaults is not None else MemoryChannelDefaults()
         self.audit_sink = audit_sink  # the audit channel (GATHR_AUDIT_CHANNEL), if any
+        # The recent requests and each app's last update fields: written by each change,
+        # read by `/gathr history` (and by any surface, through these protocols).
+        self.history: RequestHistory = MemoryRequestHistory() if history is None else history
+        self.last_updates: LastUpdates = MemoryLastUpdates() if last_updates is None else last_updates
+        self._history_writer = HistoryWriter(self.history, self.last_updates)
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -494,6 +504,7 @@ class Core:
             tracker=self,
             waits=self._wait_records,
             clock=self.clock,
+            history=self._history_writer,
         )
 
     def resume(self, place: Callable[[WaitRecord], tuple[Conversation, object]]) -> int:

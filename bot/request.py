@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot import audit, messages
@@ -19,6 +19,7 @@ from bot.conversation import Conversation, where_posted
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, StoreUnavailable, UserError
 from bot.gathr import refusals
 from bot.gathr.client import GathrClient
+from bot.history_writer import HistoryWriter
 from bot.messages import Message
 from bot.model import Action, AppStatus, Command, Requester, WorkflowStatus
 from bot.scheduling import Scheduler
@@ -62,6 +63,8 @@ class RequestParts:
     tracker: Tracker
     waits: RunningWaits  # where each wait keeps its record
     clock: Callable[[], float] | None = None  # the records' clock (wall time); None: the scheduler's
+    # The request history and the last update fields (in memory unless handed the store's).
+    history: HistoryWriter = field(default_factory=HistoryWriter)
 
 
 class ChangeRequest:
@@ -94,12 +97,19 @@ class ChangeRequest:
         self.replied = False  # the thread has replies
         self.wait: StatusWait[AppStatus] | StatusWait[WorkflowStatus] | None = None
         self.superseded_by = ""
+        self._history_outcome = ""  # what the history says where it says more than the audit
 
     def _elapsed(self) -> float:
         return self.parts.scheduler.now() - self.started
 
+    def _now(self) -> float:
+        """The time on the records' clock (the wall clock where they outlive the process)."""
+        return (self.parts.clock or self.parts.scheduler.now)()
+
     def begin(self) -> None:
-        """Run the request up to its wait. Whatever breaks, the app and the watch are freed."""
+        """Run the request up to its wait. Whatever breaks, the app and the watch are freed.
+        Its history entry (under its lock's token, which its kept wait shares) begins here."""
+        self.parts.history.begun(self.holder.token, self.requester, self.command, self._now())
         try:
             self._begin()
         except Exception:
@@ -132,9 +142,11 @@ class ChangeRequest:
             return
         self._reply(messages.accepted_reply(said))
         if command.action is Action.UPDATE:
+            self.parts.history.updated(command)
             self.finish(messages.state_updated(), "updated", reply=False)
             return
         if not wait:
+            self._history_outcome = f"accepted: {said}" if said else "accepted"
             self.finish(messages.state_accepted(command, waiting=False), "accepted", reply=False)
             return
         self._follow(messages.state_accepted(command, waiting=True))
@@ -244,7 +256,7 @@ class ChangeRequest:
         """The wait as plain data on the records' clock (its key: the token of the app lock
         it holds)."""
         channel, ts = where_posted(self.parent, self.requester.channel_id)
-        now = (self.parts.clock or self.parts.scheduler.now)()
+        now = self._now()
         return WaitRecord(
             key=self.holder.token,
             user_id=self.requester.user_id,
@@ -266,7 +278,7 @@ class ChangeRequest:
         if self.parts.watches is not None:
             self.parts.watches.hold(self.command.app, self.requester.channel_id)
             self.holding = True
-        now = (self.parts.clock or self.parts.scheduler.now)()
+        now = self._now()
         self._reply(messages.resumed_reply(self.command.app, record.last_status))
         self._start_wait(timeout=max(0.0, record.deadline - now), last=record.last_status)
 
@@ -383,3 +395,4 @@ class ChangeRequest:
         self.parts.audit(
             self.requester, self.command.action, self.command.target, Decision.ALLOWED, outcome, self.started
         )
+        self.parts.history.ended(self.holder.token, self.command, self._history_outcome or outcome, self._now())

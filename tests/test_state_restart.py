@@ -17,6 +17,8 @@ import pytest
 from bot.gathr.simulator import Simulator
 from bot.messages import CONFIRM_ACTION_ID
 from bot.model import AppStatus
+from bot.state.history import HistoryEntry
+from bot.state.store import open_store, parse_state_url
 from tests.fakes.slack import FakeSlack
 from tests.programs import RunningProgram, gathr_bot
 from tests.slack_harness import CHANNEL, REQUESTER, fake, gathr_calls, sim  # noqa: F401
@@ -102,6 +104,20 @@ def test_a_start_whose_worker_stops_mid_wait_is_reported_running_after_a_restart
     assert "RUNNING" in replies[-1]
     assert sum("is now" in text for text in replies) == 1, replies  # STARTING told once, before the restart
     assert len(replies) == 4, replies  # accepted, STARTING, resumed, RUNNING
+    # The history entry the first worker began is the one the second finished.
+    [entry] = until(lambda: [e for e in history(tmp_path) if e.outcome == "RUNNING"] or None, "RUNNING in the history", programs)
+    assert (entry.user_id, entry.action, entry.project, entry.name) == (REQUESTER, "start", "sales", "orders-etl")
+    assert len(history(tmp_path)) == 1
+    assert entry.ended_at is not None and entry.ended_at >= entry.started_at
+
+
+def history(folder: Path) -> list[HistoryEntry]:
+    """The request history kept in the file, as the store reads it."""
+    store = open_store(parse_state_url(f"sqlite:///{(folder / STATE_FILE).resolve()}"))
+    try:
+        return store.stores.history.recent(10)
+    finally:
+        store.close()
 
 
 def restarted(first: RunningProgram, env: dict[str, str], folder: Path, programs: list[RunningProgram]) -> RunningProgram:
