@@ -31,6 +31,7 @@ from bot.conversation import Conversation
 from bot.errors import GathrError, StoreUnavailable, UsageError, UserError
 from bot.gates import Ask, Stop
 from bot.gathr.client import GathrClient
+from bot.history_view import visible_history
 from bot.history_writer import HistoryWriter
 from bot.messages import Message
 from bot.model import Action, AppStatus, Command, Requester, WorkflowStatus
@@ -320,6 +321,8 @@ class Core:
             self._default(requester, command, conversation)
         elif command.action is Action.WHOAMI:
             self._whoami(requester, conversation)
+        elif command.action is Action.HISTORY:
+            self._history(requester, command, conversation)
         elif self.watches is None:
             conversation.ephemeral(messages.watches_unavailable())
         elif command.action is Action.WATCH:
@@ -372,6 +375,12 @@ class Core:
         default = self.defaults.get(requester.channel_id)
         self.audit(requester, Action.WHOAMI, "", Decision.ALLOWED, "shown")
         conversation.ephemeral(messages.whoami(requester.user_id, grants, default))
+
+    def _history(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        """The last requests the requester may see, to them only; from the store, not Gathr."""
+        shown = visible_history(self.history, self.access, requester.user_id, name=command.app or None)
+        self.audit(requester, command.action, command.app, Decision.ALLOWED, f"{len(shown)} shown")
+        conversation.ephemeral(messages.history_list(shown, self.clock(), command.app))
 
     def _watch(
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard

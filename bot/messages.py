@@ -7,6 +7,7 @@ Gathr goes through `esc()` so it cannot ping `<!channel>` or forge a link.
 
 from __future__ import annotations
 
+import datetime
 import shlex
 from dataclasses import dataclass, field
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.model import Action, AppStatus, AppType, Command, WorkflowStatus
+from bot.state.history import HistoryEntry
 
 CONFIRM_ACTION_ID = "gathr_confirm"
 CANCEL_ACTION_ID = "gathr_cancel"
@@ -874,3 +876,36 @@ def audit_line(user_id: str, channel_id: str, action: str, target: str, decision
     took = f" ({duration_s:.1f} s)" if duration_s is not None else ""
     icon = ":no_entry:" if decision == "denied" else ":white_check_mark:" if decision == "allowed" else ":grey_question:"
     return clamp(f"{icon} {code(user_id)} in <#{esc(channel_id)}>: {what}: {esc(decision)}, {esc(outcome)}{took}", 1_000)
+
+
+# -- the request history (`/gathr history`) -------------------------------------------------
+
+NO_HISTORY = "No start, stop, update or trigger"
+
+
+def slack_date(epoch: float) -> str:
+    """A time as Slack shows it in the reader's own time zone ("Today 14:03"), with the
+    UTC date and time for a client (or the console) that cannot."""
+    plain = datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{plain}>"
+
+
+def history_list(entries: list[HistoryEntry], now: float, name: str = "") -> Message:
+    """The last requests, newest first, one line each: when, who, what, how it ended (or
+    that it runs), how long it took."""
+    of = f" of {code(clamp(name, 120))}" if name else ""
+    if not entries:
+        return _message(f"{NO_HISTORY}{of} in the history yet.")
+    lines = []
+    for entry in entries:
+        target = f"{entry.project}/{entry.name}" if entry.project else entry.name
+        if entry.outcome is None or entry.ended_at is None:
+            ended = f"running ({duration(now - entry.started_at)} so far)"
+        else:
+            ended = f"{esc(clamp(entry.outcome, 120))} ({duration(entry.ended_at - entry.started_at)})"
+        lines.append(
+            f"• {slack_date(entry.started_at)} {user(clamp(entry.user_id, 40))} {esc(clamp(entry.action, 20))} "
+            f"{code(clamp(target, 120))}: {ended}"
+        )
+    title = f"The last {len(entries)} request{'s' if len(entries) != 1 else ''}{of}, newest first:"
+    return _message(bounded_lines([title, *lines], SECTION_LIMIT, "…and {} more"))
