@@ -658,7 +658,7 @@ def interrupted_reply(app: str | Command) -> Message:
     )
 
 
-def resumed_reply(app: str, last: AppStatus | None) -> Message:
+def resumed_reply(app: str, last: AppStatus | WorkflowStatus | None) -> Message:
     seen = f" (last seen {status_word(last)})" if last is not None else ""
     return _message(f":recycle: gathr-bot restarted; following {code(app)}{seen} again, to its final status.")
 

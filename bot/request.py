@@ -216,7 +216,7 @@ class ChangeRequest:
             files=command.files,
         )
 
-    def _start_wait(self, timeout: float | None = None, last: AppStatus | None = None) -> None:
+    def _start_wait(self, timeout: float | None = None, last: AppStatus | WorkflowStatus | None = None) -> None:
         """Follow the app (or the workflow) for `timeout` seconds (the policy's by default),
         having last seen `last` (a resumed wait's)."""
         parts, command = self.parts, self.command
@@ -231,6 +231,7 @@ class ChangeRequest:
                 idle=spec(command.action).idle,
                 scheduler=parts.scheduler,
                 policy=policy,
+                last=last if isinstance(last, WorkflowStatus) else None,
             )
         else:
             self.wait = StatusWait(
@@ -241,7 +242,7 @@ class ChangeRequest:
                 on_done=self._waited,
                 scheduler=parts.scheduler,
                 policy=policy,
-                last=last,
+                last=last if isinstance(last, AppStatus) else None,
             )
         if not parts.tracker.track_wait(self):
             self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
@@ -252,7 +253,7 @@ class ChangeRequest:
             log.warning("the wait of %s could not be kept in the store: %s", self.command.target, error)
         self.wait.start()  # schedules nothing if a shutdown has already ended it
 
-    def _record(self, *, timeout: float, last: AppStatus | None) -> WaitRecord:
+    def _record(self, *, timeout: float, last: AppStatus | WorkflowStatus | None) -> WaitRecord:
         """The wait as plain data on the records' clock (its key: the token of the app lock
         it holds)."""
         channel, ts = where_posted(self.parent, self.requester.channel_id)
@@ -313,11 +314,10 @@ class ChangeRequest:
     ) -> None:
         if self.finished:  # ended (superseded) while this status was on its way
             return
-        if isinstance(new, AppStatus):  # a workflow's record keeps no status yet
-            try:
-                self.parts.waits.set_status(self.holder.token, new)
-            except StoreUnavailable as error:  # the thread is still told
-                log.warning("the status of %s could not be kept in the store: %s", self.command.target, error)
+        try:  # an app's status, or a workflow's: what a resumed wait goes on from
+            self.parts.waits.set_status(self.holder.token, new)
+        except StoreUnavailable as error:  # the thread is still told
+            log.warning("the status of %s could not be kept in the store: %s", self.command.target, error)
         if self.parts.watches is not None and isinstance(new, AppStatus):
             self.parts.watches.observed(
                 self.command.app,

@@ -25,7 +25,7 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.model import AppStatus
+from bot.model import AppStatus, WorkflowStatus
 from bot.state.confirmations import Confirmation
 from bot.state.history import HISTORY_LIMIT, HistoryEntry
 from bot.state.last_updates import UpdateFields
@@ -247,7 +247,7 @@ class RedisRunningWaits:
 
         self._store.multi(queue)
 
-    def set_status(self, key: str, status: AppStatus) -> bool:
+    def set_status(self, key: str, status: AppStatus | WorkflowStatus) -> bool:
         return bool(
             self._store.run(self._set_status, [WAITS, WAIT_STATUS], [key, status.value])
         )
@@ -261,7 +261,7 @@ class RedisRunningWaits:
         for key, raw in records.items():
             status = statuses.get(key)
             record = WaitRecord.from_plain(json.loads(raw))
-            waits.append(replace(record, last_status=None if status is None else AppStatus(text(status))))
+            waits.append(replace(record, last_status=record.status_of(None if status is None else text(status))))
         return sorted(waits, key=lambda record: (record.started, record.key))
 
 

@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.model import AppStatus
+from bot.model import AppStatus, WorkflowStatus
 from bot.state.confirmations import Confirmation
 from bot.state.history import HISTORY_LIMIT, HistoryEntry
 from bot.state.last_updates import UpdateFields
@@ -140,7 +140,7 @@ class SqliteRunningWaits:
             )
         )
 
-    def set_status(self, key: str, status: AppStatus) -> bool:
+    def set_status(self, key: str, status: AppStatus | WorkflowStatus) -> bool:
         return self._store.transaction(
             lambda db: db.execute("UPDATE waits SET last_status = ? WHERE key = ?", (status.value, key)).rowcount == 1
         )
@@ -156,7 +156,7 @@ class SqliteRunningWaits:
 
 
 def with_status(record: WaitRecord, status: str | None) -> WaitRecord:
-    return replace(record, last_status=None if status is None else AppStatus(status))
+    return replace(record, last_status=record.status_of(status))
 
 
 class SqliteChannelWatches:
