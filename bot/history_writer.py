@@ -39,9 +39,9 @@ class HistoryWriter:
         )
         _quietly(f"the history entry of {command.target}", lambda: self.history.begin(entry))
 
-    def ended(self, request_id: str, command: Command, outcome: str, now: float) -> None:
+    def ended(self, request_id: str, target: str, outcome: str, now: float) -> None:
         _quietly(
-            f"the outcome of {command.target} in the history",
+            f"the outcome of {target} in the history",
             lambda: self.history.finish(request_id, short(outcome), now),
         )
 

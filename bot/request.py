@@ -31,6 +31,9 @@ from bot.watches import WatchBoard
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "an internal error; it has been logged."
+# The outcome (audit, history) of a request whose fate Gathr alone knows: its worker stopped
+# while it was on its way.
+IN_FLIGHT = "unknown: gathr-bot stopped while the request was on its way to Gathr"
 
 
 class Tracker(Protocol):
@@ -299,7 +302,7 @@ class ChangeRequest:
         self._reply(messages.in_flight_reply(self.command))
         self._report_end(
             messages.state_in_flight(self.command, self._elapsed()),
-            "unknown: gathr-bot stopped while the request was on its way to Gathr",
+            IN_FLIGHT,
             reply=False,
         )
 
@@ -395,4 +398,4 @@ class ChangeRequest:
         self.parts.audit(
             self.requester, self.command.action, self.command.target, Decision.ALLOWED, outcome, self.started
         )
-        self.parts.history.ended(self.holder.token, self.command, self._history_outcome or outcome, self._now())
+        self.parts.history.ended(self.holder.token, self.command.target, self._history_outcome or outcome, self._now())

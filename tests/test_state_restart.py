@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bot.gathr.simulator import Simulator
+from bot.gathr.simulator import Fault, Simulator
 from bot.messages import CONFIRM_ACTION_ID
 from bot.model import AppStatus
 from bot.state.history import HistoryEntry
@@ -186,3 +186,26 @@ def test_a_change_of_a_watched_app_while_the_bot_was_down_is_told_when_it_is_bac
         programs,
     )
     assert "STOPPED" in told[0]["text"] and "RUNNING" in told[0]["text"]  # now STOPPED (was RUNNING)
+
+
+def test_a_start_whose_worker_is_killed_while_it_is_on_its_way_to_gathr_leaves_the_app_free(
+    fake: FakeSlack, sim: Simulator, programs: list[RunningProgram], tmp_path: Path
+) -> None:
+    """Killed before any wait was kept: nobody resumes the request, so the restart frees the
+    app lock it held (else the app would be "busy" for ever) and ends its history entry."""
+    env = environment(fake, sim)
+    first = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
+    programs.append(first)
+    fake.wait_connected(timeout=DEADLINE, count=1)
+    sim.inject(Fault(status=200, body=b'{"status": "Success", "message": "late"}', delay=5.0, path_contains="/start"))
+    fake.send_envelope("slash_commands", fake.slash_command_payload("start sales orders-etl", user_id=REQUESTER))
+    until(lambda: gathr_calls(sim, "POST", "/start") or None, "the start on its way to Gathr", programs)
+
+    restarted(first, env, tmp_path, programs)
+    fake.send_envelope("slash_commands", fake.slash_command_payload("start sales orders-etl", user_id=REQUESTER, response_name="again"))
+
+    until(lambda: len(gathr_calls(sim, "POST", "/start")) == 2 or None, "the second start sent", programs)
+    assert not any("busy" in str(r) for r in fake.responses("again"))
+    ended = until(lambda: [e for e in history(tmp_path) if e.outcome and e.outcome.startswith("unknown: ")] or None,
+                  "the first request's entry ended", programs)
+    assert len(ended) == 1
