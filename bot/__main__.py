@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -192,7 +193,10 @@ def _console(settings: Settings, *, simulate: bool, user: str | None) -> int:
     access = AccessPolicy.everyone() if simulate and user is None else None
     conversation = ConsoleConversation(sys.stdout)
     stores = memory_stores()
-    core = build_core(settings, scheduler=scheduler, access=access, notifier=conversation, stores=stores)
+    # The wall clock, as `run` has: the history's times are dates (`/gathr history`).
+    core = build_core(
+        settings, scheduler=scheduler, access=access, notifier=conversation, stores=stores, clock=time.time
+    )
     if core.watches is not None:
         core.watches.start()
     try:

@@ -31,6 +31,7 @@ class ActionSpec:
     # of its name ("component-id" -> component_id). With `many`, the last takes one word
     # or more, each a comma-separated list (update's files).
     positionals: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()  # the last positionals, which may be left out
     many: bool = False
     wait_flags: bool = False  # takes --wait / --no-wait
     clear_flag: bool = False  # takes --clear instead of its arguments (default)
@@ -222,6 +223,21 @@ _ROWS = (
         about="Shows the workflow's status in this channel: STOPPED, ACTIVE, ERROR or PAUSED.",
         example="/gathr workflow sales nightly-load",
         summary="show a workflow's status",
+    ),
+    ActionSpec(
+        Action.HISTORY,
+        "/gathr history [<app>]",
+        ("app",),
+        optional=("app",),
+        permission=Action.STATUS,  # it only reads, and shows only what its reader may see the status of
+        may="see the *history* of requests",
+        about=(
+            "Shows the last requests (start, stop, update, trigger), newest first: who asked, what, "
+            "when, how each ended and how long it took; naming an app (or a workflow), only its own. "
+            "Only you see it, and only the apps whose status you may see."
+        ),
+        example="/gathr history orders-etl",
+        summary="the last requests, shown to you only",
     ),
     ActionSpec(Action.HELP, "/gathr help [action]"),
 )

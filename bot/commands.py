@@ -8,7 +8,7 @@ Grammar (CONTRACT §3), words split as a shell splits them:
     update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]
     trigger <project> <workflow> [--wait | --no-wait] | workflow <project> <workflow>
     watch <app> [--type ...] | unwatch <app> | watches | default <project> | default --clear
-    whoami | help [action]
+    whoami | history [<app>] | help [action]
 
 A start or stop without a project takes the channel's default (the core fills it in).
 
@@ -113,6 +113,8 @@ def parse_words(words: list[str], table: Mapping[Action, ActionSpec] = ACTIONS) 
         return Command(action, clear=True)
     if row.project_defaults and len(positionals) == len(names) - 1 and positionals:
         names = names[1:]  # no project: the channel's default, which the core looks up
+    while names and names[-1] in row.optional and len(positionals) < len(names):
+        names = names[:-1]  # left out: `history` with no app
     if len(positionals) < len(names):
         missing = names[len(positionals)]
         raise UsageError(f"missing <{missing}>", row.usage)

@@ -58,7 +58,9 @@ HISTORY_LENGTH = 1000
 # A person's Slack ID: U… or, on Enterprise Grid, W… (groups S… and channels C… are not people).
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CLEAR_LINE = "\r\x1b[K"
-_SLACK_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")  # `<!date^…|fallback>` (bot.messages.slack_date)
+# Slack's `<!date^epoch^format|fallback>` (bot.messages.slack_date): a terminal shows the
+# fallback's plain words.
+_SLACK_DATE = re.compile(r"<!date\^[^|<>]*\|([^<>]*)>")
 
 
 def check_user_id(user_id: str) -> str:
@@ -248,7 +250,7 @@ class ConsoleConversation:
 
     def _print(self, prefix: str, message: Message) -> None:
         # Slack escapes &, < and > in mrkdwn; a terminal shows the characters themselves.
-        lines = html.unescape(message.text).splitlines() or [""]
+        lines = html.unescape(_SLACK_DATE.sub(r"\1", message.text)).splitlines() or [""]
         with self._lock:
             late = threading.current_thread() is not self._main
             terminal = self._terminal if late else None

@@ -31,17 +31,21 @@ from bot.conversation import Conversation
 from bot.errors import GathrError, StoreUnavailable, UsageError, UserError
 from bot.gates import Ask, Stop
 from bot.gathr.client import GathrClient
+from bot.history_view import visible_history
+from bot.history_writer import HistoryWriter
 from bot.messages import Message
 from bot.model import Action, AppStatus, Command, Requester, WorkflowStatus
 from bot.rate_limit import UserRateLimit
 from bot.read import Read
-from bot.request import ChangeRequest, RequestParts
+from bot.request import IN_FLIGHT, ChangeRequest, RequestParts
 from bot.scheduling import Scheduler
 from bot.state.defaults import ChannelDefaults, MemoryChannelDefaults
 from bot.state.confirmations import Confirmations, MemoryConfirmations
+from bot.state.history import MemoryRequestHistory, RequestHistory
+from bot.state.last_updates import LastUpdates, MemoryLastUpdates
 from bot.state.locks import AppLocks, Holder, MemoryAppLocks
 from bot.state.waits import MemoryRunningWaits, RunningWaits, WaitRecord
-from bot.wait_leases import WaitLeases
+from bot.wait_leases import LEASE_TTL, WaitLeases
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
 
@@ -69,6 +73,8 @@ class Core:
         locks: AppLocks | None = None,
         confirmations: Confirmations | None = None,
         waits: RunningWaits | None = None,
+        history: RequestHistory | None = None,
+        last_updates: LastUpdates | None = None,
         catalogue: Catalogue | None = None,
         clock: Callable[[], float] | None = None,
         hands_over: bool = False,
@@ -107,12 +113,19 @@ class Core:
         # The status and watch requests whose read of Gathr is in flight: a shutdown tells
         # them that no answer will come.
         self._reading: set[Read] = set()
+        # The lock tokens of this worker's own running changes: alive, whatever the store says.
+        self._holding: set[str] = set()
         self._state_lock = threading.Lock()
         self._closing = False
         self.watches = watches
         self.rate_limit = rate_limit  # None: no limit
         self.defaults: ChannelDefaults = defaults if defaults is not None else MemoryChannelDefaults()
         self.audit_sink = audit_sink  # the audit channel (GATHR_AUDIT_CHANNEL), if any
+        # The recent requests and each app's last update fields: written by each change,
+        # read by `/gathr history` (and by any surface, through these protocols).
+        self.history: RequestHistory = MemoryRequestHistory() if history is None else history
+        self.last_updates: LastUpdates = MemoryLastUpdates() if last_updates is None else last_updates
+        self._history_writer = HistoryWriter(self.history, self.last_updates)
 
     # -- entry points for surfaces --------------------------------------------------------
 
@@ -315,6 +328,8 @@ class Core:
             self._default(requester, command, conversation)
         elif command.action is Action.WHOAMI:
             self._whoami(requester, conversation)
+        elif command.action is Action.HISTORY:
+            self._history(requester, command, conversation)
         elif self.watches is None:
             conversation.ephemeral(messages.watches_unavailable())
         elif command.action is Action.WATCH:
@@ -363,6 +378,12 @@ class Core:
         default = self.defaults.get(requester.channel_id)
         self.audit(requester, Action.WHOAMI, "", Decision.ALLOWED, "shown")
         conversation.ephemeral(messages.whoami(requester.user_id, grants, default))
+
+    def _history(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        """The last requests the requester may see, to them only; from the store, not Gathr."""
+        shown = visible_history(self.history, self.access, requester.user_id, name=command.app or None)
+        self.audit(requester, command.action, command.app, Decision.ALLOWED, f"{len(shown)} shown")
+        conversation.ephemeral(messages.history_list(shown, self.clock(), command.app))
 
     def _watch(
         self, requester: Requester, command: Command, conversation: Conversation, board: WatchBoard
@@ -483,6 +504,7 @@ class Core:
             self.audit(requester, command.action, command.target, Decision.ALLOWED, "busy")
             conversation.ephemeral(self._busy_message(command, current, requester.user_id))
             return
+        self._hold(holder.token)
         request = ChangeRequest(self._parts(), requester, command, conversation, holder, started)
         request.begin()
 
@@ -498,6 +520,7 @@ class Core:
             tracker=self,
             waits=self._wait_records,
             clock=self.clock,
+            history=self._history_writer,
         )
 
     def resume(self, place: Callable[[WaitRecord], tuple[Conversation, object]]) -> int:
@@ -508,16 +531,38 @@ class Core:
             self.scheduler.submit(functools.partial(self._resume, record, place))
 
         if self.following is not None:  # only the waits no live worker follows, now and later
-            return self.following.start(resume_one)
+            return self.following.start(resume_one, also=self._free_dead_locks)
         records = self._wait_records.all()
         for record in records:
             resume_one(record)
+        self._free_dead_locks(records)  # one worker: the holders of the others are gone
         return len(records)
+
+    def _free_dead_locks(self, records: list[WaitRecord] | None = None) -> None:
+        """Free every app lock whose holder died while its request was on its way to Gathr:
+        no wait was kept, so nobody would ever end it. Alive: a kept wait's (it is resumed),
+        this worker's own, one under a live worker's lease, or (several workers) one taken
+        less than a lease's time ago, whose worker may not have leased it yet."""
+        kept = {record.key for record in (self._wait_records.all() if records is None else records)}
+        now = self.clock()
+        for app, holder in self._locks.held().items():
+            with self._state_lock:
+                mine = holder.token in self._holding
+            if mine or holder.token in kept:
+                continue
+            if self.following is not None and (
+                now - holder.since < LEASE_TTL or self.following.alive(holder.token)
+            ):
+                continue
+            if self._locks.release(app, holder.token):
+                log.warning("%s was held by a request whose worker stopped before a wait was kept: freed", app)
+                self._history_writer.ended(holder.token, app, IN_FLIGHT, now)
 
     def _resume(self, record: WaitRecord, place: Callable[[WaitRecord], tuple[Conversation, object]]) -> None:
         conversation, parent = place(record)
         command = record.command
         holder = Holder(record.user_id, command.action, record.started, record.key)
+        self._hold(holder.token)
         current = self._locks.acquire(_held(command), holder)
         if current is not None and current.token != record.key:
             log.warning("resuming the wait of %s: its lock is held by another request", command.target)
@@ -571,9 +616,17 @@ class Core:
         with self._state_lock:
             self._sending.discard(request)
 
+    def _hold(self, token: str) -> None:
+        """A change of this worker holds its app from now: leased, where workers share a store."""
+        with self._state_lock:
+            self._holding.add(token)
+        if self.following is not None:
+            self.following.claim(token)
+
     def finished(self, request: ChangeRequest) -> None:
         """The request has ended: forget it, and free its app."""
         with self._state_lock:
+            self._holding.discard(request.holder.token)
             if self._waiting.get(_held(request.command)) is request:
                 del self._waiting[_held(request.command)]
             self._sending.discard(request)

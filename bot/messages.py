@@ -666,7 +666,7 @@ def interrupted_reply(app: str | Command) -> Message:
     )
 
 
-def resumed_reply(app: str, last: AppStatus | None) -> Message:
+def resumed_reply(app: str, last: AppStatus | WorkflowStatus | None) -> Message:
     seen = f" (last seen {status_word(last)})" if last is not None else ""
     return _message(f":recycle: gathr-bot restarted; following {code(app)}{seen} again, to its final status.")
 
@@ -1095,3 +1095,30 @@ def _home_history(entry: HistoryEntry) -> str:
         f"• {slack_date(entry.started_at)}: {user(entry.user_id)} *{esc(_named(entry.action))}* "
         f"{code(_named(entry.name))}{project} in {channel(entry.channel_id)}: {outcome}"
     )
+
+
+# -- the request history (`/gathr history`) -------------------------------------------------
+
+NO_HISTORY = "No start, stop, update or trigger"
+
+
+
+def history_list(entries: list[HistoryEntry], now: float, name: str = "") -> Message:
+    """The last requests, newest first, one line each: when, who, what, how it ended (or
+    that it runs), how long it took."""
+    of = f" of {code(clamp(name, 120))}" if name else ""
+    if not entries:
+        return _message(f"{NO_HISTORY}{of} in the history yet.")
+    lines = []
+    for entry in entries:
+        target = f"{entry.project}/{entry.name}" if entry.project else entry.name
+        if entry.outcome is None or entry.ended_at is None:
+            ended = f"running ({duration(now - entry.started_at)} so far)"
+        else:
+            ended = f"{esc(clamp(entry.outcome, 120))} ({duration(entry.ended_at - entry.started_at)})"
+        lines.append(
+            f"• {slack_date(entry.started_at)} {user(clamp(entry.user_id, 40))} {esc(clamp(entry.action, 20))} "
+            f"{code(clamp(target, 120))}: {ended}"
+        )
+    title = f"The last {len(entries)} request{'s' if len(entries) != 1 else ''}{of}, newest first:"
+    return _message(bounded_lines([title, *lines], SECTION_LIMIT, "…and {} more"))

@@ -62,6 +62,7 @@ class Action(enum.StrEnum):
     WHOAMI = "whoami"
     TRIGGER = "trigger"
     WORKFLOW = "workflow"
+    HISTORY = "history"
     HELP = "help"
 
 

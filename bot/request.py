@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot import audit, messages, next_steps
@@ -19,6 +19,7 @@ from bot.conversation import Conversation, thread_posted, where_posted
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, StoreUnavailable, UserError
 from bot.gathr import refusals
 from bot.gathr.client import GathrClient
+from bot.history_writer import HistoryWriter
 from bot.messages import Message
 from bot.model import Action, AppStatus, Command, Requester, WorkflowStatus
 from bot.next_steps import NextStep
@@ -31,6 +32,9 @@ from bot.watches import WatchBoard
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "an internal error; it has been logged."
+# The outcome (audit, history) of a request whose fate Gathr alone knows: its worker stopped
+# while it was on its way.
+IN_FLIGHT = "unknown: gathr-bot stopped while the request was on its way to Gathr"
 
 
 class Tracker(Protocol):
@@ -63,6 +67,8 @@ class RequestParts:
     tracker: Tracker
     waits: RunningWaits  # where each wait keeps its record
     clock: Callable[[], float] | None = None  # the records' clock (wall time); None: the scheduler's
+    # The request history and the last update fields (in memory unless handed the store's).
+    history: HistoryWriter = field(default_factory=HistoryWriter)
 
 
 class ChangeRequest:
@@ -95,12 +101,19 @@ class ChangeRequest:
         self.replied = False  # the thread has replies
         self.wait: StatusWait[AppStatus] | StatusWait[WorkflowStatus] | None = None
         self.superseded_by = ""
+        self._history_outcome = ""  # what the history says where it says more than the audit
 
     def _elapsed(self) -> float:
         return self.parts.scheduler.now() - self.started
 
+    def _now(self) -> float:
+        """The time on the records' clock (the wall clock where they outlive the process)."""
+        return (self.parts.clock or self.parts.scheduler.now)()
+
     def begin(self) -> None:
-        """Run the request up to its wait. Whatever breaks, the app and the watch are freed."""
+        """Run the request up to its wait. Whatever breaks, the app and the watch are freed.
+        Its history entry (under its lock's token, which its kept wait shares) begins here."""
+        self.parts.history.begun(self.holder.token, self.requester, self.command, self._now())
         try:
             self._begin()
         except Exception:
@@ -133,9 +146,11 @@ class ChangeRequest:
             return
         self._reply(messages.accepted_reply(said))
         if command.action is Action.UPDATE:
+            self.parts.history.updated(command)
             self.finish(messages.state_updated(), "updated", reply=False, steps=next_steps.settled(command))
             return
         if not wait:
+            self._history_outcome = f"accepted: {said}" if said else "accepted"
             steps = next_steps.settled(command, next_steps.headed(command))
             self.finish(messages.state_accepted(command, waiting=False), "accepted", reply=False, steps=steps)
             return
@@ -215,7 +230,7 @@ class ChangeRequest:
             files=command.files,
         )
 
-    def _start_wait(self, timeout: float | None = None, last: AppStatus | None = None) -> None:
+    def _start_wait(self, timeout: float | None = None, last: AppStatus | WorkflowStatus | None = None) -> None:
         """Follow the app (or the workflow) for `timeout` seconds (the policy's by default),
         having last seen `last` (a resumed wait's)."""
         parts, command = self.parts, self.command
@@ -230,6 +245,7 @@ class ChangeRequest:
                 idle=spec(command.action).idle,
                 scheduler=parts.scheduler,
                 policy=policy,
+                last=last if isinstance(last, WorkflowStatus) else None,
             )
         else:
             self.wait = StatusWait(
@@ -240,7 +256,7 @@ class ChangeRequest:
                 on_done=self._waited,
                 scheduler=parts.scheduler,
                 policy=policy,
-                last=last,
+                last=last if isinstance(last, AppStatus) else None,
             )
         if not parts.tracker.track_wait(self):
             self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
@@ -251,11 +267,11 @@ class ChangeRequest:
             log.warning("the wait of %s could not be kept in the store: %s", self.command.target, error)
         self.wait.start()  # schedules nothing if a shutdown has already ended it
 
-    def _record(self, *, timeout: float, last: AppStatus | None) -> WaitRecord:
+    def _record(self, *, timeout: float, last: AppStatus | WorkflowStatus | None) -> WaitRecord:
         """The wait as plain data on the records' clock (its key: the token of the app lock
         it holds)."""
         channel, ts = where_posted(self.parent, self.requester.channel_id)
-        now = (self.parts.clock or self.parts.scheduler.now)()
+        now = self._now()
         return WaitRecord(
             key=self.holder.token,
             user_id=self.requester.user_id,
@@ -277,7 +293,7 @@ class ChangeRequest:
         if self.parts.watches is not None:
             self.parts.watches.hold(self.command.app, self.requester.channel_id)
             self.holding = True
-        now = (self.parts.clock or self.parts.scheduler.now)()
+        now = self._now()
         self._reply(messages.resumed_reply(self.command.app, record.last_status))
         self._start_wait(timeout=max(0.0, record.deadline - now), last=record.last_status)
 
@@ -300,7 +316,7 @@ class ChangeRequest:
         self._reply(messages.in_flight_reply(self.command))
         self._report_end(
             messages.state_in_flight(self.command, self._elapsed()),
-            "unknown: gathr-bot stopped while the request was on its way to Gathr",
+            IN_FLIGHT,
             reply=False,
             steps=self._unsettled(),
         )
@@ -316,11 +332,10 @@ class ChangeRequest:
     ) -> None:
         if self.finished:  # ended (superseded) while this status was on its way
             return
-        if isinstance(new, AppStatus):  # a workflow's record keeps no status yet
-            try:
-                self.parts.waits.set_status(self.holder.token, new)
-            except StoreUnavailable as error:  # the thread is still told
-                log.warning("the status of %s could not be kept in the store: %s", self.command.target, error)
+        try:  # an app's status, or a workflow's: what a resumed wait goes on from
+            self.parts.waits.set_status(self.holder.token, new)
+        except StoreUnavailable as error:  # the thread is still told
+            log.warning("the status of %s could not be kept in the store: %s", self.command.target, error)
         if self.parts.watches is not None and isinstance(new, AppStatus):
             self.parts.watches.observed(
                 self.command.app,
@@ -405,3 +420,4 @@ class ChangeRequest:
         self.parts.audit(
             self.requester, self.command.action, self.command.target, Decision.ALLOWED, outcome, self.started
         )
+        self.parts.history.ended(self.holder.token, self.command.target, self._history_outcome or outcome, self._now())

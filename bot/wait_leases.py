@@ -49,20 +49,31 @@ class WaitLeases:
         self._mine: set[str] = set()
         self._lock = threading.Lock()
         self._resume: Callable[[WaitRecord], None] = lambda record: None
+        self._also: Callable[[], None] = lambda: None
         self._handle: Handle | None = None
         self._stopped = False
 
-    def start(self, resume: Callable[[WaitRecord], None]) -> int:
+    def start(self, resume: Callable[[WaitRecord], None], *, also: Callable[[], None] = lambda: None) -> int:
         """Hand every kept wait this worker does not follow to the scheduler, to be taken if
-        no live worker follows it (and then `resume`d), then keep renewing and sweeping. How
-        many waits were handed out now (those another worker follows among them)."""
+        no live worker follows it (and then `resume`d), then keep renewing and sweeping (and
+        calling `also`: the core's sweep of dead holders' locks). How many waits were handed
+        out now (those another worker follows among them)."""
         self._resume = resume
+        self._also = also
         handed = self._sweep()
         self._schedule()
         return handed
 
+    def alive(self, key: str) -> bool:
+        """A live worker (this one or another) follows `key`: a wait, or a request on its way."""
+        with self._lock:
+            if key in self._mine:
+                return True
+        return self._leases.owner(lease_name(key)) is not None
+
     def claim(self, key: str) -> None:
-        """This worker follows the wait `key` (a new one, or one it resumes)."""
+        """This worker follows the request `key`: from its app lock on (while it is on its way
+        to Gathr, so that no other worker takes the lock for a dead one's), through its wait."""
         try:
             self._leases.take(lease_name(key), self.owner, self._ttl)
         except StoreUnavailable as error:  # renewed on the next tick, if the store is back
@@ -105,6 +116,7 @@ class WaitLeases:
                     log.warning("the lease of a wait lapsed; another worker may follow it too")
                     self._leases.take(lease_name(key), self.owner, self._ttl)
             self._sweep()
+            self._also()
         except StoreUnavailable as error:
             log.warning("the leases of the waits could not be renewed: %s", error)
         except Exception:

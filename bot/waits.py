@@ -86,7 +86,8 @@ class StatusWait(Generic[S]):
         self.app = app
         self._final: frozenset[S] = final
         self._idle: frozenset[S] = idle
-        self._ran = False  # a state outside `final` was seen
+        # A state outside `final` was seen (by this wait, or before a restart: `last`).
+        self._ran = last is not None and last not in final
         self._idle_reads = 0
         self._read_status: Callable[[str], S] = read_status
         self._scheduler = scheduler

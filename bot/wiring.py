@@ -91,6 +91,8 @@ def build_core(
         confirmations=stores.confirmations,
         waits=stores.waits,
         defaults=stores.defaults,
+        history=stores.history,
+        last_updates=stores.last_updates,
         catalogue=catalogue,
         clock=clock,
         hands_over=hands_over,

@@ -40,7 +40,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.model import Action, AppStatus, Command
+from bot.actions import spec
+from bot.model import Action, AppStatus, Command, WorkflowStatus
 from bot.state.confirmations import Confirmation, Confirmations
 from bot.state.locks import AppLocks, Holder
 from bot.state.records import Record
@@ -72,7 +73,13 @@ wait_records = st.builds(
     parent_channel=names,
     parent_ts=names,
     thread_ts=names,
-    last_status=st.none() | st.sampled_from(AppStatus),
+).flatmap(
+    # The last status seen is of the record's kind: an app's, or a triggered workflow's.
+    lambda record: st.builds(
+        dataclasses.replace,
+        st.just(record),
+        last_status=st.none() | st.sampled_from(WorkflowStatus if spec(record.command.action).workflow else AppStatus),
+    )
 )
 records = st.one_of(holders, confirmations, wait_records)
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -367,6 +374,18 @@ class RunningWaitsContract:
 
         assert open_store().set_status(record.key, AppStatus.STARTING) is True
         assert self.mine(store, record.key) == [dataclasses.replace(record, last_status=AppStatus.STARTING)]
+
+    def test_a_workflows_wait_keeps_the_workflows_status(self, open_store: Callable[[], RunningWaits]) -> None:
+        record = dataclasses.replace(
+            wait_record(), command=Command(Action.TRIGGER, "sales", "nightly-load"), last_status=WorkflowStatus.STOPPED
+        )
+        open_store().put(record)
+        assert self.mine(open_store(), record.key) == [record]
+
+        assert open_store().set_status(record.key, WorkflowStatus.ACTIVE) is True
+        [kept] = self.mine(open_store(), record.key)
+        assert kept.last_status is WorkflowStatus.ACTIVE
+        assert kept == dataclasses.replace(record, last_status=WorkflowStatus.ACTIVE)
 
     def test_a_status_for_no_record_keeps_nothing(self, open_store: Callable[[], RunningWaits]) -> None:
         store, key = open_store(), unique("wait")

@@ -66,9 +66,9 @@ def test_a_start_waits_for_running_and_a_stop_for_stopped_and_nothing_else_waits
 
 def test_the_permissions_of_today() -> None:
     # unwatch is governed by the watch list, watches by the status list, help by none.
-    # default goes with start (or stop: its or_permissions), whoami with none.
+    # default goes with start (or stop: its or_permissions), whoami with none, history with status.
     assert {action: spec(action).permission for action in Action} == {
-        **LIST_OF, Action.HELP: None, Action.WHOAMI: None, Action.DEFAULT: Action.START
+        **LIST_OF, Action.HELP: None, Action.WHOAMI: None, Action.DEFAULT: Action.START, Action.HISTORY: Action.STATUS
     }
     assert spec(Action.DEFAULT).or_permissions == (Action.STOP,)
 
@@ -115,6 +115,8 @@ def test_parse_demands_the_positionals_of_the_row(action: Action) -> None:
         if row.project_defaults and len(given) == len(row.positionals) - 1:
             # one word short: the project is left to the channel's default
             assert parse(" ".join([action.value, *given])) == Command(action, app=given[0])
+        elif name in row.optional:  # may be left out: history with no app
+            assert parse(" ".join([action.value, *given])) == Command(action)
         else:
             error = refused(" ".join([action.value, *given]))
             assert error.problem == f"missing <{name}>"

@@ -60,7 +60,7 @@ def test_all_well_exits_0_after_asking_slack_and_gathr(fake: FakeSlack, sim: Sim
         "ok   settings complete for Socket Mode",
         "ok   Slack bot token (team T111, bot BBOT)",
         "ok   Slack app token (Socket Mode may connect)",
-        "ok   state store sqlite:///gathr-bot.sqlite3 (schema 4, writable)",
+        "ok   state store sqlite:///gathr-bot.sqlite3 (schema 5, writable)",
         f"ok   Gathr API at {sim.base_url}/api/v1/application/ (token accepted)",
     ]
     assert result.stderr == ""
@@ -81,7 +81,7 @@ def test_each_problem_is_one_line_and_the_exit_is_not_zero(fake: FakeSlack, sim:
         "ok   settings complete for Socket Mode",
         "FAIL Slack bot token: missing scopes chat:write.public, usergroups:read; reinstall the app from manifest.yml",
         "ok   Slack app token (Socket Mode may connect)",
-        "ok   state store sqlite:///gathr-bot.sqlite3 (schema 4, writable)",
+        "ok   state store sqlite:///gathr-bot.sqlite3 (schema 5, writable)",
         "FAIL Gathr token: Gathr refused the token (HTTP 401); check GATHR_TOKEN",
     ]
     assert lines(result.stderr) == ["gathr-bot: 2 checks failed; gathr-bot run would start, but fail"]
@@ -101,7 +101,7 @@ def test_missing_settings_and_unreachable_services_are_named(fake: FakeSlack, si
     assert lines(result.stdout) == [
         "FAIL GATHR_TOKEN: is required but not set",
         "FAIL Slack bot token: Slack refused it (invalid_auth); check SLACK_BOT_TOKEN",
-        "ok   state store sqlite:///gathr-bot.sqlite3 (schema 4, writable)",
+        "ok   state store sqlite:///gathr-bot.sqlite3 (schema 5, writable)",
     ]
     assert lines(result.stderr) == ["gathr-bot: 2 checks failed; gathr-bot run would not start"]
 

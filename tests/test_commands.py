@@ -560,6 +560,8 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         Action.TRIGGER, Action.WORKFLOW,
     ):
         _assert_good_name(command.app)
+    elif command.action is Action.HISTORY:  # an app, or none
+        assert command.project == "" and (command.app == "" or _assert_good_name(command.app) is None)
     elif command.action is Action.DEFAULT:
         assert command.clear or _assert_good_name(command.project) is None
         assert command.app == ""

@@ -17,7 +17,7 @@ from bot.core import Core, Requester
 from bot.gathr.client import GathrClient
 from bot.gathr.simulator import Simulator
 from bot.messages import Message
-from bot.model import Action, AppStatus, Command
+from bot.model import Action, AppStatus, Command, WorkflowStatus
 from bot.scheduling import ManualScheduler
 from bot.settings import Settings
 from bot.slack.conversation import PostedMessage, resumed_conversation
@@ -248,6 +248,27 @@ def test_a_kept_wait_goes_on_in_its_thread_with_its_lock_and_sends_gathr_nothing
     assert "*RUNNING* after" in talk.last("edit", "P1").text
     assert not [r for r in sim.requests if r.method == "POST"]
     assert stored.waits.all() == [] and stored.locks.held() == {}
+
+
+def test_a_triggered_workflows_wait_keeps_its_last_status_and_resumes_from_it(
+    stored: Stored, sim: Simulator
+) -> None:
+    trigger = Command(Action.TRIGGER, project="sales", app="nightly-load")
+    stored.core.run(U1, trigger, RecordingConversation())
+    stored.scheduler.advance(POLICY.interval)
+    [record] = stored.waits.all()
+    assert record.last_status is WorkflowStatus.ACTIVE  # kept, as an app's wait keeps its own
+
+    # After a restart: the wait goes on from ACTIVE, so the first STOPPED is the run's end.
+    stored.waits.remove(record.key)
+    stored.locks.release("workflow sales/nightly-load", record.key)
+    talk = resume_kept(stored, dataclasses.replace(record, key="kept", parent_ts="P1", thread_ts="P1"))
+    resumed = talk.of("reply", "P1")[0].text
+    assert "last seen" in resumed and "*ACTIVE*" in resumed
+    sim.set_workflow_status("nightly-load", WorkflowStatus.STOPPED)
+    stored.scheduler.advance(POLICY.interval)
+    assert stored.waits.all() == []
+    assert "STOPPED" in talk.last("edit", "P1").text
 
 
 def test_a_kept_wait_past_its_deadline_reads_the_status_once_and_reports_it(stored: Stored, sim: Simulator) -> None:

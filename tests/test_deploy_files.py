@@ -150,6 +150,16 @@ def test_app_json_documents_every_setting_with_its_description_and_required_flag
         assert "value" not in variable or name not in secret_names(), f"{name}: a secret with a value"
 
 
+def test_app_json_adds_the_key_value_store_whose_redis_url_the_bot_reads(app_json: dict[str, Any]) -> None:
+    """Heroku's Key-Value Store (the `heroku-redis` add-on) sets REDIS_URL, the store used
+    while GATHR_STATE_URL is unset: waits, watches and the history outlive a dyno's restart."""
+    plans = [addon if isinstance(addon, str) else addon["plan"] for addon in app_json["addons"]]
+    assert "heroku-redis:mini" in plans
+    attached = [a for a in app_json["addons"] if not isinstance(a, str) and a["plan"] == "heroku-redis:mini"]
+    assert all(a.get("as", "REDIS") == "REDIS" for a in attached)  # so REDIS_URL, not another name
+    assert "ssl_cert_reqs=none" in app_json["env"]["GATHR_STATE_URL"]["description"]
+
+
 def test_every_setting_app_json_declares_is_in_the_readme(app_json: dict[str, Any]) -> None:
     readme = (ROOT / "README.md").read_text()
     for name in app_json["env"]:
@@ -160,11 +170,25 @@ def test_every_setting_app_json_declares_is_in_the_readme(app_json: dict[str, An
 
 
 @pytest.fixture(scope="module")
-def render_worker() -> dict[str, Any]:
-    blueprint = yaml.safe_load((ROOT / "render.yaml").read_text())
-    [service] = blueprint["services"]
-    loaded: dict[str, Any] = service
+def render_services() -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = yaml.safe_load((ROOT / "render.yaml").read_text())["services"]
     return loaded
+
+
+@pytest.fixture(scope="module")
+def render_worker(render_services: list[dict[str, Any]]) -> dict[str, Any]:
+    [service] = [s for s in render_services if s["type"] != "keyvalue"]
+    return service
+
+
+def test_render_wires_a_key_value_instance_to_redis_url(
+    render_services: list[dict[str, Any]], render_worker: dict[str, Any]
+) -> None:
+    [store] = [s for s in render_services if s["type"] == "keyvalue"]
+    assert store["ipAllowList"] == []  # reached from the worker only, over Render's private network
+    assert store["maxmemoryPolicy"] == "noeviction"  # state, not a cache: never dropped to make room
+    [wired] = [v for v in render_worker["envVars"] if v["key"] == "REDIS_URL"]
+    assert wired["fromService"] == {"type": "keyvalue", "name": store["name"], "property": "connectionString"}
 
 
 def test_render_runs_a_background_worker_with_the_procfile_s_command(render_worker: dict[str, Any]) -> None:
@@ -176,7 +200,7 @@ def test_render_runs_a_background_worker_with_the_procfile_s_command(render_work
 
 def test_render_asks_for_every_secret_and_stores_none(render_worker: dict[str, Any]) -> None:
     variables = {entry["key"]: entry for entry in render_worker["envVars"]}
-    assert set(variables) <= setting_names() | {"PYTHON_VERSION"}
+    assert set(variables) <= setting_names() | {"PYTHON_VERSION", "REDIS_URL"}
     for name in REQUIRED_FOR_THE_WORKER:
         assert variables[name] == {"key": name, "sync": False}, name
     for name in secret_names() & set(variables):

@@ -18,6 +18,7 @@ from bot import messages
 from bot.errors import BotError, GathrError, GathrNoAnswer, GathrRejected, UsageError
 from bot.messages import Message
 from bot.model import Action, AppStatus, AppType, Command, WorkflowStatus
+from bot.state.history import HistoryEntry
 from tests.slack_limits import MESSAGE_TEXT, SECTION_TEXT, assert_fits, units
 
 # Astral characters (2 UTF-16 units each), characters Slack escapes (&, <, > grow to 4-5),
@@ -63,6 +64,11 @@ HUGE_VALUES: dict[Any, list[Any]] = {
     str | None: [None, HUGE],
     # whoami: (action, scopes held, groups not read) per action
     Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]]: [[(HUGE, (HUGE,) * 50, (HUGE,) * 50)] * 20],
+    # history: the most a page shows, every field huge, ended and running
+    list[HistoryEntry]: [
+        [HistoryEntry(HUGE, HUGE, HUGE, HUGE, HUGE, HUGE, 1e9, ended_at=2e9 if n % 2 else None,
+                      outcome=HUGE if n % 2 else None) for n in range(50)]
+    ],
 }
 
 

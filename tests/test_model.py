@@ -35,7 +35,7 @@ IN_PROGRESS = {AppStatus.STARTING}  # the only state the spec has on the way to 
 # CONTRACT §3: the words a user types.
 ACTION_WORDS = {
     "start", "stop", "status", "update", "watch", "unwatch", "watches", "trigger", "workflow",
-    "default", "whoami", "help",
+    "default", "whoami", "history", "help",
 }
 
 

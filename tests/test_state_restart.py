@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bot.gathr.simulator import Simulator
+from bot.gathr.simulator import Fault, Simulator
 from bot.messages import CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX
 from bot.model import AppStatus
+from bot.state.history import HistoryEntry
+from bot.state.store import open_store, parse_state_url
 from tests.fakes.slack import FakeSlack
 from tests.programs import RunningProgram, gathr_bot
 from tests.slack_harness import CHANNEL, REQUESTER, fake, gathr_calls, sim  # noqa: F401
@@ -102,6 +104,20 @@ def test_a_start_whose_worker_stops_mid_wait_is_reported_running_after_a_restart
     assert "RUNNING" in replies[-1]
     assert sum("is now" in text for text in replies) == 1, replies  # STARTING told once, before the restart
     assert len(replies) == 4, replies  # accepted, STARTING, resumed, RUNNING
+    # The history entry the first worker began is the one the second finished.
+    [entry] = until(lambda: [e for e in history(tmp_path) if e.outcome == "RUNNING"] or None, "RUNNING in the history", programs)
+    assert (entry.user_id, entry.action, entry.project, entry.name) == (REQUESTER, "start", "sales", "orders-etl")
+    assert len(history(tmp_path)) == 1
+    assert entry.ended_at is not None and entry.ended_at >= entry.started_at
+
+
+def history(folder: Path) -> list[HistoryEntry]:
+    """The request history kept in the file, as the store reads it."""
+    store = open_store(parse_state_url(f"sqlite:///{(folder / STATE_FILE).resolve()}"))
+    try:
+        return store.stores.history.recent(10)
+    finally:
+        store.close()
 
 
 def restarted(first: RunningProgram, env: dict[str, str], folder: Path, programs: list[RunningProgram]) -> RunningProgram:
@@ -203,3 +219,26 @@ def test_a_next_step_button_shown_before_a_restart_is_clicked_after_it(
     )
     assert "*stop*" in stopped["text"]
     assert len(gathr_calls(sim, "POST", "/stop")) == 1
+
+
+def test_a_start_whose_worker_is_killed_while_it_is_on_its_way_to_gathr_leaves_the_app_free(
+    fake: FakeSlack, sim: Simulator, programs: list[RunningProgram], tmp_path: Path
+) -> None:
+    """Killed before any wait was kept: nobody resumes the request, so the restart frees the
+    app lock it held (else the app would be "busy" for ever) and ends its history entry."""
+    env = environment(fake, sim)
+    first = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
+    programs.append(first)
+    fake.wait_connected(timeout=DEADLINE, count=1)
+    sim.inject(Fault(status=200, body=b'{"status": "Success", "message": "late"}', delay=5.0, path_contains="/start"))
+    fake.send_envelope("slash_commands", fake.slash_command_payload("start sales orders-etl", user_id=REQUESTER))
+    until(lambda: gathr_calls(sim, "POST", "/start") or None, "the start on its way to Gathr", programs)
+
+    restarted(first, env, tmp_path, programs)
+    fake.send_envelope("slash_commands", fake.slash_command_payload("start sales orders-etl", user_id=REQUESTER, response_name="again"))
+
+    until(lambda: len(gathr_calls(sim, "POST", "/start")) == 2 or None, "the second start sent", programs)
+    assert not any("busy" in str(r) for r in fake.responses("again"))
+    ended = until(lambda: [e for e in history(tmp_path) if e.outcome and e.outcome.startswith("unknown: ")] or None,
+                  "the first request's entry ended", programs)
+    assert len(ended) == 1

@@ -286,7 +286,7 @@ def test_check_fails_an_unusable_store_as_run_would(tmp_path: Path) -> None:
 def test_check_warns_of_the_default_file_on_a_heroku_dyno(tmp_path: Path) -> None:
     result = run("check", tmp_path, DYNO="worker.1")
 
-    assert "ok   state store sqlite:///gathr-bot.sqlite3 (schema 4, writable)" in result.stdout
+    assert "ok   state store sqlite:///gathr-bot.sqlite3 (schema 5, writable)" in result.stdout
     assert "warn state store sqlite:///gathr-bot.sqlite3: this Heroku dyno's files are lost" in result.stdout
     assert (tmp_path / "gathr-bot.sqlite3").exists()  # where run would keep it: the working directory
 

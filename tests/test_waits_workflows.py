@@ -17,7 +17,8 @@ IDLE = frozenset({WorkflowStatus.STOPPED})
 
 
 def follow(
-    scheduler: ManualScheduler, gathr: GathrClient, project: str, workflow: str, *, idle: frozenset[WorkflowStatus] = IDLE
+    scheduler: ManualScheduler, gathr: GathrClient, project: str, workflow: str, *, idle: frozenset[WorkflowStatus] = IDLE,
+    last: WorkflowStatus | None = None,
 ) -> tuple[list[tuple[WorkflowStatus | None, WorkflowStatus]], list[WaitResult[WorkflowStatus]]]:
     changes: list[tuple[WorkflowStatus | None, WorkflowStatus]] = []
     results: list[WaitResult[WorkflowStatus]] = []
@@ -30,6 +31,7 @@ def follow(
         on_change=lambda old, new, _elapsed: changes.append((old, new)),
         on_done=results.append,
         idle=idle,
+        last=last,
     )
     wait.start()
     return changes, results
@@ -75,6 +77,16 @@ def test_stopped_before_the_run_is_seen_is_not_its_end(
         (WorkflowStatus.ACTIVE, WorkflowStatus.STOPPED),
     ]
     assert [(r.end, r.status) for r in results] == [(WaitEnd.REACHED, WorkflowStatus.STOPPED)]
+
+
+def test_a_wait_resumed_having_seen_the_run_ends_at_the_first_stopped(
+    scheduler: ManualScheduler, sim: Simulator, gathr: GathrClient
+) -> None:
+    """Resumed after a restart with ACTIVE last seen (its kept record): STOPPED is the run's end."""
+    changes, results = follow(scheduler, gathr, "sales", "nightly-load", last=WorkflowStatus.ACTIVE)
+    scheduler.advance(5.0)
+    assert changes == [(WorkflowStatus.ACTIVE, WorkflowStatus.STOPPED)]
+    assert [(r.end, r.status, r.polls) for r in results] == [(WaitEnd.REACHED, WorkflowStatus.STOPPED, 1)]
 
 
 def test_a_run_too_short_to_see_ends_after_a_few_stopped_reads(

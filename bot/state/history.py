@@ -14,12 +14,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from bot.state.records import Record
+
 HISTORY_LIMIT = 500  # entries kept in all; `/gathr history` shows far fewer
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
-    request_id: str  # unique per request: the key `finish` looks up
+class HistoryEntry(Record):
+    # Unique per request: the key `finish` looks up. A change's is the token of its app lock,
+    # which is also its kept wait's key: a wait resumed after a restart finishes its entry.
+    request_id: str
     user_id: str
     action: str  # an `Action` value: "start", "stop", "update", "trigger"
     project: str
@@ -32,13 +36,15 @@ class HistoryEntry:
 
 class RequestHistory(Protocol):
     def begin(self, entry: HistoryEntry) -> None:
-        """Keep a request that has just begun (its `ended_at` and `outcome` are None)."""
+        """Keep a request that has just begun (its `ended_at` and `outcome` are None) as the
+        newest; one begun again under the same id is replaced. The oldest beyond the bound go."""
 
     def finish(self, request_id: str, outcome: str, ended_at: float) -> None:
         """Record how the request ended; a request not (or no longer) kept is ignored."""
 
     def recent(self, limit: int, name: str | None = None) -> list[HistoryEntry]:
-        """At most `limit` entries, newest first; only those of app/workflow `name` if given."""
+        """At most `limit` entries (none for 0 or less), newest (last begun) first; only those
+        of app/workflow `name` if given."""
 
 
 class MemoryRequestHistory:
@@ -63,4 +69,4 @@ class MemoryRequestHistory:
     def recent(self, limit: int, name: str | None = None) -> list[HistoryEntry]:
         with self._lock:
             newest_first = reversed(self._entries.values())
-            return [e for e in newest_first if name is None or e.name == name][:limit]
+            return [e for e in newest_first if name is None or e.name == name][: max(0, limit)]

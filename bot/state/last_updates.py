@@ -11,9 +11,11 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.state.records import Record
+
 
 @dataclass(frozen=True)
-class UpdateFields:
+class UpdateFields(Record):
     component_id: str
     bucket: str
     files: tuple[str, ...]

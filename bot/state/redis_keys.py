@@ -1,5 +1,5 @@
-"""App locks, confirmations, running waits, watches and leases (`bot/state/`'s protocols) in
-the keys of one Redis store (`bot.state.redis_store`), shared by every worker.
+"""App locks, confirmations, running waits, watches, leases, channel defaults, the request
+history and the last update fields (`bot/state/`'s protocols) in the keys of one Redis store (`bot.state.redis_store`), shared by every worker.
 
 Each method is one Redis command, one MULTI, or one Lua script (atomic on the server): a
 compare-and-change never reads in Python and writes later. Scripts compare plain strings
@@ -12,7 +12,9 @@ token); `confirm:<h>` (a hash: record, user, expires) with `confirm:expiry` (a s
 by expiry, for `expire`); `waits` and `waits:status` (hashes: key -> record, key -> last
 status); `watch:app:<h>` and `watch:channel:<h>` (sets, both ways), `watch:apps` (a set),
 `watch:status` (a hash: app -> last status); `lease:<h>` (the owner, expiring on the
-server's clock).
+server's clock); `defaults` (a hash: channel -> project); `history` (a sorted set of entries
+by the order begun, from the counter `history:seq`) with `history:<h>` (a hash: record, name,
+and outcome and ended once finished); `updates` (a hash: [project, app] -> fields).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.model import AppStatus
+from bot.model import AppStatus, WorkflowStatus
 from bot.state.confirmations import Confirmation
+from bot.state.history import HISTORY_LIMIT, HistoryEntry
+from bot.state.last_updates import UpdateFields
 from bot.state.locks import Holder
 from bot.state.records import Record
 from bot.state.waits import WaitRecord
@@ -40,6 +44,8 @@ WATCH_APP, WATCH_CHANNEL = PREFIX + "watch:app:", PREFIX + "watch:channel:"
 WATCH_APPS, WATCH_STATUS = PREFIX + "watch:apps", PREFIX + "watch:status"
 LEASE = PREFIX + "lease:"
 DEFAULTS = PREFIX + "defaults"  # a hash: channel -> its default project
+HISTORY, HISTORY_SEQ, HISTORY_ENTRY = PREFIX + "history", PREFIX + "history:seq", PREFIX + "history:"
+UPDATES = PREFIX + "updates"  # a hash: JSON [project, app] -> the fields of its last update
 
 TAKE_FIELD = """
 local value = redis.call('HGET', KEYS[1], ARGV[1])
@@ -100,6 +106,39 @@ SWAP_STATUS = """
 local previous = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return previous
+"""
+# The entry is the newest (the counter's next number), replacing one of the same id; the
+# oldest beyond ARGV[4] go, their hashes with them.
+BEGIN_ENTRY = """
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'record', ARGV[2], 'name', ARGV[3])
+redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if over > 0 then
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do
+    redis.call('DEL', ARGV[5] .. member)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+end
+"""
+FINISH_ENTRY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'outcome', ARGV[1], 'ended', ARGV[2])
+return 1
+"""
+# Newest first, at most ARGV[1], of name ARGV[3] only if ARGV[2] is '1': [record, outcome, ended].
+RECENT_ENTRIES = """
+local limit, found = tonumber(ARGV[1]), {}
+local last = -1
+if ARGV[2] ~= '1' then last = limit - 1 end
+for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, last)) do
+  if #found >= limit then break end
+  local kept = redis.call('HMGET', ARGV[4] .. member, 'record', 'name', 'outcome', 'ended')
+  if kept[1] and (ARGV[2] ~= '1' or kept[2] == ARGV[3]) then
+    found[#found + 1] = {kept[1], kept[3], kept[4]}
+  end
+end
+return found
 """
 
 TAKE_LEASE = """
@@ -208,7 +247,7 @@ class RedisRunningWaits:
 
         self._store.multi(queue)
 
-    def set_status(self, key: str, status: AppStatus) -> bool:
+    def set_status(self, key: str, status: AppStatus | WorkflowStatus) -> bool:
         return bool(
             self._store.run(self._set_status, [WAITS, WAIT_STATUS], [key, status.value])
         )
@@ -222,7 +261,7 @@ class RedisRunningWaits:
         for key, raw in records.items():
             status = statuses.get(key)
             record = WaitRecord.from_plain(json.loads(raw))
-            waits.append(replace(record, last_status=None if status is None else AppStatus(text(status))))
+            waits.append(replace(record, last_status=record.status_of(None if status is None else text(status))))
         return sorted(waits, key=lambda record: (record.started, record.key))
 
 
@@ -310,3 +349,56 @@ class RedisChannelDefaults:
     def clear(self, channel_id: str) -> str | None:
         raw = self._store.run(self._take, [DEFAULTS], [channel_id])
         return None if raw is None else text(raw)
+
+
+class RedisRequestHistory:
+    """Each entry a hash of its own (its record as begun; how it ended, fields `finish` sets),
+    ordered in a sorted set by a counter: begin, finish and recent are one script each."""
+
+    def __init__(self, store: RedisStore, keep: int = HISTORY_LIMIT) -> None:
+        self._store = store
+        self._keep = keep
+        self._begin = store.client.register_script(BEGIN_ENTRY)
+        self._finish = store.client.register_script(FINISH_ENTRY)
+        self._recent = store.client.register_script(RECENT_ENTRIES)
+
+    def begin(self, entry: HistoryEntry) -> None:
+        member = hashed(entry.request_id)
+        self._store.run(
+            self._begin,
+            [HISTORY, HISTORY_SEQ, HISTORY_ENTRY + member],
+            [member, dumps(entry), entry.name, str(self._keep), HISTORY_ENTRY],
+        )
+
+    def finish(self, request_id: str, outcome: str, ended_at: float) -> None:
+        self._store.run(self._finish, [HISTORY_ENTRY + hashed(request_id)], [outcome, repr(ended_at)])
+
+    def recent(self, limit: int, name: str | None = None) -> list[HistoryEntry]:
+        if limit <= 0:
+            return []
+        by_name = ["1", name] if name is not None else ["0", ""]
+        rows = self._store.run(self._recent, [HISTORY], [str(limit), *by_name, HISTORY_ENTRY])
+        entries = []
+        for record, outcome, ended in rows:
+            entry = HistoryEntry.from_plain(json.loads(record))
+            if outcome is not None:
+                entry = replace(entry, outcome=text(outcome), ended_at=float(ended))
+            entries.append(entry)
+        return entries
+
+
+class RedisLastUpdates:
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+
+    def get(self, project: str, app: str) -> UpdateFields | None:
+        raw = self._store.call(lambda client: client.hget(UPDATES, _pair(project, app)))
+        return None if raw is None else UpdateFields.from_plain(json.loads(raw))
+
+    def set(self, project: str, app: str, fields: UpdateFields) -> None:
+        self._store.call(lambda client: client.hset(UPDATES, _pair(project, app), dumps(fields)))
+
+
+def _pair(project: str, app: str) -> str:
+    """One hash field for a project and an app that no other pair gives."""
+    return json.dumps([project, app], ensure_ascii=False, separators=(",", ":"))

@@ -29,13 +29,13 @@ from bot.state.redis_keys import (
     RedisChannelDefaults,
     RedisChannelWatches,
     RedisConfirmations,
+    RedisLastUpdates,
     RedisLeases,
+    RedisRequestHistory,
     RedisRunningWaits,
     milliseconds,
 )
 from bot.state.seen import SeenRequests
-from bot.state.history import MemoryRequestHistory
-from bot.state.last_updates import MemoryLastUpdates
 from bot.state.stores import Stores
 from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl, migrations_due
 
@@ -47,9 +47,10 @@ PROBE_KEY = PREFIX + "probe"
 MAX_CONNECTIONS = 50  # per process: the workers, the listeners, the Socket Mode thread
 
 # MIGRATIONS[n] takes a store from schema n to n + 1, inside the MULTI that records it.
-# 0 -> 1: nothing to move (keys with their own expiry need no table); 1 -> 2 and 2 -> 3:
-# nor for the keys of bot.state.redis_keys, which start empty.
-MIGRATIONS: tuple[Callable[[Any], None], ...] = (lambda pipe: None,) * 4
+# 0 -> 1: nothing to move (keys with their own expiry need no table); 1 -> 2 up to 4 -> 5
+# (channel defaults; the history and the last update fields): nor for the keys of
+# bot.state.redis_keys, which start empty.
+MIGRATIONS: tuple[Callable[[Any], None], ...] = (lambda pipe: None,) * 5
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -106,9 +107,8 @@ class RedisStore:
             waits=RedisRunningWaits(self),
             watches=RedisChannelWatches(self),
             defaults=RedisChannelDefaults(self),
-            # Kept in this process only until their own tables land (issue 11, history).
-            history=MemoryRequestHistory(),
-            last_updates=MemoryLastUpdates(),
+            history=RedisRequestHistory(self),
+            last_updates=RedisLastUpdates(self),
         )
         self.leases: Leases = RedisLeases(self)
 

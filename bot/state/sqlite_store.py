@@ -24,17 +24,18 @@ from bot.state.leases import Leases
 from bot.state.seen import SeenRequests
 from bot.state.sqlite_tables import (
     DEFAULTS_TABLE,
+    HISTORY_TABLES,
     LEASE_TABLE,
     TABLES,
     SqliteAppLocks,
     SqliteChannelDefaults,
     SqliteChannelWatches,
     SqliteConfirmations,
+    SqliteLastUpdates,
     SqliteLeases,
+    SqliteRequestHistory,
     SqliteRunningWaits,
 )
-from bot.state.history import MemoryRequestHistory
-from bot.state.last_updates import MemoryLastUpdates
 from bot.state.stores import Stores
 from bot.state.store import SCHEMA_VERSION, STORE_TIMEOUT, SchemaTooNew, StateUrl, migrations_due
 
@@ -53,6 +54,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     LEASE_TABLE,
     # 3 -> 4: channel defaults.
     DEFAULTS_TABLE,
+    # 4 -> 5: the request history and each app's last update fields.
+    HISTORY_TABLES,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -96,9 +99,8 @@ class SqliteStore:
             waits=SqliteRunningWaits(self),
             watches=SqliteChannelWatches(self),
             defaults=SqliteChannelDefaults(self),
-            # Kept in this process only until their own tables land (issue 11, history).
-            history=MemoryRequestHistory(),
-            last_updates=MemoryLastUpdates(),
+            history=SqliteRequestHistory(self),
+            last_updates=SqliteLastUpdates(self),
         )
         self.leases: Leases = SqliteLeases(self)
 

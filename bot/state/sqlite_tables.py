@@ -1,5 +1,5 @@
-"""App locks, confirmations, running waits, watches and leases (`bot/state/`'s protocols) in
-the tables of one SQLite store (`bot.state.sqlite_store`).
+"""App locks, confirmations, running waits, watches, leases, channel defaults, the request
+history and the last update fields (`bot/state/`'s protocols) in the tables of one SQLite store (`bot.state.sqlite_store`).
 
 Each method is one `BEGIN IMMEDIATE` transaction (`SqliteStore.transaction`), so it is
 atomic across threads and across processes on the file; a compare-and-change is one
@@ -15,8 +15,10 @@ import sqlite3
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.model import AppStatus
+from bot.model import AppStatus, WorkflowStatus
 from bot.state.confirmations import Confirmation
+from bot.state.history import HISTORY_LIMIT, HistoryEntry
+from bot.state.last_updates import UpdateFields
 from bot.state.locks import Holder
 from bot.state.records import Record
 from bot.state.waits import WaitRecord
@@ -37,6 +39,16 @@ TABLES: tuple[str, ...] = (
 )
 # Schema 4 (MIGRATIONS[3]): each channel's default project.
 DEFAULTS_TABLE: tuple[str, ...] = ("CREATE TABLE channel_defaults (channel TEXT PRIMARY KEY, project TEXT NOT NULL)",)
+# Schema 5 (MIGRATIONS[4]): the request history, newest the highest `seq` (AUTOINCREMENT: never
+# reused, so the order is the order begun even after the newest is pruned or replaced), and
+# each app's last update fields.
+HISTORY_TABLES: tuple[str, ...] = (
+    "CREATE TABLE history (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL UNIQUE,"
+    " name TEXT NOT NULL, record TEXT NOT NULL, outcome TEXT, ended_at REAL)",
+    "CREATE INDEX history_name ON history (name, seq)",
+    "CREATE TABLE last_updates (project TEXT NOT NULL, app TEXT NOT NULL, record TEXT NOT NULL,"
+    " PRIMARY KEY (project, app))",
+)
 # Schema 3 (MIGRATIONS[2]): leases, on the wall clock of the file's host.
 LEASE_TABLE: tuple[str, ...] = (
     "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)",
@@ -128,7 +140,7 @@ class SqliteRunningWaits:
             )
         )
 
-    def set_status(self, key: str, status: AppStatus) -> bool:
+    def set_status(self, key: str, status: AppStatus | WorkflowStatus) -> bool:
         return self._store.transaction(
             lambda db: db.execute("UPDATE waits SET last_status = ? WHERE key = ?", (status.value, key)).rowcount == 1
         )
@@ -144,7 +156,7 @@ class SqliteRunningWaits:
 
 
 def with_status(record: WaitRecord, status: str | None) -> WaitRecord:
-    return replace(record, last_status=None if status is None else AppStatus(status))
+    return replace(record, last_status=record.status_of(status))
 
 
 class SqliteChannelWatches:
@@ -262,3 +274,64 @@ class SqliteChannelDefaults:
             return None if row is None else str(row[0])
 
         return self._store.transaction(take)
+
+
+class SqliteRequestHistory:
+    """The entry as begun is its JSON record; how it ended, columns of their own that `finish`
+    sets. `begin` inserts and prunes beyond `keep` in one transaction."""
+
+    def __init__(self, store: SqliteStore, keep: int = HISTORY_LIMIT) -> None:
+        self._store = store
+        self._keep = keep
+
+    def begin(self, entry: HistoryEntry) -> None:
+        def keep_newest(db: sqlite3.Connection) -> None:
+            db.execute(  # REPLACE deletes the row of the same id: the new one is the newest
+                "INSERT OR REPLACE INTO history (request_id, name, record, outcome, ended_at) VALUES (?, ?, ?, ?, ?)",
+                (entry.request_id, entry.name, dumps(entry), entry.outcome, entry.ended_at),
+            )
+            db.execute(
+                "DELETE FROM history WHERE seq <= (SELECT seq FROM history ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                (self._keep,),
+            )
+
+        self._store.transaction(keep_newest)
+
+    def finish(self, request_id: str, outcome: str, ended_at: float) -> None:
+        self._store.transaction(
+            lambda db: db.execute(
+                "UPDATE history SET outcome = ?, ended_at = ? WHERE request_id = ?", (outcome, ended_at, request_id)
+            )
+        )
+
+    def recent(self, limit: int, name: str | None = None) -> list[HistoryEntry]:
+        if limit <= 0:
+            return []
+        where, parameters = ("", (limit,)) if name is None else ("WHERE name = ? ", (name, limit))
+        query = f"SELECT record, outcome, ended_at FROM history {where}ORDER BY seq DESC LIMIT ?"
+        rows = self._store.transaction(lambda db: db.execute(query, parameters).fetchall())
+        return [
+            replace(HistoryEntry.from_plain(json.loads(record)), outcome=outcome, ended_at=ended_at)
+            for record, outcome, ended_at in rows
+        ]
+
+
+class SqliteLastUpdates:
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def get(self, project: str, app: str) -> UpdateFields | None:
+        row = self._store.transaction(
+            lambda db: db.execute(
+                "SELECT record FROM last_updates WHERE project = ? AND app = ?", (project, app)
+            ).fetchone()
+        )
+        return None if row is None else UpdateFields.from_plain(json.loads(row[0]))
+
+    def set(self, project: str, app: str, fields: UpdateFields) -> None:
+        self._store.transaction(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO last_updates (project, app, record) VALUES (?, ?, ?)",
+                (project, app, dumps(fields)),
+            )
+        )

@@ -21,7 +21,7 @@ from bot.state.stores import Stores, memory_stores
 from bot.urls import shown_url
 
 VARIABLE = "GATHR_STATE_URL"
-SCHEMA_VERSION = 4  # what this gathr-bot writes; each backend has one migration per version
+SCHEMA_VERSION = 5  # what this gathr-bot writes; each backend has one migration per version
 STORE_TIMEOUT = 2.0  # seconds one store call may take (connect, lock, answer)
 DEFAULT_RUN_URL = "sqlite:///gathr-bot.sqlite3"
 MEMORY_URL = "memory://"

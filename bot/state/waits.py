@@ -9,11 +9,13 @@ in the process; the record holds only plain data.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, Self
 
-from bot.model import AppStatus, Command
-from bot.state.records import Record
+from bot.actions import spec
+from bot.model import AppStatus, Command, WorkflowStatus
+from bot.state.records import Plain, Record, from_plain
 
 
 @dataclass(frozen=True)
@@ -27,14 +29,29 @@ class WaitRecord(Record):
     parent_channel: str = ""  # where the parent message is
     parent_ts: str = ""  # the parent's `ts`; empty where it never got one (a response_url)
     thread_ts: str = ""  # the thread the replies go to (today: the parent's)
-    last_status: AppStatus | None = None
+    # Of the command's kind: an app's status, or a triggered workflow's (`status_of`).
+    last_status: AppStatus | WorkflowStatus | None = None
+
+    def status_of(self, raw: str | None) -> AppStatus | WorkflowStatus | None:
+        """A last status kept as its plain value, read as the kind this wait follows: the
+        two kinds share words (STOPPED, ERROR), so the value alone cannot tell."""
+        if raw is None:
+            return None
+        return WorkflowStatus(raw) if spec(self.command.action).workflow else AppStatus(raw)
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Plain]) -> Self:
+        plain = dict(data)
+        raw = plain.pop("last_status", None)
+        record = from_plain(cls, plain)
+        return replace(record, last_status=record.status_of(None if raw is None else str(raw)))
 
 
 class RunningWaits(Protocol):
     def put(self, record: WaitRecord) -> None:
         """Keep `record` under its key (a new wait, or one whose record is replaced)."""
 
-    def set_status(self, key: str, status: AppStatus) -> bool:
+    def set_status(self, key: str, status: AppStatus | WorkflowStatus) -> bool:
         """The wait `key` last saw `status`; False (and nothing kept) if it has no record."""
 
     def remove(self, key: str) -> bool:
@@ -55,7 +72,7 @@ class MemoryRunningWaits:
         with self._lock:
             self._records[record.key] = record
 
-    def set_status(self, key: str, status: AppStatus) -> bool:
+    def set_status(self, key: str, status: AppStatus | WorkflowStatus) -> bool:
         with self._lock:
             record = self._records.get(key)
             if record is None:
