@@ -91,6 +91,7 @@ def build_core(
         confirmations=stores.confirmations,
         waits=stores.waits,
         defaults=stores.defaults,
+        last_updates=stores.last_updates,
         catalogue=catalogue,
         clock=clock,
         hands_over=hands_over,

@@ -36,6 +36,7 @@ from tests.fakes.slack import (
     form_body,
     interactive_body,
     signed_http_headers,
+    view_submission_payload,
 )
 
 # Fake-looking and short on purpose: never like a real xox[bpa]- token.
@@ -111,6 +112,11 @@ class RunningBot:
             action_id, value, user_id=user, channel_id=channel, response_name=response
         )
         return self.send_interactive(payload)
+
+    def submit_view(self, view: dict[str, Any], values: dict[str, str], *, user: str = REQUESTER) -> Ack:
+        """The modal `view` (as views.open answered it) submitted with `values` typed in,
+        by block_id. Returns the acknowledgement (`response_action: errors` for a bad field)."""
+        return self.send_interactive(view_submission_payload(view, values, user_id=user))
 
     def send_command(self, payload: dict[str, str]) -> Ack:
         raise NotImplementedError
