@@ -36,6 +36,9 @@ BLOCK_IDS = {COMPONENT: "gathr_component_id", BUCKET: "gathr_bucket", FILES: "ga
 INPUT_ACTION_ID = "value"
 # Slack's most for a plain-text input: its max_length, and so what it may be filled in with.
 INPUT_LIMIT = 3_000
+# A name field holds a typed name's 200 characters however Slack counts them (in UTF-16 units,
+# an emoji is 2); the parser's own rules then decide, as for a typed name.
+NAME_INPUT_LIMIT = 2 * MAX_NAME_LENGTH
 # A channel as Slack names it: public (C), private (G) or a direct message (D).
 _CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{2,30}$")
 
@@ -56,8 +59,8 @@ def view_of(form: UpdateForm) -> View:
         private_metadata=metadata_of(form),
         blocks=[
             SectionBlock(text=MarkdownTextObject(text=clamp(intro, SECTION_LIMIT))),
-            _input(COMPONENT, _name_or_nothing(form.initial(COMPONENT)), MAX_NAME_LENGTH),
-            _input(BUCKET, _name_or_nothing(form.initial(BUCKET)), MAX_NAME_LENGTH),
+            _input(COMPONENT, _name_or_nothing(form.initial(COMPONENT)), NAME_INPUT_LIMIT),
+            _input(BUCKET, _name_or_nothing(form.initial(BUCKET)), NAME_INPUT_LIMIT),
             _input(FILES, files, INPUT_LIMIT, multiline=True, hint=files_hint),
         ],
     )
@@ -80,7 +83,7 @@ def _input(field: str, initial: str, most: int, *, multiline: bool = False, hint
 def _name_or_nothing(name: str) -> str:
     """A kept name fills its field only if the field can hold it (a name longer than a typed
     one may be, which no accepted update has, would make Slack refuse the whole view)."""
-    return name if slack_len(name) <= MAX_NAME_LENGTH else ""
+    return name if slack_len(name) <= NAME_INPUT_LIMIT else ""
 
 
 def files_that_fit(form: UpdateForm) -> tuple[str, int, int]:
