@@ -54,26 +54,37 @@ class UpdateForm:
 def read_fields(project: str, app: str, values: Mapping[str, str]) -> Command | dict[str, str]:
     """The update that the form's `values` (by field) ask for, checked as the typed command
     is; or, where a field is not sound, the problem with each such field."""
-    usage = spec(Action.UPDATE).usage
     problems: dict[str, str] = {}
-    checked: dict[str, str] = {}
-    for field in (COMPONENT, BUCKET):
-        value = values.get(field, "").strip()
-        try:
-            check_name(field, value, Action.UPDATE, usage)
-        except UsageError as error:
-            problems[field] = error.problem
-        checked[field] = value
-    files: tuple[str, ...] = ()
-    try:
-        files = file_names(_LINES.split(values.get(FILES, "")), FILES, spec(Action.UPDATE))
-    except UsageError as error:
-        problems[FILES] = error.problem
+    for field in FIELDS:
+        problem = field_problem(field, values.get(field, ""))
+        if problem is not None:
+            problems[field] = problem
     if problems:
         return problems
     return Command(
-        Action.UPDATE, project=project, app=app, component_id=checked[COMPONENT], bucket=checked[BUCKET], files=files
+        Action.UPDATE,
+        project=project,
+        app=app,
+        component_id=values[COMPONENT].strip(),
+        bucket=values[BUCKET].strip(),
+        files=_files(values[FILES]),
     )
+
+
+def field_problem(field: str, text: str) -> str | None:
+    """What is wrong with one field's `text`, in the parser's words; None if it is sound."""
+    try:
+        if field == FILES:
+            _files(text)
+        else:
+            check_name(field, text.strip(), Action.UPDATE)
+    except UsageError as error:
+        return error.problem
+    return None
+
+
+def _files(text: str) -> tuple[str, ...]:
+    return file_names(_LINES.split(text), FILES, spec(Action.UPDATE))
 
 
 def check_target(project: str, app: str) -> None:
