@@ -409,7 +409,7 @@ def _run_line(
     if not outcome.form:
         core.run(requester, outcome, conversation)
         return
-    form = core.open_form(requester, outcome, conversation)
+    form = core.open_form(requester, outcome, conversation, show=lambda _form: None)  # asked next
     command = fill_in(form, ask, conversation.ephemeral) if form is not None else None
     if command is not None:
         checked = core.triage_fields(requester, command)

@@ -169,12 +169,19 @@ class Core:
         else:
             self.run(requester, outcome, conversation)
 
-    def open_form(self, requester: Requester, command: Command, conversation: Conversation) -> UpdateForm | None:
-        """`update [<project>] <app>` alone (`command.form`): the form to show, filled in
-        from the app's last update; or None when it may not open (the requester has been
-        told: no default project, restarting, or a denial, audited). Reads the stores and
-        may look up user groups, but never calls Gathr: fit for the path that must open the
-        form while Slack's trigger lives."""
+    def open_form(
+        self,
+        requester: Requester,
+        command: Command,
+        conversation: Conversation,
+        show: Callable[[UpdateForm], str | None],
+    ) -> UpdateForm | None:
+        """`update [<project>] <app>` alone (`command.form`): the form, filled in from the
+        app's last update, handed to `show` (which answers None once it is shown, else why
+        not) and audited; or None when it may not open (the requester has been told: no
+        default project, restarting, or a denial, audited). Reads the stores and may look up
+        user groups, but never calls Gathr: fit for the path that must open the form while
+        Slack's trigger lives."""
         form: UpdateForm | None = None
 
         def admit() -> None:
@@ -182,9 +189,15 @@ class Core:
             resolved = self._with_default(requester, command)
             if isinstance(resolved, Message):
                 conversation.ephemeral(resolved)
-            elif self._gated(gates.FORM, Ask(requester, requester.user_id, resolved), conversation) is None:
-                last = self.last_updates.get(resolved.project, resolved.app)
-                form = UpdateForm(resolved.project, resolved.app, requester.channel_id, last)
+                return
+            if self._gated(gates.FORM, Ask(requester, requester.user_id, resolved), conversation) is not None:
+                return
+            last = self.last_updates.get(resolved.project, resolved.app)
+            shown = UpdateForm(resolved.project, resolved.app, requester.channel_id, last)
+            problem = show(shown)
+            outcome = "form opened" if problem is None else f"form not opened: {problem}"
+            self.audit(requester, command.action, resolved.target, Decision.ALLOWED, outcome)
+            form = shown if problem is None else None
 
         self._guarded(admit, conversation, f"opening the update form for {requester.user_id}")
         return form

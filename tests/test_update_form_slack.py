@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -54,6 +55,15 @@ def open_form(bot: RunningBot, fake: FakeSlack, text: str = "update sales orders
     return fake.opened_views()[count - 1]
 
 
+def audited(caplog: pytest.LogCaptureFixture, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The first `count` audit lines, once written: a form's line follows its views.open."""
+    deadline = time.monotonic() + timeout
+    while len(lines := audit_lines(caplog.records)) < count:
+        assert time.monotonic() < deadline, f"{len(lines)} audit line(s), waited for {count}"
+        time.sleep(0.01)
+    return lines[:count]
+
+
 def good(files: str = "2024/06/a.csv\n2024/06/b.csv, 2024/06/c.csv") -> dict[str, str]:
     return {COMPONENT: "S3_orders", BUCKET: "new-bucket", FILES: files}
 
@@ -62,8 +72,9 @@ def good(files: str = "2024/06/a.csv\n2024/06/b.csv, 2024/06/c.csv") -> dict[str
 
 
 def test_the_form_opens_with_the_commands_trigger_filled_in_from_the_last_update(
-    fake: FakeSlack, sim: Simulator, bot_for: BotFor
+    fake: FakeSlack, sim: Simulator, bot_for: BotFor, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
     bot = bot_for(sim, gathr_allow_update=REQUESTER)
     bot.service.store.stores.last_updates.set("sales", "orders-etl", LAST)
     payload = fake.slash_command_payload("update sales orders-etl", user_id=REQUESTER, channel_id=CHANNEL)
@@ -83,6 +94,10 @@ def test_the_form_opens_with_the_commands_trigger_filled_in_from_the_last_update
     assert json.loads(view["private_metadata"]) == {"project": "sales", "app": "orders-etl", "channel": CHANNEL}
     assert not sim.requests  # opening asks Gathr nothing
     assert not fake.calls("chat.postMessage")
+    [line] = audited(caplog)
+    assert (line["user"], line["action"], line["target"], line["decision"], line["outcome"]) == (
+        REQUESTER, "update", "sales/orders-etl", "allowed", "form opened"
+    )
 
 
 def test_without_a_last_update_the_form_opens_empty_and_with_the_channels_default_project(
@@ -141,7 +156,10 @@ def test_a_user_who_may_not_update_is_refused_before_any_form_and_audited(
     assert not sim.requests
 
 
-def test_an_expired_trigger_is_said_to_the_requester(fake: FakeSlack, sim: Simulator, bot_for: BotFor) -> None:
+def test_an_expired_trigger_is_said_to_the_requester(
+    fake: FakeSlack, sim: Simulator, bot_for: BotFor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gathr_bot.audit")
     fake.fail("views.open", "expired_trigger_id")
     bot = bot_for(sim, gathr_allow_update=REQUESTER)
 
@@ -150,6 +168,7 @@ def test_an_expired_trigger_is_said_to_the_requester(fake: FakeSlack, sim: Simul
     [answer] = fake.wait_for_responses("late")
     assert "could not open" in everything_said(answer) and "3 seconds" in everything_said(answer)
     assert "/gathr update &lt;project&gt;" in everything_said(answer)
+    assert [line["outcome"] for line in audited(caplog)] == ["form not opened: expired_trigger_id"]
 
 
 # ---------------------------------------------------------------- submitting

@@ -31,7 +31,7 @@ from bot.slack.conversation import SlackConversation
 from bot.slack.redelivery import request_key, team_of
 from bot.startup import unreachable_reason
 from bot.state.seen import SEEN_TTL, SeenRequests
-from bot.update_form import read_fields
+from bot.update_form import UpdateForm, read_fields
 
 log = logging.getLogger(__name__)
 
@@ -147,22 +147,24 @@ class Listeners:
     ) -> None:
         """Admit the form (default project, access: a denial is said and audited) and open
         it with the command's trigger, which Slack honours for 3 s after the command."""
-        try:
-            form = self.core.open_form(requester, command, conversation)
-            if form is None:
-                return
-            client.views_open(trigger_id=trigger_id, view=update_form.view_of(form))
-        except SlackApiError as error:
-            code = str(error.response.get("error", "unknown_error"))
+
+        def show(form: UpdateForm) -> str | None:
+            try:
+                client.views_open(trigger_id=trigger_id, view=update_form.view_of(form))
+            except SlackApiError as error:
+                problem = str(error.response.get("error", "unknown_error"))
+            except Exception as error:  # a fault on the way to Slack: said, never raised
+                problem = type(error).__name__
+            else:
+                self.logger.info("opened the update form for %s %.0f ms after the command",
+                                 form.app[:80], 1000 * (time.monotonic() - arrived))
+                return None
             self.logger.warning("the update form could not open: %s (%.0f ms after the command)",
-                                code, 1000 * (time.monotonic() - arrived))
-            conversation.ephemeral(messages.form_not_opened(code))
-        except Exception as error:  # a fault on the way to Slack: said, never raised in a pool
-            self.logger.warning("the update form could not open: %s", type(error).__name__)
-            conversation.ephemeral(messages.form_not_opened(type(error).__name__))
-        else:
-            self.logger.info("opened the update form for %s %.0f ms after the command",
-                             form.app[:80], 1000 * (time.monotonic() - arrived))
+                                problem, 1000 * (time.monotonic() - arrived))
+            conversation.ephemeral(messages.form_not_opened(problem))
+            return problem
+
+        self.core.open_form(requester, command, conversation, show)
 
     def form_submitted(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         """The update form submitted: a bad field is refused on the field, inside the ack
