@@ -573,10 +573,11 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         assert isinstance(error.problem, str) and error.problem
         return
     assert isinstance(command, Command)
-    if command.action in (Action.UPDATE, Action.TRIGGER, Action.WORKFLOW) or (
-        command.action in (Action.START, Action.STOP) and command.project
+    if command.action in (Action.UPDATE, Action.TRIGGER, Action.WORKFLOW) and not command.form or (
+        command.action in (Action.START, Action.STOP, Action.UPDATE) and command.project
     ):
-        _assert_good_name(command.project)  # a start or stop may leave it to the channel's default
+        # a start or stop, or the update form, may leave it to the channel's default
+        _assert_good_name(command.project)
     if command.group:
         _assert_good_name(command.group)
     if command.action in (
@@ -589,7 +590,9 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         assert command.app == ""
     else:
         assert (command.project, command.app) == ("", "")
-    if command.action is Action.UPDATE:
+    if command.action is Action.UPDATE and command.form:  # the rest comes from the form
+        assert (command.component_id, command.bucket, command.files) == ("", "", ())
+    elif command.action is Action.UPDATE:
         _assert_good_name(command.component_id)
         _assert_good_name(command.bucket)
         assert command.files, "update always names at least one file"
