@@ -65,8 +65,13 @@ def parse(text: str, table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
             f"the command is longer than {MAX_TEXT_LENGTH:,} characters",
             table[_likely_action(text[:64])].usage,
         )
-    text = normalise(text)
-    words = _split(text, table)
+    return parse_words(_split(normalise(text), table), table)
+
+
+def parse_words(words: list[str], table: Mapping[Action, ActionSpec] = ACTIONS) -> Command:
+    """The words of a command (as `split_words` gives them, or a next-step button's value
+    holds them, `bot.next_steps`) as a Command: every check `parse` makes but the
+    splitting."""
     if words and words[0].lower() == "/gathr":
         words = words[1:]
     if not words:

@@ -34,7 +34,11 @@ class ConfirmationPrompts:
         """Remember the request until its click; the token its buttons carry."""
         token, now = self._new_token(), self._clock()
         self._store.expire(now)
-        self._store.put(Confirmation(token, requester.user_id, requester.channel_id, command, now, now + self.ttl))
+        self._store.put(
+            Confirmation(
+                token, requester.user_id, requester.channel_id, command, now, now + self.ttl, requester.thread_ts
+            )
+        )
         return token
 
     def take(self, token: str, clicker_id: str) -> Taken | None:

@@ -15,6 +15,11 @@ is echoed as `> command` before its answers, so that a transcript reads well.
 `update <project> <app>` alone asks for the component ID, the bucket and the files in turn,
 each showing the app's last update in brackets (Enter keeps it), then runs as typed.
 
+Buttons under a message (the next steps: Stop under a RUNNING app, Start under a STOPPED
+one) are shown as choices to type: `click stop` runs the latest Stop shown, `click 3 stop`
+the one under message #3, and a bare `click` lists them. A choice runs as that button's
+click would: the clicker's own command, through every check of a typed one.
+
 Confirmations wait in a list, numbered as they come: `confirm` (or `cancel`) acts on the only
 one; with several, `confirm 2` or `confirm stop customers-etl` picks one, and a bare
 `confirm` lists them. Asking again for the same action on the same app replaces the older
@@ -43,7 +48,7 @@ from bot import messages
 from bot.core import Core, Requester
 from bot.errors import ConfigError
 from bot.gathr.client import API_PATH, GathrClient
-from bot.messages import CONFIRM_ACTION_ID, Message, code
+from bot.messages import CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX, Message, code
 from bot.model import Action, Command
 from bot.update_form import FIELDS, FILES, UpdateForm, field_problem, read_fields
 
@@ -245,8 +250,18 @@ class Awaiting:
     subject: str  # "*stop* `customers-etl`…": what the request is, for matching and lists
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A button shown under message #`number`: typed as `click <word>`."""
+
+    number: int
+    word: str  # its action: `click stop`
+    label: str  # its text: "Stop", "Try again"
+    value: str  # what its click sends
+
+
 class ConsoleConversation:
-    """Prints what the core says; keeps the confirmation prompts it has shown."""
+    """Prints what the core says; keeps the confirmation prompts and the buttons it has shown."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
@@ -254,6 +269,7 @@ class ConsoleConversation:
         self._numbers = itertools.count(1)
         self._confirm_numbers = itertools.count(1)
         self.awaiting: list[Awaiting] = []
+        self.choices: list[Choice] = []  # oldest first
         self._terminal: Terminal | None = None
         self._main = threading.current_thread()
 
@@ -332,19 +348,62 @@ class ConsoleConversation:
 
     def post(self, message: Message) -> object:
         number = next(self._numbers)
-        self._print(f"[channel #{number}]", message)
+        self._print(f"[channel #{number}]", self._offers(number, message))
         return number
 
     def reply(self, ref: object, message: Message) -> None:
         self._print(f"  [thread #{ref}]", message)
 
     def edit(self, ref: object, message: Message) -> None:
-        self._print(f"[edited #{ref}]", message)
+        self._print(f"[edited #{ref}]", self._offers(ref, message))
+
+    def _offers(self, ref: object, message: Message) -> Message:
+        """`message` with its buttons as the choices to type; they replace the ones the
+        message had (an edit's)."""
+        number = ref if isinstance(ref, int) else 0
+        shown = [Choice(number, action_id.removeprefix(NEXT_STEP_ACTION_PREFIX), label, value)
+                 for action_id, label, value in _buttons(message)]
+        with self._lock:
+            self.choices = [c for c in self.choices if c.number != number] + shown
+        if not shown:
+            return message
+        typed = " · ".join(f"{c.label} (`click {c.word}`)" for c in shown)
+        return Message(f"{message.text}\nButtons: {typed}")
+
+    def choose(self, words: list[str]) -> tuple[Choice | None, Message | None]:
+        """The button that `click WORDS` means (`stop`, `3 stop`), or None and what to say."""
+        with self._lock:
+            if not self.choices:
+                return None, Message("There are no buttons to click.")
+            number = int(words[0].lstrip("#")) if words and words[0].lstrip("#").isdigit() else None
+            wanted = [w.lower() for w in (words[1:] if number is not None else words)]
+            matches = [
+                c for c in self.choices
+                if (number is None or c.number == number) and (not wanted or [c.word] == wanted
+                                                               or [c.label.lower()] == [" ".join(wanted)])
+            ]
+            if wanted and matches:
+                return matches[-1], None  # the latest shown
+        shown = matches if matches else self.choices
+        lines = ["Which button? Type `click <button>`, or `click <message number> <button>`:"]
+        lines += [f"#{c.number}: {c.label} (`click {c.number} {c.word}`)" for c in shown[-20:]]
+        return None, Message("\n".join(lines))
 
     def notify(self, channel_id: str, message: Message) -> None:
         """A watch notice, posted in `channel_id`."""
         where = "" if channel_id == CONSOLE_CHANNEL else f" {channel_id}"
         self._print(f"[channel{where} #{next(self._numbers)}]", message)
+
+
+def _buttons(message: Message) -> list[tuple[str, str, str]]:
+    """The next-step buttons of `message`: action_id, text, value."""
+    return [
+        (str(element["action_id"]), str(element["text"]["text"]), str(element.get("value", "")))
+        for block in message.blocks or ()
+        if block.get("type") == "actions"
+        for element in block.get("elements", ())
+        if str(element.get("action_id", "")).startswith(NEXT_STEP_ACTION_PREFIX)
+    ]
 
 
 def _confirm_token(message: Message) -> str | None:
@@ -501,6 +560,13 @@ def run_console(
                     conversation.ephemeral(answer or Message("There is nothing to confirm or cancel."))
                 else:
                     core.click(requester, awaiting.token, word == "confirm", conversation)
+                continue
+            if word == "click":
+                choice, answer = conversation.choose(rest)
+                if choice is None:
+                    conversation.ephemeral(answer or Message("There are no buttons to click."))
+                else:  # as the button's click: the value, read as the clicker's command
+                    core.handle(requester, choice.value, conversation, button=True)
                 continue
             _run_line(core, requester, line, conversation, ask)
         _drain(core, out)

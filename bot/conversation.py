@@ -35,6 +35,13 @@ class Placed(Protocol):
     def ts(self) -> str | None: ...
 
 
+def thread_posted(ref: object) -> str:
+    """The thread a posted message (`ref`) was posted in, where its replies go; "" when it
+    was posted in the channel itself (its replies then go in its own thread)."""
+    thread = getattr(ref, "thread", None)
+    return thread if isinstance(thread, str) else ""
+
+
 def where_posted(ref: object, channel_id: str) -> tuple[str, str]:
     """Where the message `ref` (from `Conversation.post`) went, as plain data for a record:
     its channel and `ts`. A reference that does not name them is kept as text, in the

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from bot import audit, gates, messages
+from bot import audit, gates, messages, next_steps
 from bot.access import AccessPolicy
 from bot.actions import rows, spec
 from bot.audit import Decision
@@ -121,19 +121,22 @@ class Core:
 
     # -- entry points for surfaces --------------------------------------------------------
 
-    def triage(self, requester: Requester, text: str) -> Command | Message:
+    def triage(self, requester: Requester, text: str, *, button: bool = False) -> Command | Message:
         """Parse without I/O: a Command to run, or the ephemeral answer (help, usage error).
 
-        Fast and pure, so a surface may answer with it inside its acknowledgement.
+        With `button`, `text` is the value of a next-step button that `requester` clicked
+        (`bot.next_steps`): read as the words of a typed command and checked as they are;
+        what it gives then runs as if typed (`run`). Fast and pure, so a surface may answer
+        with it inside its acknowledgement.
         """
         if self._closing:
             return messages.restarting()
         try:
             # Type and group are settled here, so a CDC app without its group (or an update
             # of one that is not ETL) is refused as a usage error, before any call.
-            command = self.catalogue.resolve(parse(text))
+            command = self.catalogue.resolve(next_steps.read(text) if button else parse(text))
         except UsageError as error:
-            return self._usage_error(requester, error)
+            return self._usage_error(requester, error, button=button)
         if command.action is Action.HELP:
             return messages.help_message(command.help_topic, self.confirm)
         return command
@@ -148,9 +151,10 @@ class Core:
         except UsageError as error:
             return self._usage_error(requester, error)
 
-    def _usage_error(self, requester: Requester, error: UsageError) -> Message:
-        self.audit(requester, "?", "", Decision.NOT_APPLICABLE, f"usage error: {error.problem}")
-        return messages.usage_error(error)
+    def _usage_error(self, requester: Requester, error: UsageError, *, button: bool = False) -> Message:
+        what = "button refused" if button else "usage error"
+        self.audit(requester, "?", "", Decision.NOT_APPLICABLE, f"{what}: {error.problem}")
+        return messages.button_refused(error) if button else messages.usage_error(error)
 
     def run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         """Check access, ask for confirmation or execute. May call Gathr and Slack: never
@@ -161,9 +165,9 @@ class Core:
             f"handling {command.action} for {requester.user_id}",
         )
 
-    def handle(self, requester: Requester, text: str, conversation: Conversation) -> None:
+    def handle(self, requester: Requester, text: str, conversation: Conversation, *, button: bool = False) -> None:
         """`triage` then `run`: for surfaces with no acknowledgement to make."""
-        outcome = self.triage(requester, text)
+        outcome = self.triage(requester, text, button=button)
         if isinstance(outcome, Message):
             conversation.ephemeral(outcome)
         else:
@@ -209,13 +213,13 @@ class Core:
         accepted: bool,
         conversation: Conversation,
         *,
-        in_channel: Callable[[str], Conversation] | None = None,
+        in_channel: Callable[[Requester], Conversation] | None = None,
     ) -> None:
         """A Confirm or Cancel button was clicked on a confirmation prompt.
 
-        The action runs in the prompt's channel, where the command was typed, whatever channel
-        the click names; `in_channel(channel_id)` gives the conversation there (the clicker's,
-        with the click's own way of answering)."""
+        The action runs where the command was asked for (the prompt's channel, and the thread
+        of a next-step button), whatever channel the click names; `in_channel(requester)`
+        gives the conversation there (the clicker's, with the click's own way of answering)."""
         self._guarded(
             lambda: self._click(clicker, token, accepted, conversation, in_channel),
             conversation,
@@ -228,7 +232,7 @@ class Core:
         token: str,
         accepted: bool,
         conversation: Conversation,
-        in_channel: Callable[[str], Conversation] | None,
+        in_channel: Callable[[Requester], Conversation] | None,
     ) -> None:
         taken = self._confirmations.take(token, clicker.user_id)
         if taken is None:
@@ -250,13 +254,14 @@ class Core:
                 self._confirmations.keep(pending)
             return
         conversation.ephemeral(messages.confirmed(command), replace=True)
-        if clicker.channel_id != pending.requester.channel_id:
+        moved = clicker.channel_id != pending.requester.channel_id
+        if moved:
             log.warning(
                 "a confirmation asked for in %s was clicked naming %s: it runs in %s",
                 pending.requester.channel_id, clicker.channel_id, pending.requester.channel_id,
             )
-            if in_channel is not None:
-                conversation = in_channel(pending.requester.channel_id)
+        if in_channel is not None and (moved or pending.requester.thread_ts):
+            conversation = in_channel(pending.requester)
         self._guarded(  # told where the action runs
             lambda: self._execute(pending.requester, command, conversation),
             conversation,
@@ -455,7 +460,9 @@ class Core:
         self._tell_status(
             requester, command, conversation,
             lambda: self.gathr.status(command.app, app_type=command.kind.type),
-            answer=lambda status: messages.status_answer(command.app, status, requester.user_id),
+            answer=lambda status: messages.status_answer(
+                command.app, status, requester.user_id, steps=next_steps.after_status(command, status)
+            ),
             failed=lambda error: messages.status_failed(command.app, error),
         )
 
@@ -464,7 +471,8 @@ class Core:
             requester, command, conversation,
             lambda: self.gathr.workflow_status(command.project, command.app),
             answer=lambda status: messages.workflow_status_answer(
-                command.project, command.app, status, requester.user_id
+                command.project, command.app, status, requester.user_id,
+                steps=next_steps.after_workflow_status(command, status),
             ),
             failed=lambda error: messages.workflow_status_failed(command.project, command.app, error),
         )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from collections.abc import Iterable
 from typing import Any
 
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+
 from bot.actions import ActionSpec, rows, spec
 from bot.errors import (
     BotError,
@@ -25,9 +27,13 @@ from bot.errors import (
     UsageError,
 )
 from bot.model import Action, AppStatus, AppType, Command, WorkflowStatus
+from bot.next_steps import NextStep
 
 CONFIRM_ACTION_ID = "gathr_confirm"
 CANCEL_ACTION_ID = "gathr_cancel"
+# A next-step button's action_id is this and its action (`gathr_next_stop`): one per action
+# on a message, as Slack requires, none shared with the confirmation's two.
+NEXT_STEP_ACTION_PREFIX = "gathr_next_"
 
 _ICON: dict[AppStatus | WorkflowStatus, str] = {
     AppStatus.RUNNING: ":large_green_circle:",
@@ -519,11 +525,11 @@ def not_your_confirmation(requester: str) -> Message:
 
 # -- start / stop / update conversation --------------------------------------------------
 
-def parent(command: Command, requester: str, state: str) -> Message:
+def parent(command: Command, requester: str, state: str, *, steps: Iterable[NextStep] = ()) -> Message:
     """The request, and its state in a block of its own: a long request is clipped to
-    Slack's limit, never the outcome."""
+    Slack's limit, never the outcome; under a final outcome, the next `steps` as buttons."""
     request = f"{user(requester)} asked to {describe(command)}"
-    blocks = [*_section(request), *_section(state)]
+    blocks = [*_section(request), *_section(state), *next_step_buttons(steps)]
     return Message(f"{request}\n{state}", blocks)
 
 
@@ -681,10 +687,12 @@ def workflow_command(project: str, workflow: str) -> str:
     return code(f"/gathr workflow {shlex.quote(project)} {shlex.quote(workflow)}")
 
 
-def workflow_status_answer(project: str, workflow: str, status: WorkflowStatus, asked_by: str) -> Message:
-    return _message(
-        f"Workflow {code(workflow)} in project {code(project)} is {status_word(status)}",
-        f"asked by {user(asked_by)}",
+def workflow_status_answer(
+    project: str, workflow: str, status: WorkflowStatus, asked_by: str, *, steps: Iterable[NextStep] = ()
+) -> Message:
+    return _with_steps(
+        _message(f"Workflow {code(workflow)} in project {code(project)} is {status_word(status)}", f"asked by {user(asked_by)}"),
+        steps,
     )
 
 
@@ -695,12 +703,67 @@ def workflow_status_failed(project: str, workflow: str, error: BotError) -> Mess
     )
 
 
-def status_answer(app: str, status: AppStatus, asked_by: str) -> Message:
-    return _message(f"{code(app)} is {status_word(status)}", f"asked by {user(asked_by)}")
+def status_answer(app: str, status: AppStatus, asked_by: str, *, steps: Iterable[NextStep] = ()) -> Message:
+    return _with_steps(_message(f"{code(app)} is {status_word(status)}", f"asked by {user(asked_by)}"), steps)
 
 
 def status_failed(app: str, error: BotError) -> Message:
     return _message(f":x: Could not get the status of {code(app)}: {problem(error)}")
+
+
+# -- next steps (bot/next_steps.py): the buttons under an outcome or a status ---------------
+
+_STEP_LABELS = {
+    Action.START: "Start",
+    Action.STOP: "Stop",
+    Action.STATUS: "Status",
+    Action.WATCH: "Watch",
+    Action.TRIGGER: "Trigger",
+    Action.WORKFLOW: "Workflow status",
+}
+_STEP_STYLES = {Action.START: "primary", Action.STOP: "danger"}
+
+
+def step_label(step: NextStep) -> str:
+    """A next step's button text: its action, or "Try again" for the outcome's own command."""
+    return "Try again" if step.retry else _STEP_LABELS[step.action]
+
+
+def next_step_action_id(action: Action) -> str:
+    return NEXT_STEP_ACTION_PREFIX + action.value
+
+
+def next_step_buttons(steps: Iterable[NextStep]) -> list[dict[str, Any]]:
+    """The next steps as one actions block (none for none), built by slack_sdk's own block
+    models, whose checks run as they are made. A step whose value would not fit Slack's
+    limit (names longer than any command allows) is left out, never cut: a cut value
+    would no longer read as its command."""
+    buttons = [
+        ButtonElement(
+            text=step_label(step),
+            action_id=next_step_action_id(step.action),
+            value=step.value,
+            style=_STEP_STYLES.get(step.action),
+        )
+        for step in steps
+        if slack_len(step.value) <= LIMITS["button_value"]
+    ]
+    if not buttons:
+        return []
+    return [ActionsBlock(elements=buttons[: LIMITS["actions_elements"]]).to_dict()]
+
+
+def _with_steps(message: Message, steps: Iterable[NextStep]) -> Message:
+    return Message(message.text, [*(message.blocks or []), *next_step_buttons(steps)])
+
+
+def button_refused(error: UsageError) -> Message:
+    """A click on a next-step button whose value is not a command a button may run."""
+    problem = sentence(esc(error.problem[:1].upper() + error.problem[1:]))
+    return _message(
+        f":warning: This button cannot be run: {problem} Nothing was done. "
+        "Type the command instead (`/gathr help` lists them)."
+    )
 
 
 # -- Gathr errors ------------------------------------------------------------------------

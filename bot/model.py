@@ -67,10 +67,12 @@ class Action(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asked, and where: Slack IDs, never names."""
+    """Who asked, and where: Slack IDs, never names. A click on a next-step button asks in
+    the thread of the message it sits on (`thread_ts`; "" for the channel itself)."""
 
     user_id: str
     channel_id: str
+    thread_ts: str = ""
 
 
 @dataclass(frozen=True)

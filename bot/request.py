@@ -12,15 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot import audit, messages
+from bot import audit, messages, next_steps
 from bot.actions import spec
 from bot.audit import Audit, Decision
-from bot.conversation import Conversation, where_posted
+from bot.conversation import Conversation, thread_posted, where_posted
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, StoreUnavailable, UserError
 from bot.gathr import refusals
 from bot.gathr.client import GathrClient
 from bot.messages import Message
 from bot.model import Action, AppStatus, Command, Requester, WorkflowStatus
+from bot.next_steps import NextStep
 from bot.scheduling import Scheduler
 from bot.state.locks import Holder
 from bot.state.waits import RunningWaits, WaitRecord
@@ -104,7 +105,7 @@ class ChangeRequest:
             self._begin()
         except Exception:
             log.exception("%s of %s failed", self.command.action, self.command.target)
-            self.finish(messages.state_failed(INTERNAL_ERROR), "internal error")
+            self.finish(messages.state_failed(INTERNAL_ERROR), "internal error", steps=self._unsettled())
 
     def _begin(self) -> None:
         command = self.command
@@ -118,7 +119,7 @@ class ChangeRequest:
             messages.parent(command, self.requester.user_id, messages.state_working())
         )
         if not self.parts.tracker.track_sending(self):  # the bot began to stop meanwhile: send nothing
-            self.finish(messages.state_not_sent_restarting(), "not sent: shutting down")
+            self.finish(messages.state_not_sent_restarting(), "not sent: shutting down", steps=self._unsettled(retry=True))
             return
         try:
             said = self._call_gathr()
@@ -132,10 +133,11 @@ class ChangeRequest:
             return
         self._reply(messages.accepted_reply(said))
         if command.action is Action.UPDATE:
-            self.finish(messages.state_updated(), "updated", reply=False)
+            self.finish(messages.state_updated(), "updated", reply=False, steps=next_steps.settled(command))
             return
         if not wait:
-            self.finish(messages.state_accepted(command, waiting=False), "accepted", reply=False)
+            steps = next_steps.settled(command, next_steps.headed(command))
+            self.finish(messages.state_accepted(command, waiting=False), "accepted", reply=False, steps=steps)
             return
         self._follow(messages.state_accepted(command, waiting=True))
 
@@ -144,10 +146,13 @@ class ChangeRequest:
         already under way."""
         command = self.command
         if isinstance(error, GathrNoAnswer):  # it went out: Gathr may have acted on it
-            self.finish(messages.state_no_answer(command, error), f"no answer: {error.message}")
+            self.finish(messages.state_no_answer(command, error), f"no answer: {error.message}", steps=self._unsettled())
             return
         if not isinstance(error, GathrRejected):
-            self.finish(messages.state_failed(messages.problem(error)), f"failed: {audit.problem(error)}")
+            self.finish(
+                messages.state_failed(messages.problem(error)), f"failed: {audit.problem(error)}",
+                steps=self._unsettled(retry=True),
+            )
             return
         # The status read that checks the refusal is followed like a wait: a shutdown
         # meanwhile ends the request (else nobody would tell it).
@@ -162,9 +167,15 @@ class ChangeRequest:
             self._reply(messages.already_starting_reply(command.app, error))
             self._follow(messages.state_following())
         elif already is not None:  # "already running": nothing was wrong, nothing to do
-            self.finish(messages.state_already(command.app, already, error), f"already {already}")
+            self.finish(
+                messages.state_already(command.app, already, error), f"already {already}",
+                steps=next_steps.settled(command, already),
+            )
         else:
-            self.finish(messages.state_failed(messages.problem(error)), f"failed: {error.message}")
+            self.finish(
+                messages.state_failed(messages.problem(error)), f"failed: {error.message}",
+                steps=self._unsettled(retry=True),
+            )
 
     def _follow(self, state: str) -> None:
         """Show `state` on the parent, and wait for the app's final status."""
@@ -254,7 +265,7 @@ class ChangeRequest:
             deadline=now + timeout,
             parent_channel=channel,
             parent_ts=ts,
-            thread_ts=ts,  # replies go in the parent's thread
+            thread_ts=thread_posted(self.parent) or ts,  # replies go in the parent's thread
             last_status=last,
         )
 
@@ -276,7 +287,10 @@ class ChangeRequest:
             self.wait.interrupt()
         elif self._claim():  # not waiting yet: checking a refusal with a status read
             self._reply(messages.interrupted_reply(self.command))
-            self._report_end(messages.state_interrupted(self._elapsed()), "interrupted by shutdown", reply=False)
+            self._report_end(
+                messages.state_interrupted(self._elapsed()), "interrupted by shutdown", reply=False,
+                steps=self._unsettled(),
+            )
 
     def abandon(self) -> None:
         """The bot is shutting down while this request is on its way to Gathr: whether Gathr
@@ -288,6 +302,7 @@ class ChangeRequest:
             messages.state_in_flight(self.command, self._elapsed()),
             "unknown: gathr-bot stopped while the request was on its way to Gathr",
             reply=False,
+            steps=self._unsettled(),
         )
 
     def supersede(self, by_user: str) -> bool:
@@ -322,9 +337,11 @@ class ChangeRequest:
     def _waited(self, result: WaitResult[AppStatus] | WaitResult[WorkflowStatus]) -> None:
         elapsed = self._elapsed()
         if result.end is WaitEnd.REACHED and result.status is not None:
-            self.finish(messages.state_reached(result.status, elapsed), result.status.value)
+            steps = next_steps.settled(self.command, result.status)
+            self.finish(messages.state_reached(result.status, elapsed), result.status.value, steps=steps)
         elif result.end is WaitEnd.TIMED_OUT:
-            self.finish(messages.state_timed_out(self.command, result.status, elapsed), "timed out")
+            steps = next_steps.settled(self.command, result.status)
+            self.finish(messages.state_timed_out(self.command, result.status, elapsed), "timed out", steps=steps)
         elif result.end is WaitEnd.SUPERSEDED:
             self.finish(
                 messages.state_superseded(self.superseded_by, elapsed, result.status),
@@ -332,28 +349,33 @@ class ChangeRequest:
             )
         elif result.end is WaitEnd.INTERRUPTED:
             self._reply(messages.interrupted_reply(self.command))
-            self.finish(messages.state_interrupted(elapsed), "interrupted by shutdown", reply=False)
+            self.finish(messages.state_interrupted(elapsed), "interrupted by shutdown", reply=False, steps=self._unsettled())
         else:
             if result.error is None:
-                self.finish(messages.state_failed(INTERNAL_ERROR), "internal error")
+                self.finish(messages.state_failed(INTERNAL_ERROR), "internal error", steps=self._unsettled())
                 return
             self.finish(
                 messages.state_failed(messages.wait_gave_up_detail(self.command, result.error)),
                 f"wait failed: {result.error.message}",
+                steps=self._unsettled(),
             )
 
     def _reply(self, message: Message) -> None:
         self.conversation.reply(self.parent, message)
         self.replied = True
 
-    def finish(self, state: str, outcome: str, *, reply: bool = True) -> None:
-        """Free the app, show the final outcome on the parent, audit.
+    def finish(self, state: str, outcome: str, *, reply: bool = True, steps: tuple[NextStep, ...] = ()) -> None:
+        """Free the app, show the final outcome on the parent with the next `steps` as
+        buttons (`bot.next_steps`), audit.
 
         The outcome is also the last word of the thread, if the thread has one and it
         does not already say so (`reply=False`). Runs once: a failure while finishing
         cannot free the app or audit twice."""
         if self._claim():
-            self._report_end(state, outcome, reply=reply)
+            self._report_end(state, outcome, reply=reply, steps=steps)
+
+    def _unsettled(self, *, retry: bool = False) -> tuple[NextStep, ...]:
+        return next_steps.unsettled(self.command, retry=retry)
 
     def _claim(self) -> bool:
         """True once: for whoever ends this request first (its own thread, or a shutdown)."""
@@ -363,7 +385,7 @@ class ChangeRequest:
             self.finished = True
             return True
 
-    def _report_end(self, state: str, outcome: str, *, reply: bool) -> None:
+    def _report_end(self, state: str, outcome: str, *, reply: bool, steps: tuple[NextStep, ...] = ()) -> None:
         try:
             self.parts.waits.remove(self.holder.token)  # first: no other worker takes it over now
             self.parts.tracker.finished(self)  # frees the app, whatever comes next
@@ -376,7 +398,7 @@ class ChangeRequest:
             if reply and self.replied:
                 self._reply(messages.final_reply(state))
             self.conversation.edit(
-                self.parent, messages.parent(self.command, self.requester.user_id, state)
+                self.parent, messages.parent(self.command, self.requester.user_id, state, steps=steps)
             )
         except Exception:  # a surface broke its never-raise promise; the app is free anyway
             log.exception("reporting the outcome of %s failed", self.command.target)

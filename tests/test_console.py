@@ -448,3 +448,42 @@ def test_the_console_runs_every_application_type_and_a_workflow_on_the_simulator
     assert any("CDC app `accounts-cdc`" in e and "*RUNNING*" in e for e in edits), out
     assert any("workflow `nightly-load`" in e and "Finished (STOPPED)" in e for e in edits), out
     assert result.stderr == ""
+
+
+# -- buttons as choices to type ----------------------------------------------------------------
+
+
+def test_buttons_are_shown_as_choices_and_click_runs_as_the_click_would() -> None:
+    script = "\n".join([
+        "click stop",
+        "default sales",
+        "status customers-etl",
+        "click",
+        "click stop",
+        "confirm",
+        "",
+    ])
+    result = run_console(script, "--simulate")
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "There are no buttons to click." in said_after(out, "click stop")
+    shown = said_after(out, "status customers-etl")
+    assert "Buttons: Stop (`click stop`) · Watch (`click watch`)" in shown
+    assert "#2: Stop (`click 2 stop`)" in said_after(out, "click")
+    # A click is the clicker's own command: GATHR_CONFIRM's confirmation first, then the stop.
+    assert "Do you want to *stop* `customers-etl` in project `sales`?" in out.split("> click stop\n")[2]
+    final = out.rsplit("[edited #3]", 1)[1]
+    assert "*STOPPED*" in final and "Buttons: Start (`click start`) · Status (`click status`) · Watch (`click watch`)" in final
+
+
+def test_a_click_is_held_to_the_clickers_allow_lists() -> None:
+    script = "status customers-etl\nclick stop\ndefault sales\nstatus customers-etl\nclick watch\nclick stop\n"
+    result = run_console(script, "--simulate", "--user", "U123", env={"GATHR_ALLOW_START": "U123"})
+
+    out = result.stdout
+    first, second = out.split("> click stop\n")[1:3]
+    assert "Missing <project>: this channel has no default project" in first  # a status names none
+    assert "asked to tell this channel when `customers-etl` changes state" in said_after(out, "click watch")
+    assert "You are not allowed to *stop* Gathr apps." in second.split("\n> ", 1)[0]
+    assert "asked to *stop*" not in out

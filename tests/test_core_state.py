@@ -5,18 +5,22 @@ tests/test_watches_store.py's."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
 import pytest
+from slack_sdk import WebClient
 
 from bot.access import AccessPolicy
 from bot.core import Core, Requester
 from bot.gathr.client import GathrClient
 from bot.gathr.simulator import Simulator
+from bot.messages import Message
 from bot.model import Action, AppStatus, Command
 from bot.scheduling import ManualScheduler
 from bot.settings import Settings
+from bot.slack.conversation import PostedMessage, resumed_conversation
 from bot.state.confirmations import MemoryConfirmations
 from bot.state.locks import MemoryAppLocks
 from bot.state.stores import Stores, memory_stores
@@ -83,6 +87,25 @@ def test_a_wait_keeps_its_record_from_its_start_to_its_end(stored: Stored) -> No
     assert "*RUNNING* after" in talk.of("edit")[-1].text
     assert stored.waits.all() == []
     assert stored.locks.holder("orders-etl") is None
+
+
+class ThreadedConversation(RecordingConversation):
+    """Posts as a next-step click's conversation does: in the thread `1.0` of its channel."""
+
+    def post(self, message: Message) -> object:
+        super().post(message)
+        return PostedMessage("C1", "2.0", thread="1.0")
+
+
+def test_a_wait_asked_from_a_thread_keeps_that_thread_for_its_replies_across_a_restart(stored: Stored) -> None:
+    stored.core.run(U1, START, ThreadedConversation())
+
+    [record] = stored.waits.all()
+    assert (record.parent_ts, record.thread_ts) == ("2.0", "1.0")
+    _, parent = resumed_conversation(WebClient(), record)
+    assert (parent.ts, parent.replies_to) == ("2.0", "1.0")
+    top_level = dataclasses.replace(record, thread_ts="2.0")
+    assert resumed_conversation(WebClient(), top_level)[1].replies_to == "2.0"
 
 
 def test_a_change_that_does_not_wait_keeps_no_record_and_frees_its_lock(stored: Stored) -> None:

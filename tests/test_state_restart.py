@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.gathr.simulator import Simulator
-from bot.messages import CONFIRM_ACTION_ID
+from bot.messages import CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX
 from bot.model import AppStatus
 from tests.fakes.slack import FakeSlack
 from tests.programs import RunningProgram, gathr_bot
@@ -170,3 +170,36 @@ def test_a_change_of_a_watched_app_while_the_bot_was_down_is_told_when_it_is_bac
         programs,
     )
     assert "STOPPED" in told[0]["text"] and "RUNNING" in told[0]["text"]  # now STOPPED (was RUNNING)
+
+
+def test_a_next_step_button_shown_before_a_restart_is_clicked_after_it(
+    fake: FakeSlack, sim: Simulator, programs: list[RunningProgram], tmp_path: Path
+) -> None:
+    env = {**environment(fake, sim), "GATHR_ALLOW_START": REQUESTER, "GATHR_ALLOW_STOP": REQUESTER, "GATHR_CONFIRM": ""}
+    first = RunningProgram(gathr_bot("run"), env=env, cwd=tmp_path)
+    programs.append(first)
+    fake.wait_connected(timeout=DEADLINE, count=1)
+    fake.send_envelope("slash_commands", fake.slash_command_payload("start sales orders-etl", user_id=REQUESTER))
+    parent = until(
+        lambda: next((m for m in fake.messages(CHANNEL) if "RUNNING" in m.get("text", "") and m.get("blocks")), None),
+        "the parent edited to RUNNING, with its buttons",
+        programs,
+    )
+    [stop] = [
+        e for b in parent["blocks"] for e in b.get("elements", []) if e.get("action_id") == NEXT_STEP_ACTION_PREFIX + "stop"
+    ]
+    restarted(first, env, tmp_path, programs)  # nothing of the start is kept now: it ended
+    fake.wait_connected(timeout=DEADLINE, count=2)
+
+    click = fake.block_actions_payload(
+        stop["action_id"], stop["value"], user_id=REQUESTER, is_ephemeral=False, message_ts=parent["ts"]
+    )
+    fake.wait_for_ack(fake.send_envelope("interactive", click), timeout=DEADLINE)
+
+    stopped = until(
+        lambda: next((m for m in thread(fake, parent["ts"]) if "STOPPED" in m.get("text", "") and "asked to" in m.get("text", "")), None),
+        "the stop's own message, in the start's thread, edited to STOPPED",
+        programs,
+    )
+    assert "*stop*" in stopped["text"]
+    assert len(gathr_calls(sim, "POST", "/stop")) == 1

@@ -102,6 +102,10 @@ class _Later:
     def ts(self) -> str | None:
         return self.value.ts if isinstance(self.value, PostedMessage) else None
 
+    @property
+    def thread(self) -> str | None:
+        return self.value.thread if isinstance(self.value, PostedMessage) else None
+
 
 Attempt = Callable[[bool], Union[_Limited, object]]  # (last try) -> result, or _Limited
 
@@ -197,14 +201,22 @@ def _settled(ref: object) -> object:
 
 @dataclass(frozen=True)
 class PostedMessage:
-    """Where a channel message went: a real message (`ts`), or the response_url."""
+    """Where a channel message went: a real message (`ts`), or the response_url; `thread`:
+    the thread it was posted in (a next-step click's), where its own replies go too."""
 
     channel: str
     ts: str | None
+    thread: str | None = None
+
+    @property
+    def replies_to(self) -> str | None:
+        """The `thread_ts` of a reply to it: Slack threads have one level."""
+        return self.thread or self.ts
 
 
 class SlackConversation:
-    """One requester in one channel, as the core's `Conversation`."""
+    """One requester in one channel (or in one thread of it: `thread_ts`, where a next-step
+    button was clicked), as the core's `Conversation`."""
 
     def __init__(
         self,
@@ -214,8 +226,11 @@ class SlackConversation:
         user_id: str,
         response_url: str | None,
         timeout: int = 10,
+        thread_ts: str | None = None,
     ) -> None:
         self._client = client
+        self._thread = thread_ts or None
+        self._in_thread: dict[str, str] = {"thread_ts": thread_ts} if thread_ts else {}
         self._channel = channel_id
         self._user = user_id
         self._response_url = response_url
@@ -238,14 +253,17 @@ class SlackConversation:
 
         def attempt(last: bool) -> object:
             return self._call(
-                "chat_postEphemeral", last, channel=self._channel, user=self._user, **message.slack_kwargs()
+                "chat_postEphemeral", last, channel=self._channel, user=self._user, **self._in_thread,
+                **message.slack_kwargs(),
             )
 
         _send(self._client, self._channel, attempt)
 
     def post(self, message: Message) -> object:
         def attempt(last: bool) -> object:
-            response = self._call("chat_postMessage", last, channel=self._channel, **message.slack_kwargs())
+            response = self._call(
+                "chat_postMessage", last, channel=self._channel, **self._in_thread, **message.slack_kwargs()
+            )
             if isinstance(response, _Limited):
                 return response
             if isinstance(response, str):  # the error code
@@ -253,9 +271,9 @@ class SlackConversation:
                 # response_url needs no token and no membership, so the words still arrive.
                 # Not on a transport fault: Slack may have posted it, and twice is worse.
                 if response != TRANSPORT_FAILED and self._respond_in_channel(message, final=False):
-                    return PostedMessage(self._channel, None)
+                    return PostedMessage(self._channel, None, self._thread)
                 return None
-            return PostedMessage(str(response.get("channel", self._channel)), str(response["ts"]))
+            return PostedMessage(str(response.get("channel", self._channel)), str(response["ts"]), self._thread)
 
         return _send(self._client, self._channel, attempt)
 
@@ -268,7 +286,7 @@ class SlackConversation:
                 self._respond_in_channel(message, final=False)
                 return None
             return self._call(
-                "chat_postMessage", last, channel=parent.channel, thread_ts=parent.ts, **message.slack_kwargs()
+                "chat_postMessage", last, channel=parent.channel, thread_ts=parent.replies_to, **message.slack_kwargs()
             )
 
         _send(self._client, self._channel, attempt)
@@ -301,6 +319,9 @@ class SlackConversation:
         """POST to the response_url while uses remain (the last one only for a final word)."""
         if not self._response_url:
             return False
+        # Said to a click on a channel message (a next-step button), a response_url post
+        # would replace that message unless told not to.
+        body.setdefault("replace_original", False)
         with self._lock:
             allowed = RESPONSE_URL_USES if final else RESPONSE_URL_USES - 1
             if self._response_uses >= allowed:
@@ -324,7 +345,8 @@ def resumed_conversation(client: WebClient, record: WaitRecord) -> tuple[SlackCo
     """The conversation and the parent message of a wait kept across a restart (its
     response_url is not kept: it lasts thirty minutes and five uses)."""
     conversation = SlackConversation(client, channel_id=record.channel_id, user_id=record.user_id, response_url=None)
-    return conversation, PostedMessage(record.parent_channel or record.channel_id, record.parent_ts or None)
+    thread = record.thread_ts if record.thread_ts and record.thread_ts != record.parent_ts else None
+    return conversation, PostedMessage(record.parent_channel or record.channel_id, record.parent_ts or None, thread)
 
 
 def call_slack(client: WebClient, method: str, last: bool = True, **kwargs: Any) -> Any:

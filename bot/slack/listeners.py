@@ -1,8 +1,10 @@
-"""What Bolt calls for a request: the `/gathr` command and the two clicks, by name.
+"""What Bolt calls for a request: the `/gathr` command and the clicks, by name.
 
 `register(app, core, ...)` hands Bolt the methods of one `Listeners`, which holds what they
 need (the core, the store of requests already seen, this installation, the logger) instead
-of a closure capturing it. Each listener acknowledges first: help and usage errors inside
+of a closure capturing it. A click on a next-step button (`bot.next_steps`) is a command
+typed by the clicker: its value is triaged as typed text is, then it takes the command's
+own path. Each listener acknowledges first: help and usage errors inside
 the ack (pure work), everything else on the core's scheduler, so no ack waits on Gathr or
 on a Slack Web API call. A request is admitted only from this `Installation`, and once.
 """
@@ -10,6 +12,7 @@ on a Slack Web API call. A request is admitted only from this `Installation`, an
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -24,7 +27,7 @@ from bot import messages
 from bot.actions import spec
 from bot.core import Conversation, Core, Requester
 from bot.errors import ConfigError, StoreUnavailable
-from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, Message
+from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX, Message
 from bot.model import Command
 from bot.slack import update_form
 from bot.slack.conversation import SlackConversation
@@ -77,7 +80,8 @@ class ConversationFactory(Protocol):
     """How a listener makes the `Conversation` the core speaks through (`SlackConversation`)."""
 
     def __call__(
-        self, client: WebClient, *, channel_id: str, user_id: str, response_url: str | None
+        self, client: WebClient, *, channel_id: str, user_id: str, response_url: str | None,
+        thread_ts: str | None = None,
     ) -> Conversation: ...
 
 
@@ -109,32 +113,73 @@ class Listeners:
             ack(response_type="ephemeral", **outcome.slack_kwargs())
             return
         ack()
+        if outcome.form:
+            self.form(command, requester, outcome, client, arrived)
+            return
+        self.run(command, "slash command", requester, outcome, client)
+
+    def next_step(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """A click on a next-step button: the clicker's own command, in the thread of the
+        message it sits on; a value that is not a command a button may run is refused to
+        the clicker alone."""
+        ack()
+        user_id, value = _clicker_and_value(body)
+        if self.foreign(body, "click"):
+            return
+        if not user_id:  # signed, yet not a click Slack would send: nothing to act on
+            self.logger.warning("ignored a click without a user")
+            return
+        requester = Requester(user_id=user_id, channel_id=_channel_of(body), thread_ts=_thread_of(body))
+        outcome = self.core.triage(requester, value, button=True)
+        if isinstance(outcome, Message):
+            refused = outcome
+            self.core.scheduler.submit(lambda: self._conversation(client, requester, body).ephemeral(refused))
+            return
+        self.run(body, "click", requester, outcome, client)
+
+    def run(self, body: dict[str, Any], what: str, requester: Requester, command: Command, client: WebClient) -> None:
+        """Run `command` for `requester` once on the scheduler, off the ack's path."""
 
         def conversation_here() -> Conversation:
-            return self.conversation(
-                client,
-                channel_id=requester.channel_id,
-                user_id=requester.user_id,
-                response_url=command.get("response_url"),
-            )
+            return self._conversation(client, requester, body)
 
-        if outcome.form:  # changes nothing by itself: a repeat would only open it again
-            if not self.repeat(command, "slash command", conversation_here, harmless=True):
-                form = outcome
-                trigger_id = str(command.get("trigger_id") or "")
-
-                def opening() -> None:
-                    self.open_form(requester, form, conversation_here(), client, trigger_id, arrived)
-
-                if self.forms is None:
-                    opening()
-                else:
-                    self.forms.submit(opening)
-            return
-        if self.repeat(command, "slash command", conversation_here, harmless=not spec(outcome.action).changes_app):
+        if self.repeat(body, what, conversation_here, harmless=not spec(command.action).changes_app):
             return
         conversation = conversation_here()
-        self.core.scheduler.submit(lambda: self.core.run(requester, outcome, conversation))
+        self.core.scheduler.submit(lambda: self.core.run(requester, command, conversation))
+
+    def _conversation(self, client: WebClient, requester: Requester, body: dict[str, Any]) -> Conversation:
+        """Where `requester` asked (its channel, and its thread if any), answered through
+        the request's response_url where Slack gave one."""
+        thread = {"thread_ts": requester.thread_ts} if requester.thread_ts else {}
+        return self.conversation(
+            client,
+            channel_id=requester.channel_id,
+            user_id=requester.user_id,
+            response_url=body.get("response_url"),
+            **thread,
+        )
+
+    def form(
+        self, body: dict[str, Any], requester: Requester, command: Command, client: WebClient, arrived: float
+    ) -> None:
+        """`update [<project>] <app>` alone: the form opened on `forms`, never on the
+        scheduler's workers. It changes nothing by itself: a repeat would only open it again."""
+
+        def conversation_here() -> Conversation:
+            return self._conversation(client, requester, body)
+
+        if self.repeat(body, "slash command", conversation_here, harmless=True):
+            return
+        trigger_id = str(body.get("trigger_id") or "")
+
+        def opening() -> None:
+            self.open_form(requester, command, conversation_here(), client, trigger_id, arrived)
+
+        if self.forms is None:
+            opening()
+        else:
+            self.forms.submit(opening)
 
     def open_form(
         self,
@@ -220,13 +265,11 @@ class Listeners:
         ack()
         user_id, token = _clicker_and_value(body)
 
-        def in_channel(channel_id: str) -> Conversation:
-            return self.conversation(
-                client, channel_id=channel_id, user_id=user_id, response_url=body.get("response_url")
-            )
+        def in_channel(where: Requester) -> Conversation:
+            return self._conversation(client, Requester(user_id, where.channel_id, where.thread_ts), body)
 
         def conversation_here() -> Conversation:
-            return in_channel(_channel_of(body))
+            return in_channel(Requester(user_id, _channel_of(body)))
 
         if self.foreign(body, "click") or self.repeat(body, "click", conversation_here, harmless=False):
             return
@@ -234,7 +277,7 @@ class Listeners:
             self.logger.warning("ignored a click without a user")
             return
         clicker = Requester(user_id=user_id, channel_id=_channel_of(body))
-        conversation = in_channel(clicker.channel_id)
+        conversation = in_channel(clicker)
         self.core.scheduler.submit(
             lambda: self.core.click(clicker, token, accepted, conversation, in_channel=in_channel)
         )
@@ -282,12 +325,13 @@ def register(
     logger: logging.Logger = log,
     forms: Executor | None = None,
 ) -> Listeners:
-    """Register the `/gathr` command, the Confirm and Cancel clicks and the update form's
-    submission on `app`."""
+    """Register the `/gathr` command, the Confirm and Cancel clicks, the next-step
+    buttons' clicks and the update form's submission on `app`."""
     listeners = Listeners(core=core, seen=seen, installation=installation, logger=logger, forms=forms)
     app.command("/gathr")(listeners.command)
     app.action(CONFIRM_ACTION_ID)(listeners.confirm)
     app.action(CANCEL_ACTION_ID)(listeners.cancel)
+    app.action(re.compile(f"^{re.escape(NEXT_STEP_ACTION_PREFIX)}[a-z]+$"))(listeners.next_step)
     app.view(update_form.CALLBACK_ID)(listeners.form_submitted)
     return listeners
 
@@ -305,6 +349,22 @@ def _clicker_and_value(body: dict[str, Any]) -> tuple[str, str]:
     actions = body.get("actions")
     action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
     return (str(user.get("id") or "") if isinstance(user, dict) else ""), str(action.get("value", ""))
+
+
+def _thread_of(body: dict[str, Any]) -> str:
+    """The thread of the message a button sits on: the thread it is in, else its own (a
+    channel message's replies start its thread). "" for an ephemeral message, which has
+    no thread of its own."""
+    container: dict[str, Any] = body.get("container") or {}
+    message: dict[str, Any] = body.get("message") or {}
+    if not isinstance(container, dict) or not isinstance(message, dict):
+        return ""
+    for thread in (message.get("thread_ts"), container.get("thread_ts")):
+        if thread:
+            return str(thread)
+    if container.get("is_ephemeral"):
+        return ""
+    return str(message.get("ts") or container.get("message_ts") or "")
 
 
 def _channel_of(body: dict[str, Any]) -> str:

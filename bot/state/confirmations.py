@@ -25,10 +25,11 @@ class Confirmation(Record):
     command: Command
     created: float
     expires: float  # may be clicked while `now <= expires`
+    thread_ts: str = ""  # asked by a next-step button: the thread it runs in
 
     @property
     def requester(self) -> Requester:
-        return Requester(self.user_id, self.channel_id)
+        return Requester(self.user_id, self.channel_id, self.thread_ts)
 
     def expired(self, now: float) -> bool:
         return now > self.expires
