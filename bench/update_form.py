@@ -45,7 +45,7 @@ def hold_every_worker(bot: RunningBot, sim: GatedSimulator) -> None:
         held.release()
         return original(*args)
 
-    sim.handle = counted  # type: ignore[method-assign]
+    sim.handle = counted  # type: ignore[method-assign,assignment]
     for n in range(WORKERS):
         bot.command(f"status app-{n}")
     for _ in range(WORKERS):

@@ -18,7 +18,7 @@ from bot.model import Action
 from bot.scheduling import ManualScheduler
 from bot.state.last_updates import UpdateFields
 from tests.test_core import make_rig
-from tests.test_core import gathr, scheduler, sim  # noqa: F401  (fixtures)
+from tests.clocked import gathr, scheduler, sim  # noqa: F401  (fixtures)
 
 
 def console(sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient, lines: list[str], *,

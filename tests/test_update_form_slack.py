@@ -122,7 +122,7 @@ def test_the_form_opens_while_every_worker_is_busy(
         held.release()  # one more worker sits in a Gathr call that the gate holds
         return original(*args)
 
-    gated_sim.handle = counted  # type: ignore[method-assign]
+    gated_sim.handle = counted  # type: ignore[method-assign,assignment]
     bot = bot_for(gated_sim, gathr_allow_update=REQUESTER, gathr_user_limit=0)
     try:
         for n in range(WORKERS):
