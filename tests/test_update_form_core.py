@@ -125,3 +125,12 @@ def test_a_surface_without_the_form_gets_the_usage_error_of_old(sim: Simulator, 
     [said] = rig.talk.of("ephemeral")
     assert "Missing &lt;component-id&gt;." in said.text and "Usage:" in said.text
     assert not sim.requests
+
+
+def test_help_for_update_tells_of_the_form(sim: Simulator, scheduler: ManualScheduler, gathr: GathrClient) -> None:
+    rig = make_rig(sim, scheduler, gathr)
+
+    answer = rig.core.triage(U1, "help update")
+
+    assert not isinstance(answer, Command)
+    assert "`/gathr update sales orders-etl`" in answer.text and "a form opens" in answer.text
