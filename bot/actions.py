@@ -41,6 +41,9 @@ class ActionSpec:
     group_flag: bool = False  # takes --group, and its Gathr call names a CDC app's group
     permission: Action | None = None  # the allow-list that governs it; None: anyone
     or_permissions: tuple[Action, ...] = ()  # other allow-lists that allow it as well
+    # With only its project and app (or the app alone, in a channel with a default project),
+    # the rest is asked for in a form: the update form (bot/update_form.py).
+    form: bool = False
     changes_app: bool = False  # holds the app's lock while it runs (start, stop, update)
     calls_gathr: bool = False  # spends one of the requester's rate limit
     confirmable: bool = False  # GATHR_CONFIRM may name it
@@ -125,6 +128,7 @@ _ROWS = (
         "/gathr update <project> <app> <component-id> <bucket> <file>[,<file>...] [<file> ...]",
         ("project", "app", "component-id", "bucket", "file"),
         many=True,
+        form=True,
         permission=Action.UPDATE,
         changes_app=True,
         calls_gathr=True,
@@ -132,7 +136,9 @@ _ROWS = (
         may="*update* Gathr apps",
         about=(
             "Points the app's S3 data source at other files. The component ID is the S3 source's "
-            "ID on the Gathr canvas (right-click it); files are separated by commas or spaces."
+            "ID on the Gathr canvas (right-click it); files are separated by commas or spaces. "
+            "With only the project and app (`/gathr update sales orders-etl`, or the app alone in "
+            "a channel with a default project), a form opens, filled in from the app's last update."
         ),
         example="/gathr update sales orders-etl S3_orders my-bucket 2024/05/a.csv,2024/05/b.csv",
         summary="point an app's S3 source at new files",

@@ -23,7 +23,7 @@ import html
 import re
 import shlex
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from bot.actions import ACTIONS, GROUP_FLAG, TYPE_FLAG, TYPES, WAIT_FLAGS, ActionSpec, rows
 from bot.errors import UsageError
@@ -115,19 +115,28 @@ def parse_words(words: list[str], table: Mapping[Action, ActionSpec] = ACTIONS) 
         names = names[1:]  # no project: the channel's default, which the core looks up
     while names and names[-1] in row.optional and len(positionals) < len(names):
         names = names[:-1]  # left out: `history` with no app
+    if row.form and 1 <= len(positionals) <= 2:
+        # `update [<project>] <app>` alone: the rest is asked for in a form; without the
+        # project, the channel's default (the core looks it up).
+        names = names[:2] if len(positionals) == 2 else names[1:2]
+        form = True
+    else:
+        form = False
     if len(positionals) < len(names):
         missing = names[len(positionals)]
         raise UsageError(f"missing <{missing}>", row.usage)
     if not row.many and len(positionals) > len(names):
         raise UsageError(_extra_words(action, names, positionals), row.usage)
 
-    single = names[:-1] if row.many else names  # the last of `many` may hold many names
+    single = names[:-1] if row.many and not form else names  # the last of `many` may hold many names
     fields: dict[str, object] = {}
     for label, value in zip(single, positionals):
         check_name(label, value, action, row.usage)
         fields[_field(label)] = value
+    if form:
+        return Command(action, form=True, **fields)  # type: ignore[arg-type]
     if row.many:
-        fields[_field(names[-1]) + "s"] = _files(positionals[len(names) - 1:], names[-1], row)
+        fields[_field(names[-1]) + "s"] = file_names(positionals[len(names) - 1:], names[-1], row)
     if row.wait_flags:
         fields["wait"] = wait
     fields.update(_kind_fields(valued, row))
@@ -328,9 +337,9 @@ def _help_topic(args: list[str], table: Mapping[Action, ActionSpec]) -> Action |
     return _action(args[0], table) if args else None
 
 
-def _files(words: list[str], label: str, row: ActionSpec) -> tuple[str, ...]:
+def file_names(words: Iterable[str], label: str, row: ActionSpec) -> tuple[str, ...]:
     """The names in the words of a `many` placeholder (update's <file>): comma-separated,
-    each checked, each once."""
+    each checked, each once. The update form hands it the lines of its files field."""
     files: dict[str, None] = {}  # in order, each once: a set's work, a list's order
     for word in words:
         for name in word.split(","):

@@ -12,6 +12,9 @@ At a terminal the line is edited with readline (arrows, Ctrl-R, history kept in
 above a fresh prompt that still holds what was being typed. With stdin piped, each command
 is echoed as `> command` before its answers, so that a transcript reads well.
 
+`update <project> <app>` alone asks for the component ID, the bucket and the files in turn,
+each showing the app's last update in brackets (Enter keeps it), then runs as typed.
+
 Buttons under a message (the next steps: Stop under a RUNNING app, Start under a STOPPED
 one) are shown as choices to type: `click stop` runs the latest Stop shown, `click 3 stop`
 the one under message #3, and a bare `click` lists them. A choice runs as that button's
@@ -43,12 +46,14 @@ from types import ModuleType
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from bot import messages
 from bot.core import Core, Requester
 from bot.errors import ConfigError
 from bot.gathr.client import API_PATH, GathrClient
 from bot.home import Home
 from bot.messages import CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX, HomeView, Message, code, home_view
-from bot.model import Action
+from bot.model import Action, Command
+from bot.update_form import FIELDS, FILES, UpdateForm, field_problem, read_fields
 
 PROMPT = "gathr> "
 ECHO = "> "
@@ -154,6 +159,37 @@ class Terminal:
         if not line:
             raise EOFError
         return line
+
+    def ask(self, prompt: str) -> str | None:
+        """One answer to `prompt` (a field of the update form); None at the end of input or
+        on Ctrl-C, which leave the form. Piped, the transcript shows prompt and answer."""
+        try:
+            if self._readline is not None:
+                self.at_prompt = True
+                try:
+                    with interrupts_allowed():
+                        answer = input(prompt)
+                finally:
+                    self.at_prompt = False
+                length = self._readline.get_current_history_length()
+                if answer and length:  # an answer is no command to bring back with the up arrow
+                    self._readline.remove_history_item(length - 1)
+                return answer
+            if self.interactive:
+                self._out.write(prompt)
+                self._out.flush()
+            with interrupts_allowed():
+                line = self._stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            self._out.write("\n")
+            return None
+        if not line:
+            return None
+        answer = line.rstrip("\r\n")
+        if not self.interactive:
+            self._out.write(f"{prompt}{answer}\n")
+            self._out.flush()
+        return answer
 
     def before_output(self) -> str:
         """What to write before output from another thread: clear the prompt's line."""
@@ -406,6 +442,52 @@ def _matches(subject: str, words: list[str]) -> bool:
     return all(code(name) in subject for name in names)
 
 
+# -- the update form, as prompts --------------------------------------------------------------
+
+
+def fill_in(form: UpdateForm, ask: Callable[[str], str | None], say: Callable[[Message], None]) -> Command | None:
+    """Ask for each field of the update form in turn, showing what it is filled in with
+    (Enter keeps it); a field that is not sound is said, in the parser's words, and asked
+    again. The update to run, or None if the input ended first."""
+    values: dict[str, str] = {}
+    for field in FIELDS:
+        initial = form.initial(field).replace("\n", ",") if field == FILES else form.initial(field)
+        while True:
+            answer = ask(messages.form_prompt(messages.FORM_LABELS[field], initial))
+            if answer is None:
+                say(messages.form_ended())
+                return None
+            value = answer.strip() or initial
+            problem = field_problem(field, value)
+            if problem is None:
+                values[field] = value
+                break
+            say(Message(messages.form_field_error(problem)))
+    command = read_fields(form.project, form.app, values)
+    return command if isinstance(command, Command) else None  # each field was checked
+
+
+def _run_line(
+    core: Core, requester: Requester, line: str, conversation: ConsoleConversation, ask: Callable[[str], str | None]
+) -> None:
+    """A typed line, as `Core.handle` runs it; `update <project> <app>` alone asks for the rest."""
+    outcome = core.triage(requester, line)
+    if isinstance(outcome, Message):
+        conversation.ephemeral(outcome)
+        return
+    if not outcome.form:
+        core.run(requester, outcome, conversation)
+        return
+    form = core.open_form(requester, outcome, conversation, show=lambda _form: None)  # asked next
+    command = fill_in(form, ask, conversation.ephemeral) if form is not None else None
+    if command is not None:
+        checked = core.triage_fields(requester, command)
+        if isinstance(checked, Message):
+            conversation.ephemeral(checked)
+        else:
+            core.run(requester, checked, conversation)
+
+
 # -- the loop ----------------------------------------------------------------------------------
 
 
@@ -463,7 +545,12 @@ def run_console(
         history=history.expanduser() if history is not None and interactive else None,
     )
     conversation.attach(terminal)
-    source = lines if lines is not None else terminal.lines()
+    source = iter(lines) if lines is not None else terminal.lines()
+
+    def ask(prompt: str) -> str | None:  # the update form's prompts read the same input
+        if lines is None:
+            return terminal.ask(prompt)
+        return next(source, None)
     gathr = gathr_label or describe_gathr(core.gathr)
     out.write(
         f"gathr-bot console as user {user_id}, talking to {gathr}. "
@@ -495,7 +582,7 @@ def run_console(
                 else:  # as the button's click: the value, read as the clicker's command
                     core.handle(requester, choice.value, conversation, button=True)
                 continue
-            core.handle(requester, line, conversation)
+            _run_line(core, requester, line, conversation, ask)
         _drain(core, out)
     except KeyboardInterrupt:
         out.write("\n")

@@ -45,6 +45,7 @@ from bot.state.history import MemoryRequestHistory, RequestHistory
 from bot.state.last_updates import LastUpdates, MemoryLastUpdates
 from bot.state.locks import AppLocks, Holder, MemoryAppLocks
 from bot.state.waits import MemoryRunningWaits, RunningWaits, WaitRecord
+from bot.update_form import UpdateForm
 from bot.wait_leases import LEASE_TTL, WaitLeases
 from bot.waits import WaitPolicy
 from bot.watches import WatchBoard, WatchChange
@@ -144,12 +145,25 @@ class Core:
             # of one that is not ETL) is refused as a usage error, before any call.
             command = self.catalogue.resolve(next_steps.read(text) if button else parse(text))
         except UsageError as error:
-            what = "button refused" if button else "usage error"
-            self.audit(requester, "?", "", Decision.NOT_APPLICABLE, f"{what}: {error.problem}")
-            return messages.button_refused(error) if button else messages.usage_error(error)
+            return self._usage_error(requester, error, button=button)
         if command.action is Action.HELP:
             return messages.help_message(command.help_topic, self.confirm)
         return command
+
+    def triage_fields(self, requester: Requester, command: Command) -> Command | Message:
+        """`triage` for a command whose fields a form gave, each already checked as the
+        parser checks typed words (`bot.update_form.read_fields`): then as typed."""
+        if self._closing:
+            return messages.restarting()
+        try:
+            return self.catalogue.resolve(command)
+        except UsageError as error:
+            return self._usage_error(requester, error)
+
+    def _usage_error(self, requester: Requester, error: UsageError, *, button: bool = False) -> Message:
+        what = "button refused" if button else "usage error"
+        self.audit(requester, "?", "", Decision.NOT_APPLICABLE, f"{what}: {error.problem}")
+        return messages.button_refused(error) if button else messages.usage_error(error)
 
     def run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
         """Check access, ask for confirmation or execute. May call Gathr and Slack: never
@@ -167,6 +181,39 @@ class Core:
             conversation.ephemeral(outcome)
         else:
             self.run(requester, outcome, conversation)
+
+    def open_form(
+        self,
+        requester: Requester,
+        command: Command,
+        conversation: Conversation,
+        show: Callable[[UpdateForm], str | None],
+    ) -> UpdateForm | None:
+        """`update [<project>] <app>` alone (`command.form`): the form, filled in from the
+        app's last update, handed to `show` (which answers None once it is shown, else why
+        not) and audited; or None when it may not open (the requester has been told: no
+        default project, restarting, or a denial, audited). Reads the stores and may look up
+        user groups, but never calls Gathr: fit for the path that must open the form while
+        Slack's trigger lives."""
+        form: UpdateForm | None = None
+
+        def admit() -> None:
+            nonlocal form
+            resolved = self._with_default(requester, command)
+            if isinstance(resolved, Message):
+                conversation.ephemeral(resolved)
+                return
+            if self._gated(gates.FORM, Ask(requester, requester.user_id, resolved), conversation) is not None:
+                return
+            last = self.last_updates.get(resolved.project, resolved.app)
+            shown = UpdateForm(resolved.project, resolved.app, requester.channel_id, last)
+            problem = show(shown)
+            outcome = "form opened" if problem is None else f"form not opened: {problem}"
+            self.audit(requester, command.action, resolved.target, Decision.ALLOWED, outcome)
+            form = shown if problem is None else None
+
+        self._guarded(admit, conversation, f"opening the update form for {requester.user_id}")
+        return form
 
     def click(
         self,
@@ -277,6 +324,9 @@ class Core:
     # -- the request path -----------------------------------------------------------------
 
     def _run(self, requester: Requester, command: Command, conversation: Conversation) -> None:
+        if command.form:  # a surface without the form: the fields are missing, as typed
+            conversation.ephemeral(messages.usage_error(UsageError("missing <component-id>", spec(command.action).usage)))
+            return
         resolved = self._with_default(requester, command)
         if isinstance(resolved, Message):
             conversation.ephemeral(resolved)
@@ -289,18 +339,19 @@ class Core:
         stop that leaves it out, a `default --clear` (judged in the project it clears), and
         status and watch, whose scoped grants then match on the project too."""
         row = spec(command.action)
+        defaults = row.project_defaults or command.form  # the project may be left out
         hinted = command.clear or (bool(command.app) and "project" not in row.positionals)
-        if command.project or not (row.project_defaults or hinted):
+        if command.project or not (defaults or hinted):
             return command
         try:
             project = self.defaults.get(requester.channel_id)
         except StoreUnavailable:
-            if row.project_defaults:
+            if defaults:
                 raise  # a change is refused while the store is lost (`_guarded`), as any change is
             project = None  # status still answers (CONTRACT §6): scopes match on the app alone
         if project:
             return dataclasses.replace(command, project=project)
-        if row.project_defaults:
+        if defaults:
             self.audit(requester, command.action, command.app, Decision.NOT_APPLICABLE, "usage error: no default project")
             return messages.no_default_project(command.action)
         return command

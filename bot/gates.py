@@ -1,7 +1,8 @@
 """The policy a request passes before it runs, as one ordered list of gates.
 
 A typed command passes `TYPED`; a confirmation click passes `CLICKED`, which re-checks the
-closing bot and the clicker's access, then spends the rate limit (the prompt spent none).
+closing bot and the clicker's access, then spends the rate limit (the prompt spent none); the
+update form passes `FORM` before it opens (its submission is a typed command).
 Each gate returns None ("go on") or the `Stop` that ends the request there: what to say,
 and the audit line to write. The app lock is the last gate, taken where the change begins
 (`Core._change`), since a stop may take over a start's wait to get it.
@@ -121,6 +122,8 @@ def within_rate_limit(policy: Policy, ask: Ask) -> Stop | None:
 # The order of the policy: the first gate that stops a request ends it.
 TYPED: tuple[Gate, ...] = (not_closing, allowed, not_busy, confirmed_first, within_rate_limit)
 CLICKED: tuple[Gate, ...] = (not_closing, allowed, within_rate_limit)
+# Before the update form opens: the submission is a typed command, and passes `TYPED`.
+FORM: tuple[Gate, ...] = (not_closing, allowed)
 
 
 def first_stop(policy: Policy, gates: Sequence[Gate], ask: Ask) -> Stop | None:

@@ -1102,7 +1102,6 @@ def _home_history(entry: HistoryEntry) -> str:
 NO_HISTORY = "No start, stop, update or trigger"
 
 
-
 def history_list(entries: list[HistoryEntry], now: float, name: str = "") -> Message:
     """The last requests, newest first, one line each: when, who, what, how it ended (or
     that it runs), how long it took."""
@@ -1122,3 +1121,59 @@ def history_list(entries: list[HistoryEntry], now: float, name: str = "") -> Mes
         )
     title = f"The last {len(entries)} request{'s' if len(entries) != 1 else ''}{of}, newest first:"
     return _message(bounded_lines([title, *lines], SECTION_LIMIT, "…and {} more"))
+
+
+# -- the update form (bot/update_form.py; its Slack modal: bot/slack/update_form.py) --------
+# Plain text (a modal's labels, hints and errors are not mrkdwn), except `form_intro`.
+
+FORM_TITLE = "Update a Gathr app"  # a modal's title holds at most 24 characters
+FORM_SUBMIT = "Update"
+FORM_CLOSE = "Cancel"
+FORM_LABELS = {"component-id": "Component ID", "bucket": "Bucket", "file": "Files"}
+FORM_HINTS = {
+    "component-id": "The S3 source's ID on the Gathr canvas (right-click it).",
+    "bucket": "The S3 bucket the files are in.",
+    "file": "One per line, or separated by commas.",
+}
+
+
+def form_intro(project: str, app: str, filled_in: bool) -> str:
+    """What the form updates (mrkdwn), and where its values come from."""
+    known = "Filled in from its last update." if filled_in else "No earlier update of it is known: fill in every field."
+    return f"Point the S3 source of {code(app)} in project {code(project)} at other files. {known}"
+
+
+def form_files_left_out(shown: int, total: int, limit: int) -> str:
+    """The hint of a files field that could not hold the whole last update."""
+    return (
+        f"The last update had {total} files; only the first {shown} fit in this form "
+        f"({limit:,} characters). For more, type the whole command: {spec(Action.UPDATE).usage}"
+    )
+
+
+def form_field_error(problem: str) -> str:
+    """A field's problem as the form shows it under the field (plain text)."""
+    return sentence(problem[:1].upper() + problem[1:])
+
+
+def form_prompt(label: str, initial: str) -> str:
+    """The console's question for one field; Enter keeps what is in brackets."""
+    return f"{label} [{initial}]: " if initial else f"{label}: "
+
+
+def form_not_opened(error: str) -> Message:
+    """views.open failed: most often the trigger expired (3 s after the command)."""
+    why = (
+        "Slack allows 3 seconds to open it, and they had passed"
+        if error in ("expired_trigger_id", "exchanged_trigger_id")
+        else f"Slack said {code(error)}"
+    )
+    return _message(
+        f":warning: The update form could not open ({why}). Try again, or type the whole command: "
+        f"{usage(Action.UPDATE)}"
+    )
+
+
+def form_ended() -> Message:
+    """The console's form was left before every field was given: nothing was sent."""
+    return _message("The update form was left before it was filled in; nothing was sent to Gathr.")

@@ -91,6 +91,9 @@ class Command:
     # operator's catalogue, else ETL, decides (bot.catalogue fills them in before any call).
     app_type: AppType | None = None
     group: str = ""
+    # `update [<project>] <app>` alone: the rest is asked for in a form (bot/update_form.py);
+    # such a command is never run as it is.
+    form: bool = False
 
     @property
     def kind(self) -> AppKind:

@@ -37,6 +37,7 @@ from tests.fakes.slack import (
     form_body,
     interactive_body,
     signed_http_headers,
+    view_submission_payload,
 )
 
 # Fake-looking and short on purpose: never like a real xox[bpa]- token.
@@ -116,6 +117,11 @@ class RunningBot:
     def open_home(self, user: str = REQUESTER, *, tab: str = "home") -> Ack:
         """`user` opens the app's Home tab (`app_home_opened`). Returns the acknowledgement."""
         return self.send_event(app_home_opened_payload(user, tab=tab))
+
+    def submit_view(self, view: dict[str, Any], values: dict[str, str], *, user: str = REQUESTER) -> Ack:
+        """The modal `view` (as views.open answered it) submitted with `values` typed in,
+        by block_id. Returns the acknowledgement (`response_action: errors` for a bad field)."""
+        return self.send_interactive(view_submission_payload(view, values, user_id=user))
 
     def send_command(self, payload: dict[str, str]) -> Ack:
         raise NotImplementedError

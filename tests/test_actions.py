@@ -117,6 +117,10 @@ def test_parse_demands_the_positionals_of_the_row(action: Action) -> None:
             assert parse(" ".join([action.value, *given])) == Command(action, app=given[0])
         elif name in row.optional:  # may be left out: history with no app
             assert parse(" ".join([action.value, *given])) == Command(action)
+        elif row.form and 1 <= len(given) <= 2:
+            # the project and app alone (or the app alone): the rest is asked for in a form
+            form = parse(" ".join([action.value, *given]))
+            assert form == Command(action, project=given[0] if len(given) == 2 else "", app=given[-1], form=True)
         else:
             error = refused(" ".join([action.value, *given]))
             assert error.problem == f"missing <{name}>"

@@ -187,6 +187,32 @@ def test_start_and_stop_without_a_project_leave_it_to_the_channels_default(text:
 @pytest.mark.parametrize(
     ("text", "command"),
     [
+        ("update sales orders-etl", Command(Action.UPDATE, project="sales", app="orders-etl", form=True)),
+        ('update sales "daily orders"', Command(Action.UPDATE, project="sales", app="daily orders", form=True)),
+        ("update orders-etl", Command(Action.UPDATE, app="orders-etl", form=True)),
+    ],
+)
+def test_update_with_only_its_project_and_app_asks_for_the_form(text: str, command: Command) -> None:
+    # Once "missing <component-id>" (and "missing <app>" for one word): CONTRACT §3 now opens
+    # the update form there, with the channel's default project where none is named.
+    assert parse(text) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("update sales " + "a" * 201, "<app> is longer than 200 characters"),
+        ("update .. orders-etl", "'..' is not a valid <project>"),
+        ("update sales orders\u200b", "<app>"),
+    ],
+)
+def test_the_form_s_project_and_app_are_checked_as_typed_names(text: str, problem: str) -> None:
+    assert problem in usage_error(text).problem
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
         ("default sales", Command(Action.DEFAULT, project="sales")),
         ("default --clear", Command(Action.DEFAULT, clear=True)),
         ("whoami", Command(Action.WHOAMI)),
@@ -213,8 +239,6 @@ def test_default_and_whoami_refuse_what_they_do_not_take(text: str, problem: str
         ("stop", "<project>", STOP_USAGE),
         ("status", "<app>", STATUS_USAGE),
         ("update", "<project>", UPDATE_USAGE),
-        ("update sales", "<app>", UPDATE_USAGE),
-        ("update sales orders-etl", "<component-id>", UPDATE_USAGE),
         ("update sales orders-etl S3_orders", "<bucket>", UPDATE_USAGE),
         ("update sales orders-etl S3_orders my-bucket", "<file>", UPDATE_USAGE),
         ("watch", "<app>", WATCH_USAGE),
@@ -549,10 +573,11 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         assert isinstance(error.problem, str) and error.problem
         return
     assert isinstance(command, Command)
-    if command.action in (Action.UPDATE, Action.TRIGGER, Action.WORKFLOW) or (
-        command.action in (Action.START, Action.STOP) and command.project
+    if command.action in (Action.UPDATE, Action.TRIGGER, Action.WORKFLOW) and not command.form or (
+        command.action in (Action.START, Action.STOP, Action.UPDATE) and command.project
     ):
-        _assert_good_name(command.project)  # a start or stop may leave it to the channel's default
+        # a start or stop, or the update form, may leave it to the channel's default
+        _assert_good_name(command.project)
     if command.group:
         _assert_good_name(command.group)
     if command.action in (
@@ -567,7 +592,9 @@ def test_any_text_gives_a_command_with_sound_names_or_a_usage_error(text: str) -
         assert command.app == ""
     else:
         assert (command.project, command.app) == ("", "")
-    if command.action is Action.UPDATE:
+    if command.action is Action.UPDATE and command.form:  # the rest comes from the form
+        assert (command.component_id, command.bucket, command.files) == ("", "", ())
+    elif command.action is Action.UPDATE:
         _assert_good_name(command.component_id)
         _assert_good_name(command.bucket)
         assert command.files, "update always names at least one file"

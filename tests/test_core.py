@@ -347,7 +347,8 @@ def test_a_group_member_starts_in_its_project_and_is_refused_in_another_by_name_
 
 
 def test_usage_error_from_triage_is_a_message_with_the_usage(rig: Rig) -> None:
-    outcome = rig.core.triage(U1, "update sales")  # "start sales": the channel's default project
+    # "start sales": the channel's default project; "update sales": the update form
+    outcome = rig.core.triage(U1, "unwatch")
 
     assert isinstance(outcome, Message)
     assert "missing <app>" not in outcome.text  # "<" is escaped for Slack

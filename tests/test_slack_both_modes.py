@@ -94,7 +94,8 @@ def test_every_command_is_acknowledged_before_gathr_answers(
         ("help", ["/gathr start", "/gathr stop", "/gathr status", "/gathr update"]),
         ("", ["/gathr start", "/gathr stop", "/gathr status", "/gathr update"]),
         ("strat sales orders-etl", ["strat", "Did you mean", "Usage:", "/gathr start"]),
-        ("update sales", ["Missing", "app", "Usage:", "/gathr update"]),  # "start sales": the default project
+        # "start sales": the default project; "update sales": the update form
+        ("unwatch", ["Missing", "app", "Usage:", "/gathr unwatch"]),
         ("status orders-etl extra", ["extra", "Usage:", "/gathr status"]),
     ],
     ids=["help", "empty", "unknown-action", "missing-app", "extra-word"],

@@ -127,7 +127,7 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecor
 # -- the /gathr command ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["help", "", "frobnicate orders-etl", "update sales"])
+@pytest.mark.parametrize("text", ["help", "", "frobnicate orders-etl", "unwatch"])
 def test_help_and_usage_errors_are_answered_inside_the_ack(rig: Rig, text: str) -> None:
     ack = RecordingAck()
 

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_BUDGET = 8.0  # seconds for the whole stop; the contract allows 10
 WORKERS = 16
 NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
+FORM_THREADS = 4  # open update forms (one Slack call each) while the workers may all be busy
 OUTBOX_WORKERS = 2  # re-send what Slack rate-limited, off the workers (one call at a time each)
 # Threads answer requests (each ack is milliseconds); the backlog absorbs bursts of commands.
 # Open connections cost no thread until a whole request has arrived, so idle or trickling
@@ -119,11 +120,13 @@ def build_app(
     seen: SeenRequests | None = None,
     installation: Installation | None = None,
     home: HomePublisher | None = None,
+    forms: Executor | None = None,
 ) -> App:
     """The Bolt app. Calls `auth.test` here at start-up, so no request waits on it.
 
     Bolt runs listeners on `listener_executor`: ours, so that a stop can shut it. Each
-    request that would act is admitted once (`seen`) and only from this `installation`."""
+    request that would act is admitted once (`seen`) and only from this `installation`.
+    The update form opens on `forms` (else on the listener's thread), never on the workers."""
     try:
         app = App(
             client=client,
@@ -142,7 +145,7 @@ def build_app(
         raise ConfigError("SLACK_API_URL", f"Slack could not be reached ({unreachable_reason(error)})") from None
     installation = Installation.of(client) if installation is None else installation
     seen = MemorySeenRequests() if seen is None else seen  # (an empty store is falsy)
-    register(app, core, seen=seen, installation=installation, logger=log, home=home)
+    register(app, core, seen=seen, installation=installation, logger=log, home=home, forms=forms)
     return app
 
 
@@ -256,6 +259,9 @@ class Service:
         self.seen: SeenRequests = self.store.seen
         # Bolt's own default, made here so that stop() can shut it.
         self._listeners = ThreadPoolExecutor(max_workers=5, thread_name_prefix="bolt-listener")
+        # The update form must open within the 3 s of its trigger: not behind the workers,
+        # nor holding a listener thread that the next command's ack needs.
+        self._forms = ThreadPoolExecutor(max_workers=FORM_THREADS, thread_name_prefix="gathr-form")
         self.app = build_app(
             self.core,
             self.client,
@@ -263,6 +269,7 @@ class Service:
             listener_executor=self._listeners,
             seen=self.seen,
             home=self.home,
+            forms=self._forms,
         )
         self.host = host
         self.stopped = threading.Event()
@@ -337,6 +344,7 @@ class Service:
         server.join(max(0.0, deadline - time.monotonic()))
         self.home.stop()
         self.scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        self._forms.shutdown(wait=False, cancel_futures=True)  # a form not yet open: its trigger is gone
         if self.audit_channel is not None:  # the last lines, as the budget allows
             self.audit_channel.stop(timeout=min(AUDIT_FLUSH, max(0.0, deadline - time.monotonic())))
         # What still waits out a Retry-After cannot be sent within the stop's budget.

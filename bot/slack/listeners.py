@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,11 +29,13 @@ from bot.core import Conversation, Core, Requester
 from bot.errors import ConfigError, StoreUnavailable
 from bot.messages import CANCEL_ACTION_ID, CONFIRM_ACTION_ID, NEXT_STEP_ACTION_PREFIX, Message
 from bot.model import Command
+from bot.slack import update_form
 from bot.slack.app_home import HomePublisher
 from bot.slack.conversation import SlackConversation
 from bot.slack.redelivery import request_key, team_of
 from bot.startup import unreachable_reason
 from bot.state.seen import SEEN_TTL, SeenRequests
+from bot.update_form import UpdateForm, read_fields
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +97,14 @@ class Listeners:
     logger: logging.Logger = log
     conversation: ConversationFactory = SlackConversation
     home: HomePublisher | None = None
+    # Where the update form is opened: never the scheduler's workers, which may all be busy
+    # while Slack's trigger lives 3 s. None: on Bolt's listener thread, after the ack.
+    forms: Executor | None = None
 
     def command(self, ack: Ack, command: dict[str, Any], client: WebClient) -> None:
-        """`/gathr <text>`: help and usage errors answered inside the ack, the rest run once
-        on the scheduler."""
+        """`/gathr <text>`: help and usage errors answered inside the ack, the update form
+        opened off the workers, the rest run once on the scheduler."""
+        arrived = time.monotonic()
         if self.foreign(command, "slash command"):
             ack()
             return
@@ -107,6 +115,9 @@ class Listeners:
             ack(response_type="ephemeral", **outcome.slack_kwargs())
             return
         ack()
+        if outcome.form:
+            self.form(command, requester, outcome, client, arrived)
+            return
         self.run(command, "slash command", requester, outcome, client)
 
     def next_step(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -150,6 +161,98 @@ class Listeners:
             response_url=body.get("response_url"),
             **thread,
         )
+
+    def form(
+        self, body: dict[str, Any], requester: Requester, command: Command, client: WebClient, arrived: float
+    ) -> None:
+        """`update [<project>] <app>` alone: the form opened on `forms`, never on the
+        scheduler's workers. It changes nothing by itself: a repeat would only open it again."""
+
+        def conversation_here() -> Conversation:
+            return self._conversation(client, requester, body)
+
+        if self.repeat(body, "slash command", conversation_here, harmless=True):
+            return
+        trigger_id = str(body.get("trigger_id") or "")
+
+        def opening() -> None:
+            self.open_form(requester, command, conversation_here(), client, trigger_id, arrived)
+
+        if self.forms is None:
+            opening()
+        else:
+            self.forms.submit(opening)
+
+    def open_form(
+        self,
+        requester: Requester,
+        command: Command,
+        conversation: Conversation,
+        client: WebClient,
+        trigger_id: str,
+        arrived: float,
+    ) -> None:
+        """Admit the form (default project, access: a denial is said and audited) and open
+        it with the command's trigger, which Slack honours for 3 s after the command."""
+
+        def show(form: UpdateForm) -> str | None:
+            try:
+                client.views_open(trigger_id=trigger_id, view=update_form.view_of(form))
+            except SlackApiError as error:
+                problem = str(error.response.get("error", "unknown_error"))
+            except Exception as error:  # a fault on the way to Slack: said, never raised
+                problem = type(error).__name__
+            else:
+                self.logger.info("opened the update form for %s %.0f ms after the command",
+                                 form.app[:80], 1000 * (time.monotonic() - arrived))
+                return None
+            self.logger.warning("the update form could not open: %s (%.0f ms after the command)",
+                                problem, 1000 * (time.monotonic() - arrived))
+            conversation.ephemeral(messages.form_not_opened(problem))
+            return problem
+
+        self.core.open_form(requester, command, conversation, show)
+
+    def form_submitted(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """The update form submitted: a bad field is refused on the field, inside the ack
+        (`response_action: errors`); a sound one closes the form and runs once, exactly as
+        the typed `update <project> <app> <component-id> <bucket> <files>` would."""
+        if self.foreign(body, "form submission"):
+            ack()
+            return
+        view: dict[str, Any] = body["view"] if isinstance(body.get("view"), dict) else {}
+        target = update_form.target_of(view)
+        user = body.get("user")
+        user_id = str(user.get("id") or "") if isinstance(user, dict) else ""
+        if target is None or not user_id:  # signed, yet not a form Slack would send back
+            ack()
+            self.logger.warning("ignored a form submission that does not name its app soundly")
+            return
+        project, app, channel_id = target
+        checked = read_fields(project, app, update_form.values_of(view))
+        if isinstance(checked, dict):
+            ack(response_action="errors", errors=update_form.field_errors(checked))
+            return
+        ack()
+        requester = Requester(user_id=user_id, channel_id=channel_id)
+
+        def conversation_here() -> Conversation:
+            # No response_url comes with a view submission: answers to the requester are
+            # ephemeral messages in the channel (chat.postEphemeral).
+            return self.conversation(client, channel_id=channel_id, user_id=user_id, response_url=None)
+
+        if self.repeat(body, "form submission", conversation_here, harmless=False):
+            return
+        conversation = conversation_here()
+
+        def run() -> None:
+            outcome = self.core.triage_fields(requester, checked)
+            if isinstance(outcome, Message):
+                conversation.ephemeral(outcome)
+            else:
+                self.core.run(requester, outcome, conversation)
+
+        self.core.scheduler.submit(run)
 
     def confirm(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         """A click on a prompt's Confirm button."""
@@ -232,14 +335,19 @@ def register(
     installation: Installation,
     logger: logging.Logger = log,
     home: HomePublisher | None = None,
+    forms: Executor | None = None,
 ) -> Listeners:
     """Register the `/gathr` command, the Confirm and Cancel clicks, the next-step buttons'
-    clicks and (with a `home`) the App Home's `app_home_opened` on `app`."""
-    listeners = Listeners(core=core, seen=seen, installation=installation, logger=logger, home=home)
+    clicks, the update form's submission and (with a `home`) the App Home's
+    `app_home_opened` on `app`."""
+    listeners = Listeners(
+        core=core, seen=seen, installation=installation, logger=logger, home=home, forms=forms
+    )
     app.command("/gathr")(listeners.command)
     app.action(CONFIRM_ACTION_ID)(listeners.confirm)
     app.action(CANCEL_ACTION_ID)(listeners.cancel)
     app.action(re.compile(f"^{re.escape(NEXT_STEP_ACTION_PREFIX)}[a-z]+$"))(listeners.next_step)
+    app.view(update_form.CALLBACK_ID)(listeners.form_submitted)
     if home is not None:
         app.event("app_home_opened")(listeners.home_opened)
     return listeners

@@ -13,6 +13,7 @@ def request_key(body: Mapping[str, Any]) -> str | None:
 
     A slash command: its `trigger_id` (one per invocation), else its `response_url`. A
     click: the clicker, the action and its `action_ts` (one per click), with the trigger_id.
+    A form's submission: its view's ID (a view that passed its checks is submitted once).
     Keys are hashed, so a huge field costs no memory.
     """
     team = team_of(body)
@@ -31,6 +32,12 @@ def request_key(body: Mapping[str, Any]) -> str | None:
             str(body.get("trigger_id", "")),
         )
         return _hashed("click", team, *parts) if any(parts[3:]) else None
+    if body.get("type") == "view_submission":  # a form runs once: its view's ID
+        user = body.get("user") or {}
+        view = body.get("view") or {}
+        view_id = str(view.get("id") or "") if isinstance(view, Mapping) else ""
+        user_id = str(user.get("id", "") if isinstance(user, Mapping) else "")
+        return _hashed("view", team, user_id, view_id) if view_id else None
     return None
 
 

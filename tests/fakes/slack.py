@@ -60,6 +60,7 @@ __all__ = [
     "interactive_body",
     "signed_http_headers",
     "slash_command_payload",
+    "view_submission_payload",
 ]
 
 # The workspace the fake pretends to be. Tests may compare against these.
@@ -178,6 +179,8 @@ class FakeSlack:
         self._responders: dict[str, Responder] = {}
         self._delays: dict[str, float] = {}
         self._ts = itertools.count(1)
+        self._view_ids = itertools.count(1)
+        self._used_triggers: set[str] = set()
 
         self._ws_conns: list[ServerConnection] = []  # open, hello sent, oldest first
         self._ws_connect_count = 0
@@ -614,6 +617,31 @@ class FakeSlack:
 
         return self._wait(ready, timeout, lambda: f"home view #{count} of {user_id}")
 
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A modal opened with a trigger: answered with the view as Slack stores it (an ID,
+        an empty state). Each trigger opens one view; a second use is `exchanged_trigger_id`."""
+        trigger_id = str(params.get("trigger_id") or "")
+        if not trigger_id:
+            return _error("invalid_trigger_id")
+        if trigger_id in self._used_triggers:
+            return _error("exchanged_trigger_id")
+        view = params.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                return _error("invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return _error("invalid_arguments")
+        self._used_triggers.add(trigger_id)
+        opened = {**view, "id": f"V{next(self._view_ids):08d}", "team_id": TEAM_ID, "app_id": APP_ID,
+                  "state": {"values": {}}, "hash": f"{time.time():.6f}.fake"}
+        return {"ok": True, "view": opened}
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        """The views that views.open opened, oldest first, as Slack answered them."""
+        return [c.response["view"] for c in self.calls("views.open") if c.ok]
+
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
             "ok": True,
@@ -712,6 +740,7 @@ _BUILTIN = {
     "chat.postMessage": "_chat_post_message",
     "chat.update": "_chat_update",
     "chat.postEphemeral": "_chat_post_ephemeral",
+    "views.open": "_views_open",
     "auth.test": "_auth_test",
     "usergroups.users.list": "_usergroups_users_list",
     "apps.connections.open": "_apps_connections_open",
@@ -936,6 +965,42 @@ def app_home_opened_payload(
         "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
         "event_time": int(time.time()),
         "authorizations": [{"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True}],
+    }
+
+
+def view_submission_payload(
+    view: Mapping[str, Any],
+    values: Mapping[str, str],
+    *,
+    user_id: str = "U111",
+    user_name: str = "alice",
+    trigger_id: str | None = None,
+    team_id: str = TEAM_ID,
+    team_domain: str = TEAM_DOMAIN,
+    api_app_id: str = APP_ID,
+) -> dict[str, Any]:
+    """A ``view_submission`` payload for `view` (as views.open answered it) with `values`
+    typed into its inputs, by block_id (each input's action_id read from the view). No
+    response_url: Slack sends one only for a view with a conversation select that asks."""
+    state: dict[str, dict[str, Any]] = {}
+    for block in view.get("blocks", []):
+        element = block.get("element") or {}
+        if block.get("type") == "input" and block.get("block_id") in values:
+            value = values[block["block_id"]]
+            state[block["block_id"]] = {
+                element.get("action_id", ""): {"type": element.get("type"), "value": value if value != "" else None}
+            }
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": team_domain},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "fake-verification-token",
+        "trigger_id": trigger_id or _trigger_id(),
+        "view": {**view, "state": {"values": state}},
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
 
 
