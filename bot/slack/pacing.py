@@ -200,7 +200,10 @@ class Pacer:
             for name in idle:
                 self._lanes[name].scheduled = True
         for name in idle:
-            self._scheduler.call_later(0.0, lambda name=name: self._drain(name))
+            self._drain_soon(name)
+
+    def _drain_soon(self, name: str) -> None:
+        self._scheduler.call_later(0.0, lambda: self._drain(name))
 
     def wait_sent(self, timeout: float) -> bool:
         """Wait up to `timeout` s for every lane to empty; False if some still wait."""
