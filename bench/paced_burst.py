@@ -5,7 +5,12 @@ Retry-After: 1), at the bot's real pace (`bot.slack.pacing.Pace()`).
 Measured from the first command: when every parent shows its final outcome, and how many
 posts, edits and 429s it took, how many calls the pacer folded, and the bot's threads.
 
+With `--lanes N`: what N busy channels cost while their messages wait (10 each, on a
+pacer whose timer the bench holds): memory per waiting message (tracemalloc) and threads
+(none: the pacer's four senders serve every channel).
+
     python bench/paced_burst.py [--starts 20] [--calls 3] [--start-delay 3] [--interval 1]
+    python bench/paced_burst.py --lanes 1000
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import argparse
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.gathr.simulator import SimApp, Simulator  # noqa: E402
+from bot.scheduling import ManualScheduler  # noqa: E402
 from bot.slack.app import Service  # noqa: E402
+from bot.slack.pacing import POST, Outgoing, Pacer  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.slack_harness import CHANNEL, HttpBot, settings_for  # noqa: E402
 
@@ -32,7 +40,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3, help="chat.postMessage per channel per second before a 429")
     parser.add_argument("--start-delay", type=float, default=3.0)
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--lanes", type=int, default=0, help="measure N busy channels' cost instead")
     args = parser.parse_args()
+    if args.lanes:
+        lanes(args.lanes)
+        return
 
     apps = [f"app-{n:03d}" for n in range(args.starts)]
     with FakeSlack() as fake, Simulator(
@@ -68,6 +80,24 @@ def main() -> None:
         print(f"  chat.postMessage: {sum(c.ok for c in posts)} delivered, {sum(c.status == 429 for c in posts)} answered 429")
         print(f"  chat.update: {sum(c.ok for c in edits)} delivered; folded by the pacer: {service.pacer.folded}")
         print(f"  given up: {service.pacer.given_up}; peak threads of the bot: {peak_threads}")
+
+
+def lanes(count: int, per_lane: int = 10) -> None:
+    clock = ManualScheduler()
+    pacer = Pacer(clock)
+    threads = threading.active_count()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for lane in range(count):
+        for n in range(per_lane):
+            pacer.send(Outgoing(f"C{lane:05d}", POST, lambda: "sent", "a message", fold=None))
+    after = tracemalloc.take_snapshot()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    waiting = pacer.waiting()
+    clock.advance_until_idle()
+    print(f"{count} busy channels, {waiting} messages waiting (3 each went out at once)")
+    print(f"  memory: {grown / 1024:.0f} KiB, {grown / max(1, waiting):.0f} bytes per waiting message")
+    print(f"  threads added: {threading.active_count() - threads}; all sent: {pacer.waiting() == 0}")
 
 
 if __name__ == "__main__":

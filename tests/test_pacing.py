@@ -319,3 +319,24 @@ def test_a_wait_whose_parent_goes_out_late_keeps_its_ts_once_it_has_one(
     assert waits.all() == []
     talk2.parents[0].settle(PostedMessage("C1", "1700000000.000901"))
     assert waits.all() == []
+
+
+def test_at_a_stop_what_waits_goes_out_at_once_and_a_thread_keeps_its_order(
+    clock: ManualScheduler, recorder: Recorder
+) -> None:
+    pacer = Pacer(clock, Pace(post=Rate(1, 1.0)))
+    mine, theirs = Later(), Later()
+    pacer.send(recorder.item("C1", "first"))
+    pacer.send(recorder.item("C1", "mine: progress", thread=mine))
+    pacer.send(recorder.item("C1", "theirs: progress", thread=theirs))
+
+    pacer.hurry()
+    pacer.send(recorder.item("C1", "another thread: restarting", thread=Later()))  # nothing of it waits
+    pacer.send(recorder.item("C1", "mine: restarting", thread=mine))  # behind its own thread's reply
+    assert recorder.names() == ["first", "another thread: restarting"]
+    clock.run_due()  # no time passes: the pace no longer holds anything
+
+    assert recorder.names() == [
+        "first", "another thread: restarting", "mine: progress", "theirs: progress", "mine: restarting",
+    ]
+    assert all(at == T0 for at, _, _ in recorder.sent) and pacer.wait_sent(0.0)

@@ -237,7 +237,11 @@ class Pacer:
             hurried = self._hurry and (lane is None or all(old.thread != item.thread for old in lane.queue))
         if hurried:  # stopping: sent side by side, though never ahead of its own thread
             item.tries += 1
-            result = item.call()
+            try:
+                result = item.call()
+            except Exception:
+                log.exception("sending %s in %s failed", item.what, item.lane)
+                result = None
             if not isinstance(result, Limited):
                 item.later.settle(result)
                 return result
