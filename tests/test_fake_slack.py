@@ -350,4 +350,9 @@ def test_close_joins_every_thread(monkeypatch: pytest.MonkeyPatch) -> None:
         fake.wait_connected()
         close_socket_mode_handler(handler)
 
+    # websockets' keepalive thread of the closed connection ends at its next tick (0.25 s),
+    # later on a loaded machine: waited for, with a generous deadline.
+    deadline = time.monotonic() + 10
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert set(threading.enumerate()) - before == set()
