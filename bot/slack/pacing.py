@@ -61,8 +61,9 @@ class Pace:
     may wait out 429s before it is given up (the time a request may take)."""
 
     post: Rate = Rate(burst=3, per_second=1.0)
-    update: Rate = Rate(burst=10, per_second=50 / 60)
-    ephemeral: Rate = Rate(burst=20, per_second=100 / 60)
+    # Tier 3 and Tier 4: "50+" and "100+" a minute, bursts welcome; a minute's worth at once.
+    update: Rate = Rate(burst=50, per_second=50 / 60)
+    ephemeral: Rate = Rate(burst=100, per_second=100 / 60)
     give_up_after: float = 900.0
 
 
