@@ -2,11 +2,10 @@
 
 Every call goes out through its channel's lane in `bot.slack.pacing` (Slack's pace, 429s
 waited out, superseded progress and edits folded). Every call is caught and logged: a
-failed post never kills the process. Where the bot may
-not post in the channel (`not_in_channel`, `channel_not_found`: private channels and DMs
-it is not in) or a post fails otherwise, the same content goes to the command's
-`response_url`, which Slack lets us use five times in thirty minutes; one use is kept for
-the final outcome.
+failed post never kills the process. Where the bot may not post in the channel
+(`not_in_channel`, `channel_not_found`: private channels and DMs it is not in) or a post
+fails otherwise, the same content goes to the command's `response_url`, which Slack lets
+us use five times in thirty minutes; one use is kept for the final outcome.
 """
 
 from __future__ import annotations
