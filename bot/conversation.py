@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from bot.messages import Message
@@ -40,6 +41,15 @@ def thread_posted(ref: object) -> str:
     was posted in the channel itself (its replies then go in its own thread)."""
     thread = getattr(ref, "thread", None)
     return thread if isinstance(thread, str) else ""
+
+
+@runtime_checkable
+class Pending(Protocol):
+    """A reference whose message may still wait to go out (Slack's paced posts): it says
+    where it went once it has."""
+
+    def when_placed(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the message has gone out or been given up (at once if so)."""
 
 
 def where_posted(ref: object, channel_id: str) -> tuple[str, str]:

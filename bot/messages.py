@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -63,6 +63,9 @@ class Message:
 
     text: str
     blocks: list[dict[str, Any]] | None = field(default=None, compare=False)
+    # Progress only ("now STARTING"): a surface that queues messages may drop it for the
+    # next progress message of the same thread (`bot.slack.pacing`). Never an outcome.
+    progress: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         # Every builder's output passes here, so no field can reach Slack too long.
@@ -652,7 +655,8 @@ def status_changed_reply(
 ) -> Message:
     before = f" (was {status_word(old)})" if old is not None else ""
     name = code(app) if isinstance(app, str) else what(app)
-    return _message(f"{name[:1].upper()}{name[1:]} is now {status_word(new)}{before}, after {duration(elapsed)}.")
+    said = _message(f"{name[:1].upper()}{name[1:]} is now {status_word(new)}{before}, after {duration(elapsed)}.")
+    return replace(said, progress=True)
 
 
 def final_reply(state: str) -> Message:

@@ -15,7 +15,7 @@ from typing import Protocol
 from bot import audit, messages, next_steps
 from bot.actions import spec
 from bot.audit import Audit, Decision
-from bot.conversation import Conversation, thread_posted, where_posted
+from bot.conversation import Conversation, Pending, thread_posted, where_posted
 from bot.errors import GathrError, GathrNoAnswer, GathrRejected, StoreUnavailable, UserError
 from bot.gathr import refusals
 from bot.gathr.client import GathrClient
@@ -102,6 +102,7 @@ class ChangeRequest:
         self.wait: StatusWait[AppStatus] | StatusWait[WorkflowStatus] | None = None
         self.superseded_by = ""
         self._history_outcome = ""  # what the history says where it says more than the audit
+        self._last_seen: AppStatus | WorkflowStatus | None = None  # as the wait's record keeps it
 
     def _elapsed(self) -> float:
         return self.parts.scheduler.now() - self.started
@@ -261,10 +262,14 @@ class ChangeRequest:
         if not parts.tracker.track_wait(self):
             self._waited(WaitResult(WaitEnd.INTERRUPTED, None, self._elapsed(), 0))
             return
+        self._last_seen = last
         try:
-            parts.waits.put(self._record(timeout=policy.timeout, last=last))
+            record = self._record(timeout=policy.timeout, last=last)
+            parts.waits.put(record)
         except StoreUnavailable as error:  # followed all the same, by this process only
             log.warning("the wait of %s could not be kept in the store: %s", self.command.target, error)
+        else:
+            self._keep_parent_when_placed(record)
         self.wait.start()  # schedules nothing if a shutdown has already ended it
 
     def _record(self, *, timeout: float, last: AppStatus | WorkflowStatus | None) -> WaitRecord:
@@ -284,6 +289,31 @@ class ChangeRequest:
             thread_ts=thread_posted(self.parent) or ts,  # replies go in the parent's thread
             last_status=last,
         )
+
+    def _keep_parent_when_placed(self, record: WaitRecord) -> None:
+        """A parent that still waits to go out (Slack's pace) has no `ts` yet: the record
+        gets it once it has, so that a restart goes on in the same thread."""
+        parent = self.parent
+        if record.parent_ts or not isinstance(parent, Pending):
+            return
+
+        def placed() -> None:
+            channel, ts = where_posted(parent, self.requester.channel_id)
+            if not ts:
+                return  # it never got out: nothing to keep
+            with self._finishing:  # not after the end has removed the record
+                if self.finished:
+                    return
+                kept = replace(
+                    record, parent_channel=channel, parent_ts=ts, thread_ts=thread_posted(parent) or ts,
+                    last_status=self._last_seen,
+                )
+                try:
+                    self.parts.waits.put(kept)
+                except StoreUnavailable as error:
+                    log.warning("the parent of %s could not be kept in the store: %s", self.command.target, error)
+
+        parent.when_placed(placed)
 
     def resume(self, parent: object, record: WaitRecord) -> None:
         """Go on with the wait of `record`, kept across a restart, in its thread under
@@ -332,10 +362,12 @@ class ChangeRequest:
     ) -> None:
         if self.finished:  # ended (superseded) while this status was on its way
             return
-        try:  # an app's status, or a workflow's: what a resumed wait goes on from
-            self.parts.waits.set_status(self.holder.token, new)
-        except StoreUnavailable as error:  # the thread is still told
-            log.warning("the status of %s could not be kept in the store: %s", self.command.target, error)
+        with self._finishing:  # as `_keep_parent_when_placed` puts the record
+            self._last_seen = new
+            try:  # an app's status, or a workflow's: what a resumed wait goes on from
+                self.parts.waits.set_status(self.holder.token, new)
+            except StoreUnavailable as error:  # the thread is still told
+                log.warning("the status of %s could not be kept in the store: %s", self.command.target, error)
         if self.parts.watches is not None and isinstance(new, AppStatus):
             self.parts.watches.observed(
                 self.command.app,

@@ -30,6 +30,7 @@ import requests
 from bot.settings import Settings, load_settings
 from bot.gathr.simulator import Simulator
 from bot.slack.app import Service
+from bot.slack.pacing import Pace, Rate
 from tests.fakes.slack import (
     ApiCall,
     FakeSlack,
@@ -262,7 +263,12 @@ def gated_sim() -> Iterator[GatedSimulator]:
             simulator.gate.set()  # let held requests finish before the bot stops
 
 
-BotFactory = Callable[[Settings], RunningBot]
+BotFactory = Callable[..., RunningBot]
+# The fake does not rate-limit unless told to (`FakeSlack.pace_per_channel`), so Slack's
+# own pace would only make tests that post much in one channel slow: they get a pace that
+# never holds a message back. Pacing itself is tested at Slack's pace in test_pacing.py
+# (on a clock the test moves) and against a rate-limiting fake in test_slack_burst.py.
+UNPACED = Pace(*[Rate(burst=1000, per_second=1000.0)] * 3)  # (settings, **Service keywords such as pace=)
 
 
 @pytest.fixture
@@ -271,8 +277,9 @@ def start_bot(fake: FakeSlack) -> Iterator[BotFactory]:
     before the fakes close."""
     bots: list[RunningBot] = []
 
-    def start(settings: Settings) -> RunningBot:
-        service = Service(settings, host="127.0.0.1")
+    def start(settings: Settings, **keywords: Any) -> RunningBot:
+        keywords.setdefault("pace", UNPACED)
+        service = Service(settings, host="127.0.0.1", **keywords)
         bot: RunningBot = SocketModeBot(service, fake) if settings.socket_mode else HttpBot(service, fake)
         bots.append(bot)
         service.start()

@@ -201,13 +201,14 @@ def test_the_wiring_hands_every_store_to_the_core_and_the_watches(
 
 def test_a_wait_record_names_where_the_parent_is_as_plain_data() -> None:
     from bot.conversation import where_posted
-    from bot.slack.conversation import PostedMessage, _Later
+    from bot.slack.conversation import PostedMessage
+    from bot.slack.pacing import Later
 
-    later = _Later()
+    later = Later()
     assert where_posted(PostedMessage("C2", "1700000000.000100"), "C1") == ("C2", "1700000000.000100")
     assert where_posted(PostedMessage("C2", None), "C1") == ("C2", "")  # went to the response_url
-    assert where_posted(later, "C1") == ("C1", "")  # still waiting in the channel's outbox
-    later.value = PostedMessage("C2", "1700000000.000200")
+    assert where_posted(later, "C1") == ("C1", "")  # still waiting in the channel's lane
+    later.settle(PostedMessage("C2", "1700000000.000200"))
     assert where_posted(later, "C1") == ("C2", "1700000000.000200")
     assert where_posted("msg-1", "C1") == ("C1", "msg-1")  # a console's or a test's reference
     assert where_posted(None, "C1") == ("C1", "")

@@ -156,6 +156,22 @@ def test_ratelimit_without_handler_raises_with_retry_after(fake: FakeSlack, clie
     assert err.value.response.headers["Retry-After"] == "7"
 
 
+def test_pace_per_channel_refuses_calls_beyond_the_limit_in_that_channel_only(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    fake.pace_per_channel("chat.postMessage", calls=2, per=3600.0, retry_after=1)
+
+    assert client.chat_postMessage(channel="C1", text="one")["ok"]
+    assert client.chat_postMessage(channel="C1", text="two")["ok"]
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="three")
+    assert err.value.response.status_code == 429 and err.value.response.headers["Retry-After"] == "1"
+    assert client.chat_postMessage(channel="C2", text="elsewhere")["ok"]  # per channel
+    assert client.chat_update(channel="C1", ts=fake.calls("chat.postMessage")[0].response["ts"], text="x")["ok"]
+    assert fake.refused_for_pace == 1
+    assert [m["text"] for m in fake.messages("C1")] == ["x", "two"]  # the refused one was not posted
+
+
 def test_auth_test_returns_identity_and_scopes_header(fake: FakeSlack, client: WebClient) -> None:
     resp = client.auth_test()
 
@@ -334,4 +350,9 @@ def test_close_joins_every_thread(monkeypatch: pytest.MonkeyPatch) -> None:
         fake.wait_connected()
         close_socket_mode_handler(handler)
 
+    # websockets' keepalive thread of the closed connection ends at its next tick (0.25 s),
+    # later on a loaded machine: waited for, with a generous deadline.
+    deadline = time.monotonic() + 10
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert set(threading.enumerate()) - before == set()

@@ -121,31 +121,34 @@ def test_a_message_slack_rate_limits_for_longer_is_sent_later_in_order(fake: Any
     assert replies and "accepted" in str(replies[0].params.get("text", "")).lower()
 
 
-def test_the_outbox_resends_in_order_after_retry_after_and_gives_up_after_its_tries() -> None:
-    from bot.slack.conversation import DEFERRALS, SlackOutbox, _Later, _Limited
+def test_the_pacer_resends_in_order_after_retry_after_and_gives_up_at_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.slack.pacing import POST, Later, Limited, Outgoing, Pace, Pacer
 
     clock = ManualScheduler()
-    outbox = SlackOutbox(clock)
+    pacer = Pacer(clock, Pace(give_up_after=100.0))
     sent: list[str] = []
+    fallbacks: list[str] = []
     refusals = {"first": 2, "broken": 0}
 
-    def attempt(name: str, *, always_limited: bool = False) -> Any:
-        def run(last: bool) -> object:
+    def item(lane: str, name: str, *, always_limited: bool = False) -> Outgoing:
+        def call() -> object:
             if name == "broken":
                 raise RuntimeError("a bug")
-            if (always_limited or refusals.get(name, 0) > 0) and not last:
+            if always_limited or refusals.get(name, 0) > 0:
                 refusals[name] = refusals.get(name, 0) - 1
-                return _Limited(30.0)
+                return Limited(30.0)
             sent.append(name)
             return f"{name}-done"
 
-        return run
+        return Outgoing(lane, POST, call, f"message {name}", give_up=lambda: fallbacks.append(name))
 
-    first = outbox.send("C1", attempt("first"))
-    broken = outbox.send("C1", attempt("broken"))
-    second = outbox.send("C1", attempt("second"))
-    other = outbox.send("C2", attempt("other"))  # another channel is not held up
-    assert isinstance(first, _Later) and isinstance(second, _Later) and isinstance(broken, _Later)
+    first = pacer.send(item("C1", "first"))
+    broken = pacer.send(item("C1", "broken"))
+    second = pacer.send(item("C1", "second"))
+    other = pacer.send(item("C2", "other"))  # another channel is not held up
+    assert isinstance(first, Later) and isinstance(second, Later) and isinstance(broken, Later)
     assert other == "other-done" and sent == ["other"]
 
     clock.advance(29.0)
@@ -153,12 +156,18 @@ def test_the_outbox_resends_in_order_after_retry_after_and_gives_up_after_its_tr
     clock.advance_until_idle()
     assert sent == ["other", "first", "second"]  # in order, past the broken one
     assert (first.value, second.value) == ("first-done", "second-done")
-    assert outbox.queued("C1") == 0
+    assert pacer.queued("C1") == 0 and not fallbacks
 
-    hopeless = outbox.send("C3", attempt("hopeless", always_limited=True))
+    hopeless_item = item("C3", "hopeless", always_limited=True)
+    hopeless = pacer.send(hopeless_item)
     clock.advance_until_idle()
-    assert sent[-1] == "hopeless" and isinstance(hopeless, _Later)  # its last try was made
-    assert DEFERRALS >= 3
+    assert isinstance(hopeless, Later) and hopeless.settled and "hopeless" not in sent
+    assert hopeless_item.tries >= 3  # retried after each Retry-After until the deadline
+    assert fallbacks == ["hopeless"]  # then given up: its fallback ran
+    assert any(
+        "gave up on message hopeless in C3" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records
+    )
+    assert pacer.lanes() == 0  # nothing left behind
 
 
 def test_a_confirmation_clicked_over_the_limit_is_kept_for_a_later_click_and_spends_once(

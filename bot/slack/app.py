@@ -15,6 +15,7 @@ import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import App
@@ -38,7 +39,8 @@ from bot.settings import Settings, require_for_run, state_url
 from bot.startup import bind_problem, library_logs_held, log_summary, slack_refusal, unreachable_reason
 from bot.slack.app_home import HomePublisher
 from bot.slack.audit_channel import AuditChannel
-from bot.slack.conversation import SlackNotifier, SlackOutbox, resumed_conversation, retry_handlers
+from bot.slack.conversation import SlackNotifier, resumed_conversation, retry_handlers
+from bot.slack.pacing import Pace, Pacer
 from bot.slack.listeners import Installation, register
 from bot.stop_signals import StopSignals, exit_now
 
@@ -48,7 +50,7 @@ SHUTDOWN_BUDGET = 8.0  # seconds for the whole stop; the contract allows 10
 WORKERS = 16
 NOTICE_THREADS = 16  # at shutdown: tells running waits side by side
 FORM_THREADS = 4  # open update forms (one Slack call each) while the workers may all be busy
-OUTBOX_WORKERS = 2  # re-send what Slack rate-limited, off the workers (one call at a time each)
+PACER_WORKERS = 4  # send what waits for Slack's pace, off the workers (one call at a time each)
 # Threads answer requests (each ack is milliseconds); the backlog absorbs bursts of commands.
 # Open connections cost no thread until a whole request has arrived, so idle or trickling
 # ("slowloris") peers only hold a connection slot each: up to `connection_limit` of them,
@@ -230,15 +232,19 @@ class Service:
     `store`: where state is kept; by default the store of GATHR_STATE_URL, opened first, so
     that a store that cannot be used stops start-up before anything runs."""
 
-    def __init__(self, settings: Settings, *, host: str = "0.0.0.0", store: Store | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, host: str = "0.0.0.0", store: Store | None = None, pace: Pace | None = None
+    ) -> None:
         self.settings = settings
         self.store = store if store is not None else open_store(state_url(settings))
         self.client = web_client(settings)
         self.scheduler = ThreadScheduler(workers=WORKERS)
-        # Messages Slack answers with 429 wait here for their Retry-After, not in a worker.
-        self._outbox_scheduler = ThreadScheduler(workers=OUTBOX_WORKERS)
-        self._outbox = SlackOutbox(self._outbox_scheduler)
-        self._outbox.install()
+        # Messages wait here for Slack's pace or a 429's Retry-After, not in a worker. A
+        # message is given up once it could not go out in the time a request may take.
+        self._pacer_scheduler = ThreadScheduler(workers=PACER_WORKERS)
+        pace = pace or Pace()
+        self.pacer = Pacer(self._pacer_scheduler, replace(pace, give_up_after=settings.gathr_poll_timeout))
+        self.pacer.install()
         self.audit_channel = (
             AuditChannel(self.client, settings.gathr_audit_channel) if settings.gathr_audit_channel else None
         )
@@ -326,6 +332,7 @@ class Service:
         if announce:
             log.info("shutting down")
         end = time.monotonic() + budget
+        self.pacer.hurry()  # the stop's last words go out now, not at Slack's pace
         # The last step, releasing the HTTP server, keeps a slice of its own.
         deadline = end - min(SERVER_RELEASE_MIN, budget / 2)
         # The notices get threads of their own: the workers may all be stuck in calls to a
@@ -347,9 +354,12 @@ class Service:
         self._forms.shutdown(wait=False, cancel_futures=True)  # a form not yet open: its trigger is gone
         if self.audit_channel is not None:  # the last lines, as the budget allows
             self.audit_channel.stop(timeout=min(AUDIT_FLUSH, max(0.0, deadline - time.monotonic())))
-        # What still waits out a Retry-After cannot be sent within the stop's budget.
-        self._outbox_scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
-        self._outbox.uninstall()
+        # What still waits (a 429's Retry-After) has until the stop's deadline.
+        self.pacer.wait_sent(max(0.0, deadline - time.monotonic()))
+        self._pacer_scheduler.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        self.pacer.uninstall()
+        if left := self.pacer.waiting():
+            log.warning("%d Slack message(s) still waiting for Slack (rate limited) were not sent: the bot stopped", left)
         if self._release_server(max(0.0, end - time.monotonic())):
             # No request is left to hand Bolt a listener (else it would fail on a shut pool).
             self._listeners.shutdown(wait=False)

@@ -3,7 +3,7 @@
 The request only puts its entry on a bounded queue and goes on: one thread of its own posts
 the lines, those that arrived together in one message (a burst of requests costs one post,
 not one each), and then waits `pace` seconds, about Slack's one message a second per
-channel; a 429 still waits in the channel's outbox (`bot.slack.conversation`). A full queue
+channel; the post goes through the channel's lane (`bot.slack.pacing`), where a 429 waits. A full queue
 drops the line (the log's audit line stays) rather than slow a request.
 """
 
@@ -17,12 +17,14 @@ from slack_sdk import WebClient
 
 from bot import messages
 from bot.audit import Entry
-from bot.slack.conversation import PACE, _send, call_slack
+from bot.slack import pacing
+from bot.slack.conversation import call_slack
 
 log = logging.getLogger(__name__)
 
 BATCH = 20  # lines per message at most
 CAPACITY = 10_000  # lines waiting at most
+PACE = 1.0  # seconds between two posts: Slack allows about one a second per channel
 
 
 class AuditChannel:
@@ -79,10 +81,10 @@ class AuditChannel:
         )
         message = messages.Message(text)
 
-        def attempt(last: bool) -> object:
-            return call_slack(self._client, "chat_postMessage", last, channel=self.channel_id, **message.slack_kwargs())
+        def call() -> object:
+            return call_slack(self._client, "chat_postMessage", channel=self.channel_id, **message.slack_kwargs())
 
         try:
-            _send(self._client, self.channel_id, attempt)
+            pacing.send(pacing.Outgoing(lane=self.channel_id, method=pacing.POST, call=call, what="audit lines"))
         except Exception:  # never let one bad post end the thread
             log.exception("posting to the audit channel failed")

@@ -1,21 +1,20 @@
 """How the core's words reach Slack: channel messages, thread replies, edits, ephemerals.
 
-Every call is caught and logged: a failed post never kills the process. Where the bot may
-not post in the channel (`not_in_channel`, `channel_not_found`: private channels and DMs
-it is not in) or a post fails otherwise, the same content goes to the command's
-`response_url`, which Slack lets us use five times in thirty minutes; one use is kept for
-the final outcome.
+Every call goes out through its channel's lane in `bot.slack.pacing` (Slack's pace, 429s
+waited out, superseded progress and edits folded). Every call is caught and logged: a
+failed post never kills the process. Where the bot may not post in the channel
+(`not_in_channel`, `channel_not_found`: private channels and DMs it is not in) or a post
+fails otherwise, the same content goes to the command's `response_url`, which Slack lets
+us use five times in thirty minutes; one use is kept for the final outcome.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -29,7 +28,8 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from bot.messages import Message
-from bot.scheduling import Scheduler
+from bot.slack import pacing
+from bot.slack.pacing import EPHEMERAL, POST, UPDATE, Later, Limited, Outgoing
 from bot.state.waits import WaitRecord
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,11 @@ TRANSPORT_FAILED = "request_failed"  # our code for "no answer from Slack", not 
 
 
 SHORT_RATE_LIMIT_WAIT = 1  # seconds of Retry-After worth waiting for inside the calling thread
-DEFERRALS = 5  # times a call refused with 429 is put back in its channel's outbox
-PACE = 1.0  # seconds between the re-sends of one channel (Slack allows about one a second)
 
 
 def retry_handlers() -> list[Any]:
     """A 429 with a short Retry-After is waited for (at most 2 s, twice); a longer one is
-    the caller's to schedule (see `SlackOutbox`). Dropped connections are tried once more."""
+    the pacer's to schedule (`bot.slack.pacing`). Dropped connections are tried once more."""
     return [ShortRateLimitRetryHandler(max_retry_count=2), ConnectionErrorRetryHandler(max_retry_count=1)]
 
 
@@ -80,123 +78,26 @@ class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
         )
 
 
-@dataclass(frozen=True)
-class _Limited:
-    """Slack said 429: try again in `retry_after` seconds."""
-
-    retry_after: float
-
-
-class _Later:
-    """The result of a call that waits in an outbox; set before any later call of its channel runs."""
-
-    def __init__(self) -> None:
-        self.value: object = None
-
-    # Where the message went once the call has run (`bot.conversation.Placed`).
-    @property
-    def channel(self) -> str:
-        return self.value.channel if isinstance(self.value, PostedMessage) else ""
-
-    @property
-    def ts(self) -> str | None:
-        return self.value.ts if isinstance(self.value, PostedMessage) else None
-
-    @property
-    def thread(self) -> str | None:
-        return self.value.thread if isinstance(self.value, PostedMessage) else None
-
-
-Attempt = Callable[[bool], Union[_Limited, object]]  # (last try) -> result, or _Limited
-
-
-class SlackOutbox:
-    """Calls refused with 429 wait here, in order per channel, and are re-sent by timer on a
-    small scheduler of their own: no worker sleeps out a Retry-After, and a later message to
-    a channel never overtakes an earlier one. `install()` makes it the outbox of every
-    Slack call of this module (Bolt hands each request a WebClient of its own, so it cannot
-    be tied to one client), until `uninstall()`."""
-
-    def __init__(self, scheduler: Scheduler) -> None:
-        self._scheduler = scheduler
-        self._queues: dict[str, deque[tuple[Attempt, _Later, int]]] = {}
-        self._lock = threading.Lock()
-
-    def install(self) -> None:
-        global _OUTBOX
-        _OUTBOX = self
-
-    def uninstall(self) -> None:
-        global _OUTBOX
-        if _OUTBOX is self:
-            _OUTBOX = None
-
-    def queued(self, channel: str) -> int:
-        with self._lock:
-            return len(self._queues.get(channel, ()))
-
-    def send(self, channel: str, attempt: Attempt) -> object:
-        """Run `attempt` now, or after what waits for this channel; the result, or a `_Later`
-        that holds it once it has run."""
-        with self._lock:
-            waiting = channel in self._queues
-        if not waiting:
-            result = attempt(False)
-            if not isinstance(result, _Limited):
-                return result
-            delay = result.retry_after
-        later = _Later()
-        with self._lock:
-            queue = self._queues.get(channel)
-            first = queue is None
-            if queue is None:
-                queue = self._queues[channel] = deque()
-            queue.append((attempt, later, 0))
-        if first:
-            self._scheduler.call_later(delay if not waiting else PACE, lambda: self._drain(channel))
-        return later
-
-    def _drain(self, channel: str) -> None:
-        with self._lock:
-            attempt, later, tries = self._queues[channel][0]
-        try:
-            result = attempt(tries + 1 >= DEFERRALS)
-        except Exception:  # a broken call must not stop its channel's queue for good
-            log.exception("re-sending a rate-limited Slack call in %s failed", channel)
-            result = None
-        with self._lock:
-            queue = self._queues[channel]
-            if isinstance(result, _Limited):
-                queue[0] = (attempt, later, tries + 1)
-                delay = result.retry_after
-            else:
-                later.value = result
-                queue.popleft()
-                delay = PACE
-                if not queue:
-                    del self._queues[channel]
-                    return
-        self._scheduler.call_later(delay, lambda: self._drain(channel))
-
-
-_OUTBOX: SlackOutbox | None = None
-
-
-def _send(client: WebClient, channel: str, attempt: Attempt) -> object:
-    """Through the installed outbox; without one (a test's own client), by waiting here."""
-    outbox = _OUTBOX
-    if outbox is not None:
-        return outbox.send(channel, attempt)
-    for tries in range(DEFERRALS):
-        result = attempt(tries + 1 >= DEFERRALS)
-        if not isinstance(result, _Limited):
-            return result
-        time.sleep(result.retry_after)
-    return None  # not reached: the last try never answers _Limited
-
-
 def _settled(ref: object) -> object:
-    return ref.value if isinstance(ref, _Later) else ref
+    return ref.value if isinstance(ref, Later) else ref
+
+
+def _paced(
+    lane: str,
+    method: str,
+    call: Callable[[], object],
+    what: str,
+    *,
+    fold: Hashable | None = None,
+    thread: Hashable | None = None,
+    give_up: Callable[[], object] | None = None,
+    starts_thread: bool = False,
+) -> object:
+    """`call` through `lane`; `starts_thread`: a parent post, the first of its own thread."""
+    item = Outgoing(lane=lane, method=method, call=call, what=what, fold=fold, thread=thread, give_up=give_up)
+    if starts_thread:
+        item.thread = item.later  # what its replies and edits name as their parent
+    return pacing.send(item)
 
 
 @dataclass(frozen=True)
@@ -240,9 +141,9 @@ class SlackConversation:
 
     # -- the Conversation interface --------------------------------------------------------
 
-    # Each call goes through the channel's outbox (`SlackOutbox`): sent at once, unless Slack
-    # rate-limits it or earlier calls of the channel wait there; then it runs later, in order,
-    # and a post returns a reference that is filled in by then.
+    # Each call goes through its channel's lane (`bot.slack.pacing`): sent at once, unless
+    # Slack's pace or a 429 holds it or earlier calls of the channel wait there; then it
+    # runs later, in order, and a post returns a `Later` that is filled in by then.
 
     def ephemeral(self, message: Message, *, replace: bool = False) -> None:
         body: dict[str, Any] = {"response_type": "ephemeral", **message.slack_kwargs()}
@@ -251,66 +152,81 @@ class SlackConversation:
         if self._respond(body, final=True):
             return
 
-        def attempt(last: bool) -> object:
+        def call() -> object:
             return self._call(
-                "chat_postEphemeral", last, channel=self._channel, user=self._user, **self._in_thread,
+                "chat_postEphemeral", channel=self._channel, user=self._user, **self._in_thread,
                 **message.slack_kwargs(),
             )
 
-        _send(self._client, self._channel, attempt)
+        # A lane of its own: an answer to one person does not queue behind the channel's posts.
+        _paced(f"{self._channel}/ephemeral", EPHEMERAL, call, "an ephemeral message")
 
     def post(self, message: Message) -> object:
-        def attempt(last: bool) -> object:
+        def call() -> object:
             response = self._call(
-                "chat_postMessage", last, channel=self._channel, **self._in_thread, **message.slack_kwargs()
+                "chat_postMessage", channel=self._channel, **self._in_thread, **message.slack_kwargs()
             )
-            if isinstance(response, _Limited):
+            if isinstance(response, Limited):
                 return response
             if isinstance(response, str):  # the error code
                 # Slack refused it (not_in_channel and channel_not_found above all): the
                 # response_url needs no token and no membership, so the words still arrive.
                 # Not on a transport fault: Slack may have posted it, and twice is worse.
-                if response != TRANSPORT_FAILED and self._respond_in_channel(message, final=False):
-                    return PostedMessage(self._channel, None, self._thread)
+                if response != TRANSPORT_FAILED:
+                    return give_up()
                 return None
             return PostedMessage(str(response.get("channel", self._channel)), str(response["ts"]), self._thread)
 
-        return _send(self._client, self._channel, attempt)
+        def give_up() -> object:
+            return PostedMessage(self._channel, None, self._thread) if self._respond_in_channel(message, final=False) else None
+
+        return _paced(self._channel, POST, call, "a message", give_up=give_up, starts_thread=True)
 
     def reply(self, ref: object, message: Message) -> None:
-        def attempt(last: bool) -> object:
+        def call() -> object:
             parent = _settled(ref)
             if not isinstance(parent, PostedMessage):
-                return None  # the parent never got out; the final outcome still goes by edit()
-            if parent.ts is None:
-                self._respond_in_channel(message, final=False)
+                # The parent never got out (logged then); the final outcome still goes by edit().
+                log.info("a thread reply in %s not sent: its parent message never got out", self._channel)
                 return None
+            if parent.ts is None:
+                return give_up()
             return self._call(
-                "chat_postMessage", last, channel=parent.channel, thread_ts=parent.replies_to, **message.slack_kwargs()
+                "chat_postMessage", channel=parent.channel, thread_ts=parent.replies_to, **message.slack_kwargs()
             )
 
-        _send(self._client, self._channel, attempt)
+        def give_up() -> object:
+            self._respond_in_channel(message, final=False)
+            return None
+
+        # Progress ("now STARTING") is superseded by the thread's next progress reply.
+        fold = ("progress", ref) if message.progress else None
+        _paced(self._channel, POST, call, "a thread reply", fold=fold, thread=ref, give_up=give_up)
 
     def edit(self, ref: object, message: Message) -> None:
-        def attempt(last: bool) -> object:
+        def call() -> object:
             parent = _settled(ref)
             if isinstance(parent, PostedMessage) and parent.ts is not None:
-                result = self._call("chat_update", last, channel=parent.channel, ts=parent.ts, **message.slack_kwargs())
+                result = self._call("chat_update", channel=parent.channel, ts=parent.ts, **message.slack_kwargs())
                 if not isinstance(result, str):
                     return result
+            return give_up()
+
+        def give_up() -> object:
             # No message to edit: say the outcome where the requester can see it.
             if not self._respond_in_channel(message, final=True):
                 self.ephemeral(message)
             return None
 
-        _send(self._client, self._channel, attempt)
+        # A later edit of the same message carries all that matters: only the last goes out.
+        _paced(self._channel, UPDATE, call, "an edit of a message", fold=("edit", ref), thread=ref, give_up=give_up)
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _call(self, method: str, last: bool = True, **kwargs: Any) -> Any:
-        """The response, or the Slack error code as a string, or `_Limited` on a 429 unless
-        this is the `last` try; never raises."""
-        return call_slack(self._client, method, last, **kwargs)
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        """The response, or the Slack error code as a string, or `Limited` on a 429; never
+        raises."""
+        return call_slack(self._client, method, **kwargs)
 
     def _respond_in_channel(self, message: Message, *, final: bool) -> bool:
         return self._respond({"response_type": "in_channel", **message.slack_kwargs()}, final=final)
@@ -349,14 +265,14 @@ def resumed_conversation(client: WebClient, record: WaitRecord) -> tuple[SlackCo
     return conversation, PostedMessage(record.parent_channel or record.channel_id, record.parent_ts or None, thread)
 
 
-def call_slack(client: WebClient, method: str, last: bool = True, **kwargs: Any) -> Any:
+def call_slack(client: WebClient, method: str, **kwargs: Any) -> Any:
     """`client.<method>(**kwargs)`: the response, or the Slack error code as a string, or
-    `_Limited` on a 429 unless this is the `last` try; never raises."""
+    `Limited` on a 429 (the pacer's to wait out); never raises."""
     try:
         return getattr(client, method)(**kwargs)
     except SlackApiError as error:
-        if error.response.status_code == 429 and not last:
-            return _Limited(_retry_after(error.response.headers))
+        if error.response.status_code == 429:
+            return Limited(_retry_after(error.response.headers))
         code = str(error.response.get("error", "unknown_error"))
         log.warning("slack %s in %s failed: %s", method, kwargs.get("channel"), code)
         return code
@@ -372,10 +288,10 @@ class SlackNotifier:
         self._client = client
 
     def notify(self, channel_id: str, message: Message) -> None:
-        def attempt(last: bool) -> object:
-            result = call_slack(self._client, "chat_postMessage", last, channel=channel_id, **message.slack_kwargs())
+        def call() -> object:
+            result = call_slack(self._client, "chat_postMessage", channel=channel_id, **message.slack_kwargs())
             if isinstance(result, str) and result in NO_ACCESS_ERRORS:
                 log.warning("watch notice to %s failed: %s (invite the bot to the channel)", channel_id, result)
             return result
 
-        _send(self._client, channel_id, attempt)
+        _paced(channel_id, POST, call, "a watch notice")

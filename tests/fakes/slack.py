@@ -122,6 +122,21 @@ class _Fault:
 
 
 @dataclass
+class _ChannelPace:
+    """Slack's own per-channel limit: more than `calls` accepted in `per` seconds -> 429."""
+
+    calls: int
+    per: float
+    retry_after: int
+    accepted: dict[str, list[float]] = field(default_factory=dict)  # channel -> times
+
+    def refuses(self, channel: str, now: float) -> bool:
+        recent = [t for t in self.accepted.get(channel, []) if now - t < self.per]
+        self.accepted[channel] = recent
+        return len(recent) >= self.calls
+
+
+@dataclass
 class _UrlFault:
     status: int
     body: str
@@ -174,6 +189,8 @@ class FakeSlack:
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
         self._homes: dict[str, list[dict[str, Any]]] = {}  # user -> views published, oldest first
         self._faults: list[_Fault] = []
+        self._paces: dict[str, _ChannelPace] = {}  # method -> its per-channel limit
+        self.refused_for_pace = 0  # 429s answered by a per-channel limit
         self._url_faults: dict[str, list[_UrlFault]] = {}
         self._invalid_auth = False
         self._responders: dict[str, Responder] = {}
@@ -290,6 +307,16 @@ class FakeSlack:
         for ``channel`` when given."""
         with self._lock:
             self._faults.append(_Fault(method, "ratelimited", channel, times, retry_after))
+
+    def pace_per_channel(
+        self, method: str = "chat.postMessage", *, calls: int = 1, per: float = 1.0, retry_after: int = 1
+    ) -> None:
+        """Rate-limit ``method`` per channel as Slack does: a call that finds ``calls``
+        already accepted in that channel within the last ``per`` seconds is answered 429
+        with ``Retry-After``. Slack's chat.postMessage: about one a second, short bursts
+        allowed (``calls=3, per=1.0`` reads that generously; tests shrink ``per``)."""
+        with self._lock:
+            self._paces[method] = _ChannelPace(calls, per, retry_after)
 
     def invalid_auth(self, enabled: bool = True) -> None:
         """Answer every Web API method with ``ok: false, error: invalid_auth``."""
@@ -522,10 +549,16 @@ class FakeSlack:
                 if fault.retry_after is not None:
                     return 429, _error("ratelimited"), fault.retry_after
                 return 200, _error(fault.error), None
+        pace = self._paces.get(method)
+        channel = str(params.get("channel") or "")
+        if pace is not None and pace.refuses(channel, time.monotonic()):
+            self.refused_for_pace += 1
+            return 429, _error("ratelimited"), pace.retry_after
         responder = self._responders.get(method)
-        if responder is not None:
-            return 200, responder(params), None
-        return 200, getattr(self, _BUILTIN[method])(params), None
+        body = responder(params) if responder is not None else getattr(self, _BUILTIN[method])(params)
+        if pace is not None and body.get("ok"):
+            pace.accepted.setdefault(channel, []).append(time.monotonic())
+        return 200, body, None
 
     def _token_error(self, method: str, token: str | None) -> str | None:
         if not token:
