@@ -34,6 +34,10 @@ class Handle:
 
 
 class Scheduler(Protocol):
+    @property
+    def workers(self) -> int:
+        """How many tasks may run at once (and so call Gathr at once)."""
+
     def now(self) -> float: ...
 
     def call_later(self, delay: float, task: Task) -> Handle: ...
@@ -53,6 +57,7 @@ class ThreadScheduler:
 
     def __init__(self, *, workers: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
+        self.workers = workers
         self._heap: list[tuple[float, int, Handle, Task]] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
@@ -125,6 +130,8 @@ class ThreadScheduler:
 
 class ManualScheduler:
     """Deterministic scheduler for tests: `advance()` moves time and runs what is due."""
+
+    workers = 1  # one task at a time, in the test's thread
 
     def __init__(self, start: float = 1000.0) -> None:
         self._now = start

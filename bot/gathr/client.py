@@ -160,7 +160,11 @@ class GathrClient:
         filenames_as_list: bool = False,
         status_retries: int = 2,
         retry_backoff: float = 0.5,
+        connections: int = 10,
     ) -> None:
+        """`connections`: how many connections to Gathr are kept for the next call; as
+        many as the threads that call at once (urllib3 closes any beyond, and says so in a
+        warning per call)."""
         parts = urlsplit(base_url)
         if parts.username is not None or parts.password is not None:
             # requests would send them as Basic auth, and they would show in every URL logged.
@@ -171,12 +175,14 @@ class GathrClient:
         self._token = token
         self.timeout = timeout
         self.filenames_as_list = filenames_as_list
+        self.connections = connections
         # Two sessions so that only the reads carry a retry policy.
         self._act_session = requests.Session()
-        self._act_session.mount(self.api_url, DeadlineAdapter(max_retries=0))
+        self._act_session.mount(self.api_url, DeadlineAdapter(max_retries=0, pool_maxsize=connections))
         self._read_session = requests.Session()
         self._read_session.mount(
-            self.api_url, DeadlineAdapter(max_retries=_read_retry(status_retries, retry_backoff))
+            self.api_url,
+            DeadlineAdapter(max_retries=_read_retry(status_retries, retry_backoff), pool_maxsize=connections),
         )
         for session in (self._act_session, self._read_session):
             session.trust_env = False  # no proxy or .netrc surprises: exactly our headers
