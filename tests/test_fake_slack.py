@@ -335,3 +335,27 @@ def test_close_joins_every_thread(monkeypatch: pytest.MonkeyPatch) -> None:
         close_socket_mode_handler(handler)
 
     assert set(threading.enumerate()) - before == set()
+
+
+def test_keep_alive_answers_many_calls_on_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The benchmarks' fake answers as Slack does: HTTP/1.1, the connection kept open.
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    import http.client
+    from urllib.parse import urlsplit
+
+    with FakeSlack(keep_alive=True) as fake:
+        address = urlsplit(fake.api_url)
+        connection = http.client.HTTPConnection(address.hostname or "", address.port)
+        try:
+            for n in range(3):
+                connection.request(
+                    "POST", f"{address.path}chat.postMessage", body=form_body({"channel": "C1", "text": str(n)}),
+                    headers={"Authorization": f"Bearer {BOT_TOKEN}", "Content-Type": "application/x-www-form-urlencoded"},
+                )
+                answer = connection.getresponse()
+                assert answer.status == 200 and not answer.will_close
+                answer.read()
+        finally:
+            connection.close()
+        assert [m["text"] for m in fake.messages("C1")] == ["0", "1", "2"]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -147,6 +148,7 @@ class FakeSlack:
         bot_token: str | None = None,
         app_token: str | None = None,
         ws_ping_interval: float = 0.25,
+        keep_alive: bool = False,
     ) -> None:
         """
         Args:
@@ -158,12 +160,16 @@ class FakeSlack:
                 client holds a lock in a blocking ``recv`` (3 s time-out), so its
                 ``close()`` returns only once a frame arrives; frequent pings keep
                 ``SocketModeHandler.close()`` fast.
+            keep_alive: answer over HTTP/1.1 and keep each connection open, as Slack does
+                (for the benchmarks); off, one request per connection, so that `close`
+                never waits on an idle client's connection.
         """
         self.scopes = scopes if isinstance(scopes, str) else ",".join(scopes)
         self.usergroups: dict[str, list[str]] = {k: list(v) for k, v in (usergroups or {}).items()}
         self.bot_token = bot_token
         self.app_token = app_token
         self._ws_ping_interval = ws_ping_interval
+        self._handler = _KeepAliveHandler if keep_alive else _Handler
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -195,7 +201,7 @@ class FakeSlack:
         """Bind both servers on 127.0.0.1:0 and serve them from daemon threads."""
         if self._http is not None:
             return self
-        self._http = _HttpServer(("127.0.0.1", 0), _Handler, fake=self)
+        self._http = _HttpServer(("127.0.0.1", 0), self._handler, fake=self)
         self._ws = serve(
             self._ws_handler,
             "127.0.0.1",
@@ -706,6 +712,7 @@ class _HttpServer(ThreadingHTTPServer):
     # Not daemon threads: only then does block_on_close (the default) make server_close()
     # join every request thread, so a closed fake leaves no thread behind.
     daemon_threads = False
+    request_queue_size = 1024  # as deep as a real server's: a burst of calls waits, never fails
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, fake: FakeSlack) -> None:
         self.fake = fake
@@ -716,6 +723,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HttpServer
     protocol_version = "HTTP/1.0"  # one request per connection: no idle keep-alive threads
     timeout = 10  # a client that never sends cannot hold server_close() forever
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, a kept-alive client's next
+        # request waits for the delayed ACK of the last answer (40 ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_POST(self) -> None:
         try:
@@ -753,6 +766,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet, and request lines may carry tokens in query strings
+
+
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"  # every answer has a Content-Length: connections are reused
 
 
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
