@@ -49,6 +49,7 @@ from bot.errors import (
     InvalidName,
     clip,
 )
+from bot.foreground import FOREGROUND
 from bot.gathr.transport import (
     AnswerTooLarge,
     Deadline,
@@ -267,6 +268,7 @@ class GathrClient:
         # avoids a 40 ms stall between Nagle's algorithm and delayed ACKs.
         data = json.dumps(body).encode() if body is not None else None
         session = self._read_session if read else self._act_session
+        FOREGROUND.step_aside()  # an ack under way goes first (never called on an ack's path)
         started = time.monotonic()
         # One deadline for the whole call: connecting, every retry, the headers and the body.
         with call_deadline(self.timeout) as deadline:

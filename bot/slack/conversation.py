@@ -28,6 +28,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
+from bot.foreground import FOREGROUND
 from bot.messages import Message
 from bot.scheduling import Scheduler
 from bot.state.waits import WaitRecord
@@ -330,6 +331,7 @@ def resumed_conversation(client: WebClient, record: WaitRecord) -> tuple[SlackCo
 def call_slack(client: WebClient, method: str, last: bool = True, **kwargs: Any) -> Any:
     """`client.<method>(**kwargs)`: the response, or the Slack error code as a string, or
     `_Limited` on a 429 unless this is the `last` try; never raises."""
+    FOREGROUND.step_aside()  # an ack under way goes first
     try:
         return getattr(client, method)(**kwargs)
     except SlackApiError as error:
