@@ -23,6 +23,7 @@ the fake. Times are CLOCK_MONOTONIC, which every process on the machine shares.
 from __future__ import annotations
 
 import collections
+import json
 import multiprocessing
 import os
 import signal
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -234,8 +236,18 @@ class BenchSlack(FakeSlack):
         with self._lock:
             return sum(len(r.marked) for name, r in self.channels.items() if name.startswith(prefix))
 
+    def bench_parents(self, channel: str, texts: Sequence[str]) -> list[str]:
+        """Post the parent messages a bot had posted before a restart: their `ts` (not noted
+        as the channel's messages: the bot did not post them in this run)."""
+        with self._lock:
+            return [str(FakeSlack._chat_post_message(self, {"channel": channel, "text": text})["ts"]) for text in texts]
+
     def bench_connected(self) -> int:
         return self.open_connections
+
+    def bench_point_socket_mode(self, ws_url: str) -> None:
+        """Hand apps.connections.open callers the Socket Mode endpoint at `ws_url`."""
+        self.set_response("apps.connections.open", lambda _params: {"ok": True, "url": f"{ws_url}?ticket={uuid.uuid4()}"})
 
     def bench_forget(self, prefix: str) -> None:
         with self._lock:
@@ -300,12 +312,104 @@ class BenchGathr(Simulator):
                                 changes_at=now + s.changes_in))
 
 
+class BenchSocketMode(FakeSlack):
+    """Slack's Socket Mode endpoint and the load generator behind it (Slack pushes each
+    command down the app's connection and times the ack): a process of its own, beside the
+    Web API fake, which hands apps this endpoint's URL (`point_socket_mode`). Connections are
+    told apart by the order they were made in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.acked: dict[str, float] = {}
+
+    def _ws_record(self, raw: str | bytes) -> None:
+        now = time.monotonic()
+        try:
+            envelope_id = json.loads(raw).get("envelope_id")
+        except (ValueError, AttributeError):
+            envelope_id = None
+        if isinstance(envelope_id, str):
+            with self._lock:
+                self.acked.setdefault(envelope_id, now)
+        super()._ws_record(raw)
+
+    def bench_url(self) -> str:
+        self.start()
+        return self.ws_url
+
+    def bench_close(self) -> None:
+        self.close()
+
+    def bench_connected(self) -> int:
+        return self.open_connections
+
+    def bench_fire(self, connection: int, commands: Sequence[Command], concurrency: int) -> list[Sent]:
+        def one(command: Command) -> Sent:
+            payload = slash_command_payload(command.text, user_id=command.user, channel_id=command.channel)
+            envelope_id = str(uuid.uuid4())
+            sent = time.monotonic()
+            try:
+                self.send_envelope("slash_commands", payload, envelope_id, connection=connection)
+                self.wait_for_ack(envelope_id, timeout=30)
+            except (TimeoutError, RuntimeError, OSError):
+                pass
+            with self._lock:
+                acked = self.acked.pop(envelope_id, None)
+            return Sent(command.channel, sent, acked)
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            sent = list(pool.map(one, commands))
+        with self._lock:
+            self._ws_received.clear()  # kept by the fake for tests; a round's are all read
+            self._acks.clear()
+        return sent
+
+
+def socket_mode_process() -> Remote:
+    return Remote(BenchSocketMode)
+
+
 def slack_process(marker: str = "", latency: float = 0.0) -> Remote:
     return Remote(lambda: BenchSlack(marker, latency))
 
 
 def gathr_process(project: str, seeds: Sequence[AppSeed], **options: Any) -> Remote:
     return Remote(lambda: BenchGathr(project, seeds, **options))
+
+
+# ---------------------------------------------------------------- a store as a restart finds it
+
+
+@dataclass(frozen=True)
+class KeptWait:
+    app: str
+    channel: str
+    parent_ts: str
+    user: str = "UBENCH"
+
+
+def keep_waits(state_url: str, project: str, waits: Sequence[KeptWait], *, timeout: float = 900.0) -> None:
+    """What the store of `state_url` holds after a SIGKILL in the middle of these starts'
+    waits: each wait's record (last status seen STARTING) and its app lock."""
+    from bot.model import Action
+    from bot.model import Command as BotCommand
+    from bot.state.locks import Holder
+    from bot.state.store import open_store, parse_state_url
+    from bot.state.waits import WaitRecord
+
+    store = open_store(parse_state_url(state_url))
+    started = time.time() - 10.0  # the kept times are on the wall clock
+    try:
+        for n, wait in enumerate(waits):
+            command = BotCommand(Action.START, project, wait.app, wait=True)
+            key = f"bench-{n:05d}"
+            store.stores.locks.acquire(command.app, Holder(wait.user, Action.START, started, key))
+            store.stores.waits.put(WaitRecord(
+                key, wait.user, wait.channel, command, started, started + timeout, wait.channel,
+                wait.parent_ts, wait.parent_ts, AppStatus.STARTING,
+            ))
+    finally:
+        store.close()
 
 
 # ---------------------------------------------------------------- programs
@@ -402,8 +506,14 @@ def bot_settings(slack_url: str, gathr_url: str, **more: str) -> dict[str, str]:
     }
 
 
-def start_bot(name: str, slack_url: str, gathr_url: str, **more: str) -> Program:
-    return Program(name, gathr_bot("run"), bot_settings(slack_url, gathr_url, **more))
+def start_bot(name: str, slack_url: str, gathr_url: str, *, socket_mode: bool = False,
+              ready: Callable[[], bool] | None = None, **more: str) -> Program:
+    """`gathr-bot run`; in Socket Mode (SLACK_APP_TOKEN in `more`) returned once started,
+    or once `ready`."""
+    if socket_mode and ready is None:
+        ready = lambda: True  # noqa: E731
+    return Program(name, gathr_bot("run"), bot_settings(slack_url, gathr_url, **more), socket_mode=socket_mode,
+                   ready=ready)
 
 
 def start_floor(slack_url: str, *, socket_mode: bool = False, ready: Callable[[], bool] | None = None) -> Program:

@@ -4,7 +4,7 @@
 lengths, never with their product or exponentially; `fnmatch` (a regex) is shown beside it on
 the same inputs for scale. Prints one row per size.
 
-    python bench/scopes.py [--sizes 1000,10000,100000]
+    python bench/scopes.py [--quick] [--sizes 1000,10000,100000]
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def timed(match: object, glob: str, name: str, rounds: int = 5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--quick", action="store_true", help="sizes 1,000 and 10,000 only")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes = "1000,10000"
     print(f"{'name length':>12} {'glob':>24} {'glob_match ms':>14} {'fnmatch ms':>11}")
     for size in (int(n) for n in args.sizes.split(",")):
         name = "a" * size

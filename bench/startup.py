@@ -3,7 +3,7 @@
 Ready means `GET /healthz` answers 200 (Slack's `auth.test` is done by then, against the
 loopback fake). Idle RSS is read from /proc after the bot has sat idle for a second.
 
-    python bench/startup.py [--runs 5]
+    python bench/startup.py [--quick] [--runs 5]
 """
 
 from __future__ import annotations
@@ -76,7 +76,10 @@ def one_run(fake: FakeSlack, sim: Simulator) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one run (seconds)")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
     with FakeSlack() as fake, Simulator() as sim:
         one_run(fake, sim)  # warm-up: the first start compiles bytecode, later ones don't
         results = [one_run(fake, sim) for _ in range(args.runs)]

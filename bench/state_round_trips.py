@@ -11,7 +11,7 @@ Redis-protocol server on loopback (the `valkey-server` of the test dependency va
 
 SQLite does one transaction per call by design (bot/state/sqlite_store.py).
 
-    python bench/state_round_trips.py [--calls 2000]
+    python bench/state_round_trips.py [--quick] [--calls 2000]
 """
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ def measure(store: Store, calls: int) -> list[tuple[str, float, float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--calls", type=int, default=2000)
-    calls = parser.parse_args().calls
+    parser.add_argument("--quick", action="store_true", help="200 calls each (seconds)")
+    args = parser.parse_args()
+    calls = 200 if args.quick else args.calls
     with tempfile.TemporaryDirectory() as folder, RedisServer() as server:
         backends: list[tuple[str, Store]] = [
             ("memory", MemoryStore()),
