@@ -22,7 +22,11 @@ from collections.abc import Callable
 from collections import deque
 from typing import Protocol
 
+from bot.logsafe import ThrottledLog
+
 log = logging.getLogger(__name__)
+
+BEHIND = 5.0  # seconds late a background task may run before the log says so (once a minute)
 
 Task = Callable[[], None]
 
@@ -89,6 +93,7 @@ class ThreadScheduler:
         self._settled = threading.Condition(self._lock)  # shutdown, until the last task ends
         self._leader = False
         self._idle_workers = 0
+        self._behind = ThrottledLog(log, clock=clock)
         self._stopped = False
         self._running = 0  # tasks being run now
         self._background = 0  # of which background tasks
@@ -147,13 +152,13 @@ class ThreadScheduler:
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
 
-    def _next(self) -> tuple[Task, bool] | None:
-        """The next task for a worker and whether it is background; None: stop. Call with
-        the lock held."""
+    def _next(self) -> tuple[Task, float | None] | None:
+        """The next task for a worker and, for a background task, how late it runs (None
+        for a request); None: stop. Call with the lock held."""
         while True:
             if self._requests:
                 self._hand_the_lead()
-                return self._requests.popleft(), False
+                return self._requests.popleft(), None
             if self._stopped:
                 return None
             self._drop_cancelled()
@@ -162,7 +167,7 @@ class ThreadScheduler:
                 if delay <= 0:
                     task = heapq.heappop(self._heap)[3]
                     self._hand_the_lead()
-                    return task, True
+                    return task, -delay
                 if not self._leader:
                     self._leader = True
                     self._lead.wait(delay)
@@ -190,9 +195,17 @@ class ThreadScheduler:
                 picked = self._next()
                 if picked is None:
                     return
-                task, background = picked
+                task, late = picked
+                background = late is not None
                 self._running += 1
                 self._background += background
+            if late is not None and late > BEHIND:
+                self._behind.log(
+                    logging.WARNING,
+                    "background work runs %.1f s behind its schedule: more waits and watches than "
+                    "the workers can poll on time, so every wait's interval stretches alike",
+                    late,
+                )
             _run_safely(task)
             with self._lock:
                 self._running -= 1

@@ -271,6 +271,22 @@ def test_background_tasks_never_take_the_workers_kept_for_requests() -> None:
         scheduler.shutdown(timeout=1.0)
 
 
+def test_background_work_that_falls_behind_says_so_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    clock = HeldClock()
+    scheduler = ThreadScheduler(workers=1, clock=clock)
+    ran = threading.Event()
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.scheduling"):
+            scheduler.call_later(1.0, ran.set)
+            clock.now = 61.0  # its worker was busy for a minute
+            assert ran.wait(WAIT)
+            scheduler.shutdown(timeout=1.0)
+    finally:
+        scheduler.shutdown(timeout=1.0)
+    behind = [r.getMessage() for r in caplog.records if "behind" in r.getMessage()]
+    assert len(behind) == 1 and "60.0 s behind" in behind[0]
+
+
 # -- ManualScheduler -------------------------------------------------------------------
 
 
