@@ -16,7 +16,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
-from bot.__main__ import LIBRARY_LOGGERS, configure_audit, configure_logging
+from bot.__main__ import configure_audit, configure_logging
 from tests.fakes.slack import FakeSlack
 
 TOKEN = "xoxb-library-logs"
@@ -24,11 +24,9 @@ TOKEN = "xoxb-library-logs"
 
 @pytest.fixture
 def logging_restored() -> Iterator[io.StringIO]:
-    levels = {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
+    # The library loggers' own levels are put back by conftest's autouse fixture.
     stream = io.StringIO()
     yield stream
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
     configure_audit(None)
     logging.basicConfig(force=True)  # leave logging as pytest found it
 
