@@ -2,10 +2,11 @@
 
 One Python process runs the acks and the work behind them, and only one thread runs Python
 at a time: the ~4 ms of CPU each start leaves behind (its Slack posts, its Gathr call)
-competed with the ~1 ms ack of the next command, which then came late (issue 15). While an
-ack is being made (`acking`), a background call waits (`step_aside`) until none is, for
-at most `MAX_STEP_ASIDE` seconds, so that a steady stream of commands cannot starve the
-work they cause. Nothing is waited for when no ack is under way (the console, a test).
+competed with the ~1 ms ack of the next command, which then came late (issue 15). While
+acks are being made (`acking`), a background call waits (`step_aside`) until those under
+way have ended, for at most `MAX_STEP_ASIDE` seconds; acks begun meanwhile do not hold it
+back, so that a steady stream of commands cannot starve the work they cause. Nothing is
+waited for when no ack is under way (the console, a test).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ class Foreground:
     def __init__(self, *, max_step_aside: float = MAX_STEP_ASIDE) -> None:
         self.max_step_aside = max_step_aside
         self._acking = 0
-        self._idle = threading.Condition()
+        self._begun = 0  # acks begun so far
+        self._ended = 0  # acks ended so far
+        self._waiting = 0  # background calls stepping aside now
+        self._ends = threading.Condition()
 
     @property
     def acking_now(self) -> int:
@@ -30,22 +34,31 @@ class Foreground:
     @contextmanager
     def acking(self) -> Iterator[None]:
         """Around the making of one ack (parsing the request to sending the answer)."""
-        with self._idle:
+        with self._ends:
             self._acking += 1
+            self._begun += 1
         try:
             yield
         finally:
-            with self._idle:
+            with self._ends:
                 self._acking -= 1
-                if not self._acking:
-                    self._idle.notify_all()
+                self._ended += 1
+                if self._waiting:
+                    self._ends.notify_all()
 
     def step_aside(self) -> None:
-        """Before a background call: let the acks under way finish first (bounded)."""
+        """Before a background call: let the acks under way now finish first (those begun
+        later do not hold it back, so that a stream of acks cannot), for at most
+        `max_step_aside` seconds."""
         if not self._acking:  # read without the lock: a stale answer costs one call's order
             return
-        with self._idle:
-            self._idle.wait_for(lambda: not self._acking, timeout=self.max_step_aside)
+        with self._ends:
+            under_way = self._begun
+            self._waiting += 1
+            try:
+                self._ends.wait_for(lambda: self._ended >= under_way, timeout=self.max_step_aside)
+            finally:
+                self._waiting -= 1
 
 
 FOREGROUND = Foreground()  # the process's one: acks and calls of every surface meet here

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -39,6 +40,20 @@ def test_a_background_call_waits_no_longer_than_its_bound_however_many_acks_foll
     foreground = Foreground(max_step_aside=0.01)
     with foreground.acking():
         call = _in_thread(foreground.step_aside)
+        call.join(WAIT)
+        assert not call.is_alive()
+
+
+def test_acks_begun_after_a_call_stepped_aside_do_not_hold_it_back() -> None:
+    foreground = Foreground(max_step_aside=WAIT)
+    first = foreground.acking()
+    first.__enter__()
+    call = _in_thread(foreground.step_aside)
+    give_up = time.monotonic() + WAIT
+    while foreground._waiting == 0 and time.monotonic() < give_up:  # the call is stepping aside
+        time.sleep(0.01)
+    with foreground.acking():  # a later ack, still under way when the first one ends
+        first.__exit__(None, None, None)
         call.join(WAIT)
         assert not call.is_alive()
 
