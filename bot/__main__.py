@@ -27,6 +27,11 @@ log = logging.getLogger("gathr_bot")
 
 COMMANDS = ("run", "console", "simulator", "check")
 
+# slack_sdk's WebClient and WebhookClient build their debug lines (the whole request and
+# answer of every call) whenever their own module logger's level is NOTSET, whatever the
+# root level hides: about a tenth of a start's background CPU (issue 15). Given the level.
+LIBRARY_LOGGERS = ("slack_sdk.web.base_client", "slack_sdk.webhook.client")
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors said as every other `gathr-bot:` line: the usage, then one
@@ -74,6 +79,8 @@ def configure_logging(level: str, stream: TextIO = sys.stdout, *, audit: bool = 
     # One line per record, whatever a Slack field or a Gathr message holds (bot/logsafe.py).
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     configure_audit(stream if audit else None)
 
 

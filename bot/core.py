@@ -579,7 +579,8 @@ class Core:
         (`place(record)`: the conversation and the parent message it was in). Sends Gathr
         nothing; keeps each wait's app lock. How many waits were resumed."""
         def resume_one(record: WaitRecord) -> None:
-            self.scheduler.submit(functools.partial(self._resume, record, place))
+            # Background work: a new command that comes meanwhile is served first.
+            self.scheduler.call_later(0.0, functools.partial(self._resume, record, place))
 
         if self.following is not None:  # only the waits no live worker follows, now and later
             return self.following.start(resume_one, also=self._free_dead_locks)

@@ -133,7 +133,7 @@ class WaitLeases:
             with self._lock:
                 if self._stopped or record.key in self._mine:
                     continue
-            self._scheduler.submit(functools.partial(self._take_over, record))
+            self._scheduler.call_later(0.0, functools.partial(self._take_over, record))  # behind new requests
             handed += 1
         return handed
 

@@ -49,6 +49,7 @@ def build_core(
         token,
         timeout=settings.gathr_timeout,
         filenames_as_list=settings.gathr_update_filenames == "list",
+        connections=scheduler.workers,  # each worker's call finds a kept connection
     )
     catalogue = Catalogue(settings.gathr_apps)
     client = gathr

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
 import pytest
 
+from bot.__main__ import LIBRARY_LOGGERS
 from bot.gathr.simulator import Simulator
 from tests.redis_server import RedisServer
 
@@ -19,6 +21,16 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Non
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(proxy, raising=False)
     monkeypatch.chdir(str(tmp_path))  # so no developer .env is read
+
+
+@pytest.fixture(autouse=True)
+def _library_log_levels() -> Iterator[None]:
+    """`configure_logging` gives slack_sdk's loggers a level of their own; a test that calls
+    it must not leave the next test's library logs cut at its level."""
+    levels = {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture

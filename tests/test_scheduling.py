@@ -217,6 +217,76 @@ def test_thousand_scheduled_tasks_use_only_the_timer_and_the_pool_threads() -> N
     assert peak[0] - before <= workers + 1
 
 
+def test_a_new_request_runs_before_background_tasks_already_due_and_those_in_due_order() -> None:
+    clock = HeldClock()
+    scheduler = ThreadScheduler(workers=1, clock=clock)
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+    all_ran = threading.Event()
+
+    def record(name: str) -> None:
+        ran.append(name)
+        if len(ran) == 4:
+            all_ran.set()
+
+    try:
+        scheduler.submit(lambda: (started.set(), release.wait(WAIT)))
+        assert started.wait(WAIT)  # the only worker is busy
+        scheduler.call_later(0.2, lambda: record("poll due second"))
+        scheduler.call_later(0.1, lambda: record("poll due first"))
+        clock.now = 10.0  # both overdue by now
+        scheduler.submit(lambda: record("command"))
+        scheduler.submit(lambda: record("next command"))
+        assert scheduler.pending() == 2  # the overdue polls wait in the heap, nowhere else
+        release.set()
+
+        assert all_ran.wait(WAIT)
+        assert ran == ["command", "next command", "poll due first", "poll due second"]
+    finally:
+        release.set()
+        scheduler.shutdown(timeout=1.0)
+
+
+def test_background_tasks_never_take_the_workers_kept_for_requests() -> None:
+    scheduler = ThreadScheduler(workers=8)  # one kept for requests
+    release = threading.Event()
+    started = threading.Semaphore(0)
+    command_ran = threading.Event()
+
+    def poll() -> None:
+        started.release()
+        release.wait(WAIT)
+
+    try:
+        for _ in range(8):
+            scheduler.call_later(0.0, poll)
+        for _ in range(7):
+            assert started.acquire(timeout=WAIT)
+        scheduler.submit(command_ran.set)
+
+        assert command_ran.wait(WAIT)  # while seven polls hold seven workers
+        assert not started.acquire(timeout=0.05)  # the eighth poll waits for one of them
+    finally:
+        release.set()
+        scheduler.shutdown(timeout=1.0)
+
+
+def test_background_work_that_falls_behind_says_so_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    clock = HeldClock()
+    scheduler = ThreadScheduler(workers=1, clock=clock)
+    ran = threading.Event()
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.scheduling"):
+            scheduler.call_later(1.0, ran.set)
+            clock.now = 61.0  # its worker was busy for a minute
+            assert ran.wait(WAIT)
+            scheduler.shutdown(timeout=1.0)
+    finally:
+        scheduler.shutdown(timeout=1.0)
+    behind = [r.getMessage() for r in caplog.records if "behind" in r.getMessage()]
+    assert len(behind) == 1 and "60.0 s behind" in behind[0]
+
+
 # -- ManualScheduler -------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ scheduler's workers, not on the thread that starts the bot, and each wait is res
 from __future__ import annotations
 
 from bot.model import Action, AppStatus, Command
-from bot.scheduling import ManualScheduler, Task
+from bot.scheduling import Handle, ManualScheduler, Task
 from bot.state.leases import MemoryLeases
 from bot.state.waits import WaitRecord
 from bot.wait_leases import RENEW_EVERY, WaitLeases, lease_name
@@ -20,6 +20,12 @@ class HeldPool(ManualScheduler):
 
     def submit(self, task: Task) -> None:
         self.held.append(task)
+
+    def call_later(self, delay: float, task: Task) -> Handle:
+        if delay > 0:
+            return super().call_later(delay, task)
+        self.held.append(task)  # background work due now: held as well
+        return Handle()
 
     def run_pool(self) -> None:
         tasks, self.held = self.held, []

@@ -33,6 +33,7 @@ from bot.slack.redelivery import envelope_key
 from bot.state.seen import SEEN_TTL, MemorySeenRequests, SeenRequests
 from bot.state.store import Store, open_store
 from bot.errors import ConfigError, StoreUnavailable
+from bot.foreground import FOREGROUND
 from bot.logsafe import ThrottledLog
 from bot.scheduling import ThreadScheduler
 from bot.settings import Settings, require_for_run, state_url
@@ -201,7 +202,8 @@ def events_endpoint(
         return _refuse(start_response, "400 Bad Request", "bad request")
     inner = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
     try:
-        return bolt(inner, start_response)
+        with FOREGROUND.acking():  # background calls step aside meanwhile
+            return bolt(inner, start_response)
     except Exception as error:  # Bolt parses before it dispatches: json's RecursionError, ValueError
         log.warning("refused a signed HTTP request Bolt could not read (%s)", type(error).__name__)
         return _refuse(start_response, "400 Bad Request", "bad request")
@@ -389,7 +391,8 @@ def _socket_mode_handler(app: App, app_token: str, client: WebClient, seen: Seen
             except StoreUnavailable:
                 first = True  # the listener's own check of the request refuses what could repeat
             if first:
-                super().handle(client, req)  # type: ignore[arg-type]
+                with FOREGROUND.acking():  # background calls step aside meanwhile
+                    super().handle(client, req)  # type: ignore[arg-type]
                 return
             log.info(
                 "ignored a repeat of Socket Mode envelope %s (retry %s: %s)",

@@ -27,6 +27,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
+from bot.foreground import FOREGROUND
 from bot.messages import Message
 from bot.slack import pacing
 from bot.slack.pacing import EPHEMERAL, POST, UPDATE, Later, Limited, Outgoing
@@ -268,6 +269,7 @@ def resumed_conversation(client: WebClient, record: WaitRecord) -> tuple[SlackCo
 def call_slack(client: WebClient, method: str, **kwargs: Any) -> Any:
     """`client.<method>(**kwargs)`: the response, or the Slack error code as a string, or
     `Limited` on a 429 (the pacer's to wait out); never raises."""
+    FOREGROUND.step_aside()  # an ack under way goes first
     try:
         return getattr(client, method)(**kwargs)
     except SlackApiError as error:
