@@ -29,7 +29,8 @@ Measured from the start of the process:
 - peak RSS (VmHWM) and peak threads of the bot, read from /proc; Gathr status calls; on
   Redis, the commands the server ran (its `INFO commandstats`), per wait.
 
-A run ends when every wait has been resumed and has read RUNNING.
+A run ends when every wait has been resumed and has read RUNNING, or has ended otherwise
+(no status call for 10 s: a wait ends after 4 unreadable answers in a row).
 
     python bench/resume.py [--quick] [--store sqlite|redis] [--runs 3] [--waits 1000]
                            [--per-channel 1] [--interval 1] [--start-delay 3]
@@ -59,6 +60,7 @@ USER = "UBENCH"
 
 RESUMED = "gathr-bot restarted; following"
 DEADLINE = 300.0  # seconds: a run that takes longer has failed
+QUIET = 10.0  # seconds without a status call: every wait has ended
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Run:
     resumed: float
     running: float  # every wait's status read after its app turned RUNNING
     edited: int  # parents edited to RUNNING by then (chat.update is paced per workspace)
+    read_running: int  # waits that read RUNNING (the others ended otherwise)
     rss_mb: float
     threads: int
     status_calls: int
@@ -113,7 +116,11 @@ def one_run(fake: Remote, state_url: str, prefix: str, count: int, args: argpars
             while True:
                 resumed = fake.call("marked", prefix) if count else 0
                 running = gathr.call("polled_since", "app-", running_from) if count else 0
-                if connected is not None and resumed >= count and running >= count:
+                # A wait that ended otherwise (Gathr unreadable too often) polls no more:
+                # once no status call has come for QUIET s, no wait is left.
+                quiet = time.monotonic() - bot.started > QUIET and not gathr.call(
+                    "polled_since", "app-", time.monotonic() - QUIET)
+                if connected is not None and resumed >= count and (running >= count or quiet):
                     break
                 if bot.process.poll() is not None:
                     raise SystemExit(f"gathr-bot exited with {bot.process.returncode}:\n{bot.log_tail()}")
@@ -144,7 +151,7 @@ def one_run(fake: Remote, state_url: str, prefix: str, count: int, args: argpars
                     if any(t >= running_from for t in times)]
     last_running = max(read_running) - bot.started if read_running else 0.0
     edited = sum(record.finals for record in records.values())
-    return Run(connected, first, last_resumed, last_running, edited, rss, peak_threads, status_calls, store_commands)
+    return Run(connected, first, last_resumed, last_running, edited, len(read_running), rss, peak_threads, status_calls, store_commands)
 
 
 def figure(values: list[float], unit: str = "s", digits: int = 2) -> str:
@@ -160,6 +167,9 @@ def report(name: str, runs: list[Run], count: int) -> None:
         print(f"  start to all read RUNNING:      {figure([r.running for r in runs])}")
         edited = [float(r.edited) for r in runs]
         print(f"  parents RUNNING by then:        {figure(edited, f'of {count} (chat.update: 50, then 50 a minute)', 0)}")
+        ended = [float(count - r.read_running) for r in runs]
+        if any(ended):
+            print(f"  ended before RUNNING:           {figure(ended, 'waits (Gathr unreadable: see the log)', 0)}")
         calls = [r.status_calls / count for r in runs]
         print(f"  status calls per wait:          {figure(calls, 'calls')}")
         if any(r.store_commands for r in runs):
