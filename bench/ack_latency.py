@@ -161,7 +161,8 @@ def one_round(slack: Remote, subject: Subject, workload: Workload, run: int, arg
         failed = sum(1 for r in records.values() if r.failed)
         if finals:
             drain = max(finals) - max(s.sent for s in sent)
-        slack.call("forget", prefix)
+        if not missing:  # else the edits still paced would find no message to edit
+            slack.call("forget", prefix)
     else:
         time.sleep(0.2)  # what the ack left behind (a help: nothing) is done
     latencies = [s.latency for s in sent if s.latency is not None]
