@@ -893,12 +893,15 @@ def watches_unavailable() -> Message:
 # -- channel defaults and whoami (issue 13) ------------------------------------------------
 
 
+SET_DEFAULT = "`/gathr default <project>`"  # how to set one; the usage's `| --clear` sets nothing
+
+
 def no_default_project(action: Action) -> Message:
     """A start or stop without a project, in a channel with no default project."""
     return usage_error(
         UsageError(
             "missing <project>: this channel has no default project. Name the project, or set "
-            "this channel's default with `/gathr default <project>`",
+            f"this channel's default with {SET_DEFAULT}",
             spec(action).usage,
         )
     )
@@ -939,7 +942,7 @@ def whoami(
     if default:
         lines.append(f"This channel's default project: {code(default)}.")
     else:
-        lines.append(f"This channel has no default project (set one with {usage(Action.DEFAULT)}).")
+        lines.append(f"This channel has no default project (set one with {SET_DEFAULT}).")
     return _message(bounded_lines(lines, SECTION_LIMIT, "…and {} more"))
 
 
