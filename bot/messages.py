@@ -1126,7 +1126,8 @@ def history_list(entries: list[HistoryEntry], now: float, name: str = "") -> Mes
             f"• {slack_date(entry.started_at)} {user(clamp(entry.user_id, 40))} {esc(clamp(entry.action, 20))} "
             f"{code(clamp(target, 120))}: {ended}"
         )
-    title = f"The last {len(entries)} request{'s' if len(entries) != 1 else ''}{of}, newest first:"
+    # Fewer than a page means these are all there are: one is "the only", not "the last 1".
+    title = f"The only request{of} so far:" if len(entries) == 1 else f"The last {len(entries)} requests{of}, newest first:"
     return _message(bounded_lines([title, *lines], SECTION_LIMIT, "…and {} more"))
 
 
