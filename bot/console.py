@@ -396,6 +396,9 @@ class ConsoleConversation:
                 return matches[-1], None  # the latest shown
         shown = matches if matches else self.choices
         lines = ["Which button? Type `click <button>`, or `click <message number> <button>`:"]
+        if wanted:  # a button named that is not there: say so, or the list reads as an answer
+            under = f" under message #{number}." if number is not None else " to click."
+            lines.insert(0, f"There is no {' '.join(wanted)[:40].capitalize()} button{under}")
         lines += [f"#{c.number}: {c.label} (`click {c.number} {c.word}`)" for c in shown[-20:]]
         return None, Message("\n".join(lines))
 

@@ -477,6 +477,16 @@ def test_buttons_are_shown_as_choices_and_click_runs_as_the_click_would() -> Non
     assert "*STOPPED*" in final and "Buttons: Start (`click start`) · Status (`click status`) · Watch (`click watch`)" in final
 
 
+def test_a_click_on_a_button_that_is_not_there_says_so_before_listing_those_that_are() -> None:
+    script = "status orders-etl\nclick stop\nclick 2 start\n"  # STOPPED: Start and Watch only
+    result = run_console(script, "--simulate")
+
+    out = result.stdout
+    missed = said_after(out, "click stop")
+    assert missed.startswith("[only you] There is no Stop button to click.") and "#1: Start (`click 1 start`)" in missed
+    assert said_after(out, "click 2 start").startswith("[only you] There is no Start button under message #2.")
+
+
 def test_a_click_is_held_to_the_clickers_allow_lists() -> None:
     script = "status customers-etl\nclick stop\ndefault sales\nstatus customers-etl\nclick watch\nclick stop\n"
     result = run_console(script, "--simulate", "--user", "U123", env={"GATHR_ALLOW_START": "U123"})
