@@ -470,11 +470,18 @@ def fill_in(form: UpdateForm, ask: Callable[[str], str | None], say: Callable[[M
     return command if isinstance(command, Command) else None  # each field was checked
 
 
+def as_slack_sends(line: str) -> str:
+    """`line` as Slack sends a typed command: its &, < and > escaped (the parser undoes it),
+    so that what works here works in Slack, `&lt;` typed included. A form's fields are not
+    escaped, in Slack either."""
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _run_line(
     core: Core, requester: Requester, line: str, conversation: ConsoleConversation, ask: Callable[[str], str | None]
 ) -> None:
     """A typed line, as `Core.handle` runs it; `update <project> <app>` alone asks for the rest."""
-    outcome = core.triage(requester, line)
+    outcome = core.triage(requester, as_slack_sends(line))
     if isinstance(outcome, Message):
         conversation.ephemeral(outcome)
         return

@@ -487,6 +487,16 @@ def test_a_click_on_a_button_that_is_not_there_says_so_before_listing_those_that
     assert said_after(out, "click 2 start").startswith("[only you] There is no Start button under message #2.")
 
 
+def test_typed_text_reaches_the_bot_escaped_as_slack_sends_it() -> None:
+    # Slack sends &, < and > of a typed command as &amp;, &lt; and &gt;: typing `&lt;` there
+    # means those four characters, and so it does here; `<x>` stays `<x>`.
+    result = run_console("history a&lt;b\nhistory <x>\n", "--simulate")
+
+    out = result.stdout
+    assert "of `a&lt;b` in the history yet." in said_after(out, "history a&lt;b")
+    assert "of `<x>` in the history yet." in said_after(out, "history <x>")
+
+
 def test_a_click_is_held_to_the_clickers_allow_lists() -> None:
     script = "status customers-etl\nclick stop\ndefault sales\nstatus customers-etl\nclick watch\nclick stop\n"
     result = run_console(script, "--simulate", "--user", "U123", env={"GATHR_ALLOW_START": "U123"})
