@@ -311,7 +311,7 @@ def help_message(
     for row in table:
         if row.summary:
             beside = [_usage(other, short=True) for other in table if other.listed_with is row.action]
-            lines.append(f"• {' / '.join([_usage(row), *beside])}: {row.summary}")
+            lines.append(f"• {' / '.join([_usage(row), *beside])}: {esc(row.summary)}")
     lines.append(
         f"Ingestion and CDC apps: add `--type ingestion`, or `{esc('--type cdc --group <group>')}` "
         f"(e.g. {code(_TYPE_EXAMPLES[Action.START])}), unless an operator listed them in GATHR_APPS."
