@@ -896,12 +896,14 @@ def watches_unavailable() -> Message:
 SET_DEFAULT = "`/gathr default <project>`"  # how to set one; the usage's `| --clear` sets nothing
 
 
-def no_default_project(action: Action) -> Message:
-    """A start or stop without a project, in a channel with no default project."""
+def no_default_project(action: Action, app: str) -> Message:
+    """A start or stop without a project, in a channel with no default project. The command
+    to type is spelt out: a click (Stop under a status answer) has no project to name."""
+    typed = f"/gathr {action.value} <project> {shlex.quote(app)}" if app else f"/gathr {action.value} <project> <app>"
     return usage_error(
         UsageError(
-            "missing <project>: this channel has no default project. Name the project, or set "
-            f"this channel's default with {SET_DEFAULT}",
+            f"missing <project>: this channel has no default project. Type the command with its project, `{typed}`, "
+            f"or set this channel's default with {SET_DEFAULT}",
             spec(action).usage,
         )
     )
