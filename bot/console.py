@@ -605,8 +605,11 @@ def run_console(
 def _drain(core: Core, out: TextIO) -> None:
     """Let waits that are still running report their end before the console exits."""
     if core.active_waits:
-        out.write(f"(waiting for {core.active_waits} running wait(s) to finish; Ctrl-C to stop)\n")
+        count = core.active_waits
+        said = "1 request is still running: waiting for its end" if count == 1 else (
+            f"{count} requests are still running: waiting for their end")
+        out.write(f"({said}; Ctrl-C leaves now)\n")
         out.flush()
-    with interrupts_allowed():  # "Ctrl-C to stop"
+    with interrupts_allowed():  # "Ctrl-C leaves now"
         while core.active_waits:
             time.sleep(0.05)

@@ -497,6 +497,14 @@ def test_typed_text_reaches_the_bot_escaped_as_slack_sends_it() -> None:
     assert "of `<x>` in the history yet." in said_after(out, "history <x>")
 
 
+def test_leaving_while_a_start_is_followed_says_so_in_plain_words() -> None:
+    result = run_console("start sales orders-etl\nquit\n", "--simulate")  # RUNNING after 5 s
+
+    out = result.stdout
+    assert "(1 request is still running: waiting for its end; Ctrl-C leaves now)" in out, out
+    assert out.index("still running: waiting") < out.index("*RUNNING*")
+
+
 def test_a_click_is_held_to_the_clickers_allow_lists() -> None:
     script = "status customers-etl\nclick stop\ndefault sales\nstatus customers-etl\nclick watch\nclick stop\n"
     result = run_console(script, "--simulate", "--user", "U123", env={"GATHR_ALLOW_START": "U123"})
