@@ -1036,6 +1036,9 @@ def home_view(content: HomeContent, thread_link: Callable[[str, str], str | None
     running = [_home_running(item, link) for item in content.running.items]
     watched = [_home_watched(item) for item in content.watched.items]
     history = [_home_history(entry) for entry in content.history.items]
+    may_watch = any(name == Action.WATCH and held.scopes for name, held in content.abilities)
+    no_watch = "No channel watches an app you may see." + (
+        f" In a channel, {usage(Action.WATCH)} adds one." if may_watch else "")  # no advice that would be refused
     return HomeView(
         title="gathr-bot",
         context=(
@@ -1047,7 +1050,7 @@ def home_view(content: HomeContent, thread_link: Callable[[str, str], str | None
             _home_section("Running now", running, content.running, "running", "No request is running now."),
             _home_section(
                 "Watched apps", watched, content.watched, "watched",
-                f"No channel watches an app you may see. In a channel, {usage(Action.WATCH)} adds one.",
+                no_watch,
             ),
             _home_section("Recent requests", history, content.history, "history", "No requests yet."),
         ),
