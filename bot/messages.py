@@ -1132,7 +1132,7 @@ def history_list(entries: list[HistoryEntry], now: float, name: str = "") -> Mes
             f"{code(clamp(target, 120))}: {ended}"
         )
     # Fewer than a page means these are all there are: one is "the only", not "the last 1".
-    title = f"The only request{of} so far:" if len(entries) == 1 else f"The last {len(entries)} requests{of}, newest first:"
+    title = f"The only request{of} in the history:" if len(entries) == 1 else f"The last {len(entries)} requests{of}, newest first:"
     return _message(bounded_lines([title, *lines], SECTION_LIMIT, "…and {} more"))
 
 

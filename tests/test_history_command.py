@@ -159,6 +159,6 @@ def test_the_console_shows_a_date_as_its_plain_words(rig: Rig) -> None:
 
 def test_the_title_counts_in_plain_words(rig: Rig) -> None:
     rig.history.begin(entry(1))
-    assert rig.said("history orders-etl").startswith("The only request of `orders-etl` so far:\n")
+    assert rig.said("history orders-etl").startswith("The only request of `orders-etl` in the history:\n")
     rig.history.begin(entry(2))
     assert rig.said("history").startswith("The last 2 requests, newest first:\n")
