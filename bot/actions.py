@@ -141,7 +141,7 @@ _ROWS = (
             "a channel with a default project), a form opens, filled in from the app's last update."
         ),
         example="/gathr update sales orders-etl S3_orders my-bucket 2024/05/a.csv,2024/05/b.csv",
-        summary="point an app's S3 source at new files",
+        summary="point an app's S3 source at new files (`/gathr update <project> <app>` alone opens a form)",
     ),
     ActionSpec(
         Action.WATCH,

@@ -247,8 +247,9 @@ def check_manifest(path: Path | None, cwd: Path | None = None) -> Iterator[Resul
         yield fail(f"manifest {shown}: {problems[0]}")
     elif problems:
         yield fail(
-            f"{shown}: {'; '.join(problems)}; update the app from {shown} "
-            "(api.slack.com/apps, App Manifest) and reinstall it"
+            f"{shown}: {'; '.join(problems)}; add what is missing to {shown} (gathr-bot's own "
+            "manifest.yml has it all), paste it on the app's App Manifest page (api.slack.com/apps) "
+            "and reinstall the app"
         )
     else:
         yield ok(f"manifest {shown}: the scopes, the {', '.join(sorted(REQUIRED_EVENTS))} event, the Home tab and interactivity")

@@ -111,7 +111,9 @@ def parse_words(words: list[str], table: Mapping[Action, ActionSpec] = ACTIONS) 
         if positionals:
             raise UsageError(f"{CLEAR_FLAG} takes no <{names[0]}>", row.usage)
         return Command(action, clear=True)
-    if row.project_defaults and len(positionals) == len(names) - 1 and positionals:
+    if (row.project_defaults or row.form) and not positionals:
+        names = names[1:]  # nothing named: the app is missing, the project may be the channel's
+    elif row.project_defaults and len(positionals) == len(names) - 1:
         names = names[1:]  # no project: the channel's default, which the core looks up
     while names and names[-1] in row.optional and len(positionals) < len(names):
         names = names[:-1]  # left out: `history` with no app

@@ -396,6 +396,9 @@ class ConsoleConversation:
                 return matches[-1], None  # the latest shown
         shown = matches if matches else self.choices
         lines = ["Which button? Type `click <button>`, or `click <message number> <button>`:"]
+        if wanted:  # a button named that is not there: say so, or the list reads as an answer
+            under = f" under message #{number}." if number is not None else " to click."
+            lines.insert(0, f"There is no {' '.join(wanted)[:40].capitalize()} button{under}")
         lines += [f"#{c.number}: {c.label} (`click {c.number} {c.word}`)" for c in shown[-20:]]
         return None, Message("\n".join(lines))
 
@@ -467,11 +470,18 @@ def fill_in(form: UpdateForm, ask: Callable[[str], str | None], say: Callable[[M
     return command if isinstance(command, Command) else None  # each field was checked
 
 
+def as_slack_sends(line: str) -> str:
+    """`line` as Slack sends a typed command: its &, < and > escaped (the parser undoes it),
+    so that what works here works in Slack, `&lt;` typed included. A form's fields are not
+    escaped, in Slack either."""
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _run_line(
     core: Core, requester: Requester, line: str, conversation: ConsoleConversation, ask: Callable[[str], str | None]
 ) -> None:
     """A typed line, as `Core.handle` runs it; `update <project> <app>` alone asks for the rest."""
-    outcome = core.triage(requester, line)
+    outcome = core.triage(requester, as_slack_sends(line))
     if isinstance(outcome, Message):
         conversation.ephemeral(outcome)
         return
@@ -595,8 +605,11 @@ def run_console(
 def _drain(core: Core, out: TextIO) -> None:
     """Let waits that are still running report their end before the console exits."""
     if core.active_waits:
-        out.write(f"(waiting for {core.active_waits} running wait(s) to finish; Ctrl-C to stop)\n")
+        count = core.active_waits
+        said = "1 request is still running: waiting for its end" if count == 1 else (
+            f"{count} requests are still running: waiting for their end")
+        out.write(f"({said}; Ctrl-C leaves now)\n")
         out.flush()
-    with interrupts_allowed():  # "Ctrl-C to stop"
+    with interrupts_allowed():  # "Ctrl-C leaves now"
         while core.active_waits:
             time.sleep(0.05)

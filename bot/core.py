@@ -353,7 +353,7 @@ class Core:
             return dataclasses.replace(command, project=project)
         if defaults:
             self.audit(requester, command.action, command.app, Decision.NOT_APPLICABLE, "usage error: no default project")
-            return messages.no_default_project(command.action)
+            return messages.no_default_project(command.action, command.app)
         return command
 
     def _gated(self, path: Sequence[gates.Gate], ask: Ask, conversation: Conversation) -> Stop | None:

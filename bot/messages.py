@@ -311,7 +311,7 @@ def help_message(
     for row in table:
         if row.summary:
             beside = [_usage(other, short=True) for other in table if other.listed_with is row.action]
-            lines.append(f"• {' / '.join([_usage(row), *beside])}: {row.summary}")
+            lines.append(f"• {' / '.join([_usage(row), *beside])}: {esc(row.summary)}")
     lines.append(
         f"Ingestion and CDC apps: add `--type ingestion`, or `{esc('--type cdc --group <group>')}` "
         f"(e.g. {code(_TYPE_EXAMPLES[Action.START])}), unless an operator listed them in GATHR_APPS."
@@ -893,12 +893,17 @@ def watches_unavailable() -> Message:
 # -- channel defaults and whoami (issue 13) ------------------------------------------------
 
 
-def no_default_project(action: Action) -> Message:
-    """A start or stop without a project, in a channel with no default project."""
+SET_DEFAULT = "`/gathr default <project>`"  # how to set one; the usage's `| --clear` sets nothing
+
+
+def no_default_project(action: Action, app: str) -> Message:
+    """A start or stop without a project, in a channel with no default project. The command
+    to type is spelt out: a click (Stop under a status answer) has no project to name."""
+    typed = f"/gathr {action.value} <project> {shlex.quote(app)}" if app else f"/gathr {action.value} <project> <app>"
     return usage_error(
         UsageError(
-            "missing <project>: this channel has no default project. Name the project, or set "
-            "this channel's default with `/gathr default <project>`",
+            f"missing <project>: this channel has no default project. Type the command with its project, `{typed}`, "
+            f"or set this channel's default with {SET_DEFAULT}",
             spec(action).usage,
         )
     )
@@ -939,7 +944,7 @@ def whoami(
     if default:
         lines.append(f"This channel's default project: {code(default)}.")
     else:
-        lines.append(f"This channel has no default project (set one with {usage(Action.DEFAULT)}).")
+        lines.append(f"This channel has no default project (set one with {SET_DEFAULT}).")
     return _message(bounded_lines(lines, SECTION_LIMIT, "…and {} more"))
 
 
@@ -1031,6 +1036,9 @@ def home_view(content: HomeContent, thread_link: Callable[[str, str], str | None
     running = [_home_running(item, link) for item in content.running.items]
     watched = [_home_watched(item) for item in content.watched.items]
     history = [_home_history(entry) for entry in content.history.items]
+    may_watch = any(name == Action.WATCH and held.scopes for name, held in content.abilities)
+    no_watch = "No channel watches an app you may see." + (
+        f" In a channel, {usage(Action.WATCH)} adds one." if may_watch else "")  # no advice that would be refused
     return HomeView(
         title="gathr-bot",
         context=(
@@ -1042,7 +1050,7 @@ def home_view(content: HomeContent, thread_link: Callable[[str, str], str | None
             _home_section("Running now", running, content.running, "running", "No request is running now."),
             _home_section(
                 "Watched apps", watched, content.watched, "watched",
-                f"No channel watches an app you may see. In a channel, {usage(Action.WATCH)} adds one.",
+                no_watch,
             ),
             _home_section("Recent requests", history, content.history, "history", "No requests yet."),
         ),
@@ -1123,7 +1131,8 @@ def history_list(entries: list[HistoryEntry], now: float, name: str = "") -> Mes
             f"• {slack_date(entry.started_at)} {user(clamp(entry.user_id, 40))} {esc(clamp(entry.action, 20))} "
             f"{code(clamp(target, 120))}: {ended}"
         )
-    title = f"The last {len(entries)} request{'s' if len(entries) != 1 else ''}{of}, newest first:"
+    # Fewer than a page means these are all there are: one is "the only", not "the last 1".
+    title = f"The only request{of} in the history:" if len(entries) == 1 else f"The last {len(entries)} requests{of}, newest first:"
     return _message(bounded_lines([title, *lines], SECTION_LIMIT, "…and {} more"))
 
 

@@ -123,7 +123,9 @@ def test_parse_demands_the_positionals_of_the_row(action: Action) -> None:
             assert form == Command(action, project=given[0] if len(given) == 2 else "", app=given[-1], form=True)
         else:
             error = refused(" ".join([action.value, *given]))
-            assert error.problem == f"missing <{name}>"
+            # Nothing named: the app is what is missing where the project may be the channel's.
+            missed = "app" if not given and (row.project_defaults or row.form) else name
+            assert error.problem == f"missing <{missed}>"
             assert error.usage == row.usage
         given.append(f"{name}-x")
     command = parse(" ".join([action.value, *given]))

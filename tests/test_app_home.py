@@ -128,6 +128,9 @@ def test_someone_allowed_nothing_sees_only_their_own_requests() -> None:
     assert "orders-etl" not in text
     assert "*status*: not allowed" in text
     assert "No request is running now." in text and "No requests yet." in text
+    # No advice to watch to someone who may not: it would only be refused.
+    assert "*watch*: not allowed" in text
+    assert "No channel watches an app you may see." in text and "/gathr watch" not in text
 
 
 class LostWaits(MemoryRunningWaits):

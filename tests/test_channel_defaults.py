@@ -56,6 +56,8 @@ def test_without_a_default_a_missing_project_is_a_usage_error_that_says_how_to_s
     assert said.kind == "ephemeral"
     assert "no default project" in said.message.text
     assert "/gathr default &lt;project&gt;" in said.message.text
+    # The command to type with its project: a click (Stop under a status answer) has none to name.
+    assert "Type the command with its project, `/gathr stop &lt;project&gt; orders-etl`" in said.message.text
     assert "Usage: `/gathr stop" in said.message.text
     assert rig.posts_to_gathr("stop") == []
     assert audit_lines(caplog)[-1]["outcome"] == "usage error: no default project"

@@ -271,9 +271,10 @@ def test_a_manifest_in_the_working_directory_is_checked_and_what_it_lacks_named(
     assert result.returncode == 1  # run would start; the Home tab would stay empty
     assert lines(result.stdout)[3] == (
         "FAIL manifest.yml: bot event app_home_opened not subscribed (settings.event_subscriptions.bot_events); "
-        "the Home tab is off (features.app_home.home_tab_enabled); update the app from manifest.yml "
-        "(api.slack.com/apps, App Manifest) and reinstall it"
-    )
+        "the Home tab is off (features.app_home.home_tab_enabled); add what is missing to manifest.yml "
+        "(gathr-bot's own manifest.yml has it all), paste it on the app's App Manifest page "
+        "(api.slack.com/apps) and reinstall the app"
+    )  # not "update the app from" the very file that lacks them
     assert lines(result.stderr) == ["gathr-bot: 1 check failed; gathr-bot run would start, but fail"]
 
 

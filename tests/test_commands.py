@@ -184,6 +184,12 @@ def test_start_and_stop_without_a_project_leave_it_to_the_channels_default(text:
     assert parse(text) == command
 
 
+@pytest.mark.parametrize("text", ["start", "stop --no-wait", "update"])
+def test_an_action_with_nothing_after_it_misses_its_app_the_project_may_be_the_channels(text: str) -> None:
+    # Not "missing <project>": in a channel with a default project that reads as wrong.
+    assert usage_error(text).problem == "missing <app>"
+
+
 @pytest.mark.parametrize(
     ("text", "command"),
     [
@@ -234,11 +240,11 @@ def test_default_and_whoami_refuse_what_they_do_not_take(text: str, problem: str
 @pytest.mark.parametrize(
     ("text", "missing", "usage"),
     [
-        ("start", "<project>", START_USAGE),
-        ("start --wait", "<project>", START_USAGE),
-        ("stop", "<project>", STOP_USAGE),
+        ("start", "<app>", START_USAGE),
+        ("start --wait", "<app>", START_USAGE),
+        ("stop", "<app>", STOP_USAGE),
         ("status", "<app>", STATUS_USAGE),
-        ("update", "<project>", UPDATE_USAGE),
+        ("update", "<app>", UPDATE_USAGE),
         ("update sales orders-etl S3_orders", "<bucket>", UPDATE_USAGE),
         ("update sales orders-etl S3_orders my-bucket", "<file>", UPDATE_USAGE),
         ("watch", "<app>", WATCH_USAGE),

@@ -477,6 +477,34 @@ def test_buttons_are_shown_as_choices_and_click_runs_as_the_click_would() -> Non
     assert "*STOPPED*" in final and "Buttons: Start (`click start`) · Status (`click status`) · Watch (`click watch`)" in final
 
 
+def test_a_click_on_a_button_that_is_not_there_says_so_before_listing_those_that_are() -> None:
+    script = "status orders-etl\nclick stop\nclick 2 start\n"  # STOPPED: Start and Watch only
+    result = run_console(script, "--simulate")
+
+    out = result.stdout
+    missed = said_after(out, "click stop")
+    assert missed.startswith("[only you] There is no Stop button to click.") and "#1: Start (`click 1 start`)" in missed
+    assert said_after(out, "click 2 start").startswith("[only you] There is no Start button under message #2.")
+
+
+def test_typed_text_reaches_the_bot_escaped_as_slack_sends_it() -> None:
+    # Slack sends &, < and > of a typed command as &amp;, &lt; and &gt;: typing `&lt;` there
+    # means those four characters, and so it does here; `<x>` stays `<x>`.
+    result = run_console("history a&lt;b\nhistory <x>\n", "--simulate")
+
+    out = result.stdout
+    assert "of `a&lt;b` in the history yet." in said_after(out, "history a&lt;b")
+    assert "of `<x>` in the history yet." in said_after(out, "history <x>")
+
+
+def test_leaving_while_a_start_is_followed_says_so_in_plain_words() -> None:
+    result = run_console("start sales orders-etl\nquit\n", "--simulate")  # RUNNING after 5 s
+
+    out = result.stdout
+    assert "(1 request is still running: waiting for its end; Ctrl-C leaves now)" in out, out
+    assert out.index("still running: waiting") < out.index("*RUNNING*")
+
+
 def test_a_click_is_held_to_the_clickers_allow_lists() -> None:
     script = "status customers-etl\nclick stop\ndefault sales\nstatus customers-etl\nclick watch\nclick stop\n"
     result = run_console(script, "--simulate", "--user", "U123", env={"GATHR_ALLOW_START": "U123"})

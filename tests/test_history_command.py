@@ -155,3 +155,10 @@ def test_the_console_shows_a_date_as_its_plain_words(rig: Rig) -> None:
     rig.core.handle(U1, "history", ConsoleConversation(out))
     assert "2025-12-01 13:41 UTC <@U1> start `sales/orders-etl`: RUNNING (42 s)" in out.getvalue()
     assert not re.search(r"<!date", out.getvalue())
+
+
+def test_the_title_counts_in_plain_words(rig: Rig) -> None:
+    rig.history.begin(entry(1))
+    assert rig.said("history orders-etl").startswith("The only request of `orders-etl` in the history:\n")
+    rig.history.begin(entry(2))
+    assert rig.said("history").startswith("The last 2 requests, newest first:\n")

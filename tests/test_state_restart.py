@@ -196,8 +196,9 @@ def test_a_next_step_button_shown_before_a_restart_is_clicked_after_it(
     programs.append(first)
     fake.wait_connected(timeout=DEADLINE, count=1)
     fake.send_envelope("slash_commands", fake.slash_command_payload("start sales orders-etl", user_id=REQUESTER))
-    parent = until(
-        lambda: next((m for m in fake.messages(CHANNEL) if "RUNNING" in m.get("text", "") and m.get("blocks")), None),
+    parent = until(  # the parent, not its thread's "RUNNING after 5 s", which may come first
+        lambda: next((m for m in fake.messages(CHANNEL)
+                      if "RUNNING" in m.get("text", "") and m.get("blocks") and not m.get("thread_ts")), None),
         "the parent edited to RUNNING, with its buttons",
         programs,
     )

@@ -134,3 +134,10 @@ def test_help_for_update_tells_of_the_form(sim: Simulator, scheduler: ManualSche
 
     assert not isinstance(answer, Command)
     assert "`/gathr update sales orders-etl`" in answer.text and "a form opens" in answer.text
+
+
+def test_the_help_list_says_that_update_alone_opens_the_form() -> None:
+    from bot.messages import help_message
+
+    [line] = [line for line in help_message().text.splitlines() if line.startswith("• `/gathr update")]
+    assert "`/gathr update &lt;project&gt; &lt;app&gt;` alone opens a form" in line  # escaped for mrkdwn

@@ -55,6 +55,8 @@ def test_whoami_for_a_user_with_no_grants(sim: Simulator, scheduler: ManualSched
     for action in ("start", "stop", "status", "update", "watch", "default"):
         assert f"*{action}*: not allowed" in text
     assert "no default project" in text
+    # How to set one, not the whole usage: `| --clear` clears, it sets nothing.
+    assert "set one with `/gathr default <project>`)" in text and "--clear" not in text
 
 
 def test_whoami_says_when_a_group_could_not_be_read(
