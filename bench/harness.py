@@ -302,6 +302,11 @@ class BenchGathr(Simulator):
         with self._lock:
             return sum(1 for name in self.polls if name.startswith(prefix))
 
+    def bench_polled_since(self, prefix: str, since: float) -> int:
+        """Apps of `prefix` whose status has been read at or after `since`."""
+        with self._lock:
+            return sum(1 for name, times in self.polls.items() if name.startswith(prefix) and times[-1] >= since)
+
     def bench_starts(self) -> int:
         return self.starts
 

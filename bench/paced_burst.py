@@ -9,7 +9,7 @@ With `--lanes N`: what N busy channels cost while their messages wait (10 each, 
 pacer whose timer the bench holds): memory per waiting message (tracemalloc) and threads
 (none: the pacer's four senders serve every channel).
 
-    python bench/paced_burst.py [--starts 20] [--calls 3] [--start-delay 3] [--interval 1]
+    python bench/paced_burst.py [--quick] [--starts 20] [--calls 3] [--start-delay 3] [--interval 1]
     python bench/paced_burst.py --lanes 1000
 """
 
@@ -41,7 +41,10 @@ def main() -> None:
     parser.add_argument("--start-delay", type=float, default=3.0)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--lanes", type=int, default=0, help="measure N busy channels' cost instead")
+    parser.add_argument("--quick", action="store_true", help="3 starts (seconds)")
     args = parser.parse_args()
+    if args.quick:
+        args.starts = 3
     if args.lanes:
         lanes(args.lanes)
         return

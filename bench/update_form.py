@@ -5,7 +5,7 @@ in a call to a Gathr that does not answer. Slack's trigger lives 3 s.
 The bot (`Service`, HTTP mode) runs in this process against the loopback FakeSlack and a
 Gathr simulator that holds every request until the end of the run.
 
-    python bench/update_form.py [--forms 50] [--mode http|socket]
+    python bench/update_form.py [--quick] [--forms 50] [--mode http|socket]
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--forms", type=int, default=50)
     parser.add_argument("--mode", choices=("http", "socket"), default="http")
+    parser.add_argument("--quick", action="store_true", help="5 forms (seconds)")
     args = parser.parse_args()
+    if args.quick:
+        args.forms = 5
     with FakeSlack() as fake:
         sim = GatedSimulator(start_delay=0.0, stop_delay=0.0)
         with sim:

@@ -13,6 +13,15 @@ whole run. The waits are made
   their parents posted at the fake Slack), which the bot resumes at its start as it would
   after a restart; from then on they are polled exactly as waits made by commands are.
 
+The waits speak in channels of their own, `--per-channel` to a channel (1 by default), as
+the waits of a workspace are spread over its channels: every post goes out at Slack's
+pace (bot/slack/pacing.py, about one `chat.postMessage` a second per channel after a burst
+of 3), so N waits in one channel would queue their posts (a start's parent and progress,
+a resumed wait's "restarted" reply) behind that channel's pace for N seconds and more,
+and the bot's memory would hold that queue: a measure of Slack's pace, not of the polls.
+The figures below do not wait on Slack: a wait counts as made once the fake Gathr has
+had its first status call.
+
 Once every wait has been polled once, and one interval more, a window of `--window` s is
 measured:
 
@@ -27,7 +36,7 @@ measured:
 - RSS of the bot (now and peak), its threads, and its CPU over the window.
 
     python bench/waits.py [--quick] [--waits 1000,5000,10000] [--runs 3] [--interval 5]
-        [--window 30] [--create auto|command|resume] [--gathr-latency 0]
+        [--window 30] [--create auto|command|resume] [--gathr-latency 0] [--per-channel 1]
 
 `auto` makes waits through the command path up to 1,000, by resuming above.
 """
@@ -68,7 +77,7 @@ from bot.model import AppStatus
 from bot.waits import WaitPolicy
 
 PROJECT = "bench"
-WAIT_CHANNEL = "CWAITS"
+WAIT_PREFIX = "CW"
 PROBE_PREFIX = "CP"
 LATE = 1.0  # s past the schedule that a poll may come and still be on time
 
@@ -99,6 +108,10 @@ class Run:
 
 def wait_app(i: int) -> str:
     return f"w-{i:05d}"
+
+
+def wait_channel(i: int, per_channel: int) -> str:
+    return f"{WAIT_PREFIX}{i // per_channel:05d}"
 
 
 def probe_app(i: int) -> str:
@@ -140,16 +153,23 @@ def one_run(count: int, create: str, floor: Program, args: argparse.Namespace) -
         gathr = stack.enter_context(gathr_process(PROJECT, seeds, latency=args.gathr_latency, start_delay=3600.0))
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="gathr-bench-waits-"))
         store = f"sqlite:///{folder}/bench.sqlite3"
+        where = [wait_channel(i, args.per_channel) for i in range(count)]
         if create == "resume":
-            parents = slack.call("parents", WAIT_CHANNEL, [f"Starting `{wait_app(i)}`" for i in range(count)])
-            keep_waits(store, PROJECT, [KeptWait(wait_app(i), WAIT_CHANNEL, ts) for i, ts in enumerate(parents)],
+            by_channel: dict[str, list[int]] = {}
+            for i, channel in enumerate(where):
+                by_channel.setdefault(channel, []).append(i)
+            parents: dict[int, str] = {}
+            for channel, waits in by_channel.items():
+                texts = [f"Starting `{wait_app(i)}`" for i in waits]
+                parents.update(zip(waits, slack.call("parents", channel, texts)))
+            keep_waits(store, PROJECT, [KeptWait(wait_app(i), where[i], parents[i]) for i in range(count)],
                        timeout=3600.0)
         bot = stack.enter_context(start_bot(
             f"bot-{count}", slack.url, gathr.url, GATHR_POLL_INTERVAL=str(args.interval),
             GATHR_POLL_TIMEOUT="3600", GATHR_STATE_URL=store,
         ))
         if create == "command":
-            fire(bot.url, [Command(f"start bench {wait_app(i)}", WAIT_CHANNEL, f"UW{i:05d}") for i in range(count)], 20)
+            fire(bot.url, [Command(f"start bench {wait_app(i)}", where[i], f"UW{i:05d}") for i in range(count)], 20)
         if not wait_until(lambda: gathr.call("polled", "w-") >= count, 600.0, step=0.2):
             raise SystemExit(f"only {gathr.call('polled', 'w-')} of {count} waits polled after 600 s")
         created = time.monotonic() - bot.started
@@ -210,6 +230,7 @@ def main() -> None:
     parser.add_argument("--create", choices=("auto", "command", "resume"), default="auto")
     parser.add_argument("--probe-rate", type=float, default=2.0, help="new commands a second, to each of bot and floor")
     parser.add_argument("--gathr-latency", type=float, default=0.0, help="s the fake Gathr takes per answer")
+    parser.add_argument("--per-channel", type=int, default=1, help="waits to a channel")
     args = parser.parse_args()
     if args.quick:
         args.waits, args.runs, args.interval, args.window = "200", 1, 1.0, 5.0
