@@ -57,7 +57,7 @@ class WaitLeases:
         """Hand every kept wait this worker does not follow to the scheduler, to be taken if
         no live worker follows it (and then `resume`d), then keep renewing and sweeping (and
         calling `also`: the core's sweep of dead holders' locks). How many waits were handed
-        out now (those another worker follows among them)."""
+        out now (none that a live worker followed when looked at)."""
         self._resume = resume
         self._also = also
         handed = self._sweep()
@@ -125,14 +125,25 @@ class WaitLeases:
             self._schedule()
 
     def _sweep(self) -> int:
-        """Hand every kept wait this worker does not follow to the scheduler's workers, each
-        to take its lease and, if taken, resume it: taken one at a time here, 1,000 leases
-        held the last wait back for seconds (bench/resume.py). How many were handed out."""
+        """Hand every kept wait no live worker follows to the scheduler's workers, each to
+        take its lease and, if taken, resume it: taken one at a time here, 1,000 leases held
+        the last wait back for seconds (bench/resume.py). Which leases are held is asked in
+        one look: a take-over task per wait another worker follows was 5,000 failed takes
+        per sweep at 5,000 waits. How many were handed out."""
+        with self._lock:
+            if self._stopped:
+                return 0
+            mine = set(self._mine)
+        records = [record for record in self._records() if record.key not in mine]
+        try:
+            followed = self._leases.held([lease_name(record.key) for record in records])
+        except StoreUnavailable as error:  # each take-over asks the store again
+            log.warning("the leases of the kept waits could not be read: %s", error)
+            followed = set()
         handed = 0
-        for record in self._records():
-            with self._lock:
-                if self._stopped or record.key in self._mine:
-                    continue
+        for record in records:
+            if lease_name(record.key) in followed:
+                continue  # a live worker follows it: its take would fail
             self._scheduler.call_later(0.0, functools.partial(self._take_over, record))  # behind new requests
             handed += 1
         return handed

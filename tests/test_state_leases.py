@@ -87,3 +87,21 @@ def test_a_durable_store_keeps_a_lease_across_a_restart(backend: Backend) -> Non
     backend.open().leases.take("wait-1", "worker-a", LONG)
 
     assert backend.restarted().leases.owner("wait-1") == ("worker-a" if backend.durable else None)
+
+
+def test_held_answers_which_names_a_live_owner_holds_in_one_look(backend: Backend) -> None:
+    one, other = backend.open().leases, backend.open().leases
+    one.take("wait-1", "worker-a", LONG)
+    other.take("wait-2", "worker-b", LONG)
+    one.take("wait-3", "worker-a", LONG)
+    one.release("wait-3", "worker-a")
+    assert one.take("wait-4", "worker-a", SHORT)
+
+    deadline = time.monotonic() + 30
+    while other.owner("wait-4") is not None:  # left to lapse
+        assert time.monotonic() < deadline, "the lease never lapsed"
+        time.sleep(0.02)
+
+    assert other.held(["wait-1", "wait-2", "wait-3", "wait-4", "never-taken"]) == {"wait-1", "wait-2"}
+    assert one.held([]) == set()
+    assert other.held(["wait-2"]) == {"wait-2"}

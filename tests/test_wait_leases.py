@@ -3,6 +3,9 @@ scheduler's workers, not on the thread that starts the bot, and each wait is res
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from bot.errors import StoreUnavailable
 from bot.model import Action, AppStatus, Command
 from bot.scheduling import Handle, ManualScheduler, Task
 from bot.state.leases import MemoryLeases
@@ -74,6 +77,54 @@ def test_a_wait_another_live_worker_follows_is_not_resumed() -> None:
     WaitLeases(leases, owner="worker-1", scheduler=pool, records=lambda: records).start(
         lambda record: resumed.append(record.key)
     )
+    pool.run_pool()
+    assert resumed == ["w-1"]
+    assert leases.owner(lease_name("w-0")) == "worker-2"
+
+
+class CountingLeases(MemoryLeases):
+    """Counts the takes, and can be made to fail the bulk look as an unreachable store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.takes = 0
+        self.unreachable = False
+
+    def take(self, name: str, owner: str, ttl: float) -> bool:
+        self.takes += 1
+        return super().take(name, owner, ttl)
+
+    def held(self, names: Collection[str]) -> set[str]:
+        if self.unreachable:
+            raise StoreUnavailable("the store is down")
+        return super().held(names)
+
+
+def test_a_sweep_hands_out_no_take_over_for_a_wait_another_live_worker_follows() -> None:
+    leases, pool, records = CountingLeases(), HeldPool(), kept(3)
+    for record in records[:2]:
+        leases.take(lease_name(record.key), "worker-2", 600.0)
+    leases.takes = 0
+    resumed: list[str] = []
+    following = WaitLeases(leases, owner="worker-1", scheduler=pool, records=lambda: records)
+
+    assert following.start(lambda record: resumed.append(record.key)) == 1
+    pool.run_pool()
+    assert resumed == ["w-2"] and leases.takes == 1
+
+    pool.advance(RENEW_EVERY)  # the next sweep: both still followed by worker-2
+    assert pool.held == []
+    assert leases.takes == 1
+
+
+def test_when_the_bulk_look_fails_every_wait_is_handed_out_and_each_take_decides() -> None:
+    leases, pool, records = CountingLeases(), HeldPool(), kept(2)
+    leases.take(lease_name("w-0"), "worker-2", 600.0)
+    leases.unreachable = True
+    resumed: list[str] = []
+    following = WaitLeases(leases, owner="worker-1", scheduler=pool, records=lambda: records)
+
+    assert following.start(lambda record: resumed.append(record.key)) == 2
     pool.run_pool()
     assert resumed == ["w-1"]
     assert leases.owner(lease_name("w-0")) == "worker-2"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 
@@ -30,6 +30,10 @@ class Leases(Protocol):
 
     def owner(self, name: str) -> str | None:
         """Who holds `name` now (None: free, or lapsed)."""
+
+    def held(self, names: Collection[str]) -> set[str]:
+        """Which of `names` a live owner (any) holds now, in one look (one Redis round trip,
+        one SQL statement): a worker's sweep asks it of every kept wait at once."""
 
 
 class MemoryLeases:
@@ -65,6 +69,10 @@ class MemoryLeases:
     def owner(self, name: str) -> str | None:
         with self._lock:
             return self._live(name)
+
+    def held(self, names: Collection[str]) -> set[str]:
+        with self._lock:
+            return {name for name in names if self._live(name) is not None}
 
     def _live(self, name: str) -> str | None:
         """Call with the lock held: the owner of an unlapsed lease, dropping a lapsed one."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Collection
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -328,6 +329,13 @@ class RedisLeases:
     def owner(self, name: str) -> str | None:
         raw = self._store.call(lambda client: client.get(LEASE + hashed(name)))
         return None if raw is None else text(raw)
+
+    def held(self, names: Collection[str]) -> set[str]:
+        if not names:
+            return set()
+        ordered = list(names)
+        owners = self._store.call(lambda client: client.mget([LEASE + hashed(name) for name in ordered]))
+        return {name for name, raw in zip(ordered, owners) if raw is not None}
 
 
 def milliseconds(seconds: float) -> str:

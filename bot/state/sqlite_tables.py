@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -248,6 +249,15 @@ class SqliteLeases:
             lambda db: db.execute("SELECT owner FROM leases WHERE name = ? AND expires > ?", (name, now)).fetchone()
         )
         return None if row is None else str(row[0])
+
+    def held(self, names: Collection[str]) -> set[str]:
+        if not names:
+            return set()
+        now = self._store.now()
+        rows = self._store.transaction(
+            lambda db: db.execute("SELECT name FROM leases WHERE expires > ?", (now,)).fetchall()
+        )
+        return {str(row[0]) for row in rows}.intersection(names)
 
 
 class SqliteChannelDefaults:
