@@ -172,7 +172,7 @@ def check_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> 
     store `run` could not use stops it at start-up, hence `stops_run`. A warning where the
     default file would not outlive a restart (Heroku sets DYNO on its ephemeral dynos)."""
     try:
-        url = state_url(settings)
+        url = state_url(settings, environ=environ)
         store = open_store(url)
     except ConfigError as error:
         yield fail(f"{error.variable}: {error.problem}", stops_run=True)

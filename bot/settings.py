@@ -6,8 +6,11 @@ build their own. A bad value becomes a `ConfigError` naming the variable and nev
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -253,16 +256,33 @@ def _plain(pydantic_message: str) -> str:
     return pydantic_message.removeprefix("Value error, ")
 
 
-def state_url(settings: Settings, *, default: str = DEFAULT_RUN_URL) -> StateUrl:
+def state_url(
+    settings: Settings, *, default: str = DEFAULT_RUN_URL, environ: Mapping[str, str] = os.environ
+) -> StateUrl:
     """The store to use: GATHR_STATE_URL, else REDIS_URL, else `default` (CONTRACT §2)."""
     if settings.gathr_state_url is not None:
         return parse_state_url(settings.gathr_state_url)
     if settings.redis_url is not None:
+        url = settings.redis_url
+        if environ.get("DYNO"):
+            url = _heroku_key_value_store(url)
         try:
-            return parse_state_url(settings.redis_url, source="REDIS_URL")
+            return parse_state_url(url, source="REDIS_URL")
         except ValueError as error:
             raise ConfigError("REDIS_URL", f"(used while GATHR_STATE_URL is unset) {error}") from None
     return parse_state_url(default)
+
+
+def _heroku_key_value_store(url: str) -> str:
+    """Heroku's Key-Value Store serves TLS with a self-signed certificate, and rotates the
+    REDIS_URL it sets: as Heroku asks, its `rediss://` URL is read with ssl_cert_reqs=none
+    (still encrypted), so that the add-on works as set, rotations included. A URL that says
+    ssl_cert_reqs itself, or GATHR_STATE_URL, is read exactly as written."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "rediss" or "ssl_cert_reqs" in parse_qs(parts.query):
+        return url
+    query = f"{parts.query}&ssl_cert_reqs=none" if parts.query else "ssl_cert_reqs=none"
+    return urlunsplit(parts._replace(query=query))
 
 
 def require(settings: Settings, *variables: str) -> None:

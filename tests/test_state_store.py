@@ -307,3 +307,20 @@ def test_rediss_with_ssl_cert_reqs_none_reaches_a_store_behind_a_self_signed_cer
         assert "the TLS handshake failed (a self-signed certificate needs ?ssl_cert_reqs=none)" in refused.value.problem
     finally:
         front.close()
+
+
+def test_heroku_key_value_stores_redis_url_is_used_as_heroku_asks_with_its_self_signed_certificate() -> None:
+    """On a dyno (DYNO set) the add-on's own REDIS_URL works as it is set, rotations included:
+    its self-signed certificate cannot be verified, so the URL is read with ssl_cert_reqs=none."""
+    heroku = {"DYNO": "worker.1"}
+    kv = "rediss://:secret@ec2-1-2-3-4.compute-1.amazonaws.com:12345"
+    on_dyno = state_url(load_settings(None, redis_url=kv), environ=heroku)
+    assert on_dyno.url == kv + "?ssl_cert_reqs=none" and on_dyno.source == "REDIS_URL"
+    # Everything else is read exactly as written.
+    assert state_url(load_settings(None, redis_url=kv), environ={}).url == kv  # not on Heroku
+    assert state_url(load_settings(None, redis_url=kv + "?ssl_cert_reqs=required"), environ=heroku).url.endswith(
+        "?ssl_cert_reqs=required"
+    )
+    assert state_url(load_settings(None, redis_url=kv + "?db=2"), environ=heroku).url == kv + "?db=2&ssl_cert_reqs=none"
+    assert state_url(load_settings(None, redis_url="redis://kv:6379"), environ=heroku).url == "redis://kv:6379"  # no TLS
+    assert state_url(load_settings(None, gathr_state_url=kv), environ=heroku).url == kv  # the operator's own choice
