@@ -103,7 +103,7 @@ def test_a_slack_call_steps_aside_for_an_ack() -> None:
     from tests.fakes.slack import FakeSlack
 
     with FakeSlack() as fake:
-        client = WebClient(token="xoxb-foreground", base_url=fake.api_url)
+        client = WebClient(token="xoxb-fg-test", base_url=fake.api_url)
         order: list[str] = []
         FOREGROUND.max_step_aside, bound = WAIT, FOREGROUND.max_step_aside
         try:

@@ -19,7 +19,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.__main__ import configure_audit, configure_logging
 from tests.fakes.slack import FakeSlack
 
-TOKEN = "xoxb-library-logs"
+TOKEN = "xoxb-lib-logs"
 
 
 @pytest.fixture
