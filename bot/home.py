@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from bot.access import AccessPolicy, Held
-from bot.actions import spec
 from bot.errors import StoreUnavailable
+from bot.history_view import may_see, visible_entries
 from bot.model import Action, AppStatus
-from bot.scopes import Where
 from bot.state.history import HistoryEntry, RequestHistory
 from bot.state.waits import RunningWaits, WaitRecord
 from bot.state.watches import ChannelWatches
@@ -40,7 +40,7 @@ T = TypeVar("T")
 RUNNING_SHOWN = 50
 WATCHED_SHOWN = 50
 HISTORY_SHOWN = 20
-HISTORY_READ = 100  # the newest requests looked at, before what the user may not see is left out
+HISTORY_READ = 100  # the visible requests counted at most (in "…and N more")
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,7 @@ class Home:
         )
 
     def _may_see(self, user_id: str, action: Action, project: str | None, name: str) -> bool:
-        """May `user_id` ask for the status of `name` (an app, or a workflow of `project`)?"""
-        reader = Action.WORKFLOW if spec(action).workflow else Action.STATUS
-        return self._access.check(user_id, reader, Where(project or None, name)).allowed
+        return may_see(self._access, user_id, action, project, name)
 
     def _running(self, user_id: str) -> Part[Running]:
         now = self._clock()
@@ -154,11 +152,7 @@ class Home:
         return Part(items, more=max(0, len(seen) - WATCHED_SHOWN))
 
     def _recent(self, user_id: str) -> Part[HistoryEntry]:
-        seen = [
-            entry
-            for entry in self._history.recent(HISTORY_READ)
-            if entry.user_id == user_id or self._may_see(user_id, _action(entry.action), entry.project, entry.name)
-        ]
+        seen = list(islice(visible_entries(self._history, self._access, user_id), HISTORY_READ))
         return Part(tuple(seen[:HISTORY_SHOWN]), more=max(0, len(seen) - HISTORY_SHOWN))
 
 
@@ -167,10 +161,3 @@ def _read(section: Callable[[], Part[T]]) -> Part[T]:
         return section()
     except StoreUnavailable:
         return Part(unavailable=True)
-
-
-def _action(name: str) -> Action:
-    try:
-        return Action(name)
-    except ValueError:  # a name this version does not know: judged as an app's
-        return Action.STATUS

@@ -16,10 +16,13 @@ from bot.core import Core, Requester
 from bot.errors import UsageError
 from bot.gathr.client import GathrClient
 from bot.gathr.simulator import Simulator
+from bot.home import Home
 from bot.messages import help_message
 from bot.model import Action, Command
 from bot.scheduling import ManualScheduler
 from bot.state.history import HistoryEntry, MemoryRequestHistory
+from bot.state.waits import MemoryRunningWaits
+from bot.state.watches import MemoryChannelWatches
 from bot.waits import WaitPolicy
 from tests.clocked import START_DELAY, Clock, gathr, scheduler, sim  # noqa: F401  (fixtures)
 from tests.recording import RecordingConversation
@@ -126,14 +129,35 @@ def test_an_empty_history_says_so(rig: Rig) -> None:
 def test_only_the_apps_the_requester_may_see_the_status_of(gathr: GathrClient, scheduler: ManualScheduler) -> None:
     access = AccessPolicy({Action.STATUS: {"U1@sales/*", "U1@*/billing"}})
     rig = Rig(gathr, scheduler, access)
-    rig.history.begin(entry(1, project="sales"))
-    rig.history.begin(entry(2, project="finance", name="ledger"))
-    rig.history.begin(entry(3, project="finance", name="billing"))
+    rig.history.begin(entry(1, project="sales", user_id="U9"))  # others' requests: by scope
+    rig.history.begin(entry(2, project="finance", name="ledger", user_id="U9"))
+    rig.history.begin(entry(3, project="finance", name="billing", user_id="U9"))
 
     shown = lines(rig.said("history"))
     assert ["`finance/billing`" in shown[0], "`sales/orders-etl`" in shown[1]] == [True, True] and len(shown) == 2
     assert rig.said("history ledger") == "No start, stop, update or trigger of `ledger` in the history yet."
     assert "not allowed" in rig.said("history", who=U2)  # no status anywhere: refused, as status is
+
+
+def test_a_reader_always_sees_their_own_requests_in_the_history_as_in_the_app_home(
+    gathr: GathrClient, scheduler: ManualScheduler
+) -> None:
+    """One rule for both surfaces (bot/history_view.py): a reader sees their own requests,
+    and those of the apps whose status they may see."""
+    access = AccessPolicy({Action.STATUS: {"U1@sales/*", "U2@sales/*"}})
+    rig = Rig(gathr, scheduler, access)
+    rig.history.begin(entry(1, project="finance", name="ledger", user_id="U2"))  # U2's own, out of its scope
+    rig.history.begin(entry(2, project="sales", user_id="U2"))
+
+    assert len(lines(rig.said("history", who=U2))) == 2  # both U2's own
+    [seen] = lines(rig.said("history"))  # U1: only what its scope shows
+    assert "`sales/orders-etl`" in seen
+    home = Home(
+        history=rig.history, access=access, waits=MemoryRunningWaits(), watches=MemoryChannelWatches(),
+        clock=lambda: NOW, wall_clock=lambda: NOW,
+    )
+    assert [e.request_id for e in home.content("U1").history.items] == ["r2"]
+    assert [e.request_id for e in home.content("U2").history.items] == ["r2", "r1"]
 
 
 def test_a_start_run_here_is_in_the_history_running_then_ended(
